@@ -1,0 +1,66 @@
+import type { ExchangeRecord, Observation, SessionRecord, TransportKind } from '../sessions/types.js';
+
+/** An upstream as the store keeps it: never with credentials or a query string. */
+export interface StoredUpstream {
+  id: string;
+  name: string;
+  /** URL with userinfo and query string removed. */
+  url: string;
+  transport: string;
+  /** True once the upstream answered `initialize` without issuing a session id. */
+  stateless: boolean | null;
+  /** From the probe's control request: false when a made-up session id was accepted. */
+  validatesSessionIds: boolean | null;
+}
+
+export interface ListQuery {
+  upstream?: string | undefined;
+  limit?: number | undefined;
+  /** Only rows at or after this epoch-ms time. */
+  since?: number | undefined;
+}
+
+export interface StoredSession extends SessionRecord {}
+export interface StoredExchange extends ExchangeRecord {
+  id: number;
+}
+
+export interface ProbeRunRow {
+  id: string;
+  status: 'running' | 'done' | 'failed' | 'cancelled';
+  mode: string;
+  upstreams: string[];
+  startedAt: number;
+  finishedAt: number | null;
+  /** The full probe result JSON (DESIGN.md "Probe result JSON"). */
+  result: unknown;
+}
+
+/**
+ * The persistence boundary. SQLite implements it now; a Postgres implementation
+ * must satisfy the same contract. Writes go through `write` in batches from the
+ * Recorder, never from the request path.
+ */
+export interface ObservationStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Apply pending migrations. */
+  migrate(): Promise<void>;
+  /** Persist a batch atomically (one transaction). Throws on failure; the recorder handles it. */
+  write(batch: readonly Observation[]): Promise<void>;
+  upsertUpstreams(upstreams: readonly StoredUpstream[]): Promise<void>;
+  setUpstreamFlags(
+    id: string,
+    flags: { stateless?: boolean | null; validatesSessionIds?: boolean | null; transport?: TransportKind },
+  ): Promise<void>;
+  listUpstreams(): Promise<StoredUpstream[]>;
+  /** Newest first. */
+  listSessions(q: ListQuery): Promise<StoredSession[]>;
+  /** Exchanges with outcome `session_expired`, newest first. */
+  listExpirations(q: ListQuery): Promise<StoredExchange[]>;
+  /** All exchanges matching, oldest first (analysis input). */
+  listExchanges(q: ListQuery & { source?: 'proxy' | 'probe' }): Promise<StoredExchange[]>;
+  saveProbeRun(run: ProbeRunRow): Promise<void>;
+  getProbeRun(id: string): Promise<ProbeRunRow | null>;
+  listProbeRuns(q: ListQuery): Promise<ProbeRunRow[]>;
+  close(): Promise<void>;
+}
