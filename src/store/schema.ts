@@ -1,0 +1,116 @@
+// The SQLite schema (drizzle). Migrations in `drizzle/` are generated from this
+// file with `npm run db:generate`; never edit them by hand.
+//
+// Security: no column holds a raw session id, a header value, a token or a URL
+// query string. Sessions are keyed by `session_hash` (src/security/hash.ts) and
+// upstream URLs are stored with userinfo and query removed.
+//
+// Times are epoch milliseconds (integer affinity); durations are milliseconds
+// (real, since producers may measure sub-millisecond). Booleans are 0/1.
+
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { OUTCOMES } from '../sessions/types.js';
+
+const SOURCES = ['proxy', 'probe'] as const;
+const TRANSPORTS = ['streamable-http', 'sse'] as const;
+const CONFIDENCES = ['spec', 'heuristic'] as const;
+const END_REASONS = ['deleted', 'expired', 'evicted', 'stream_closed', 'probe_closed'] as const;
+const PROBE_STATUSES = ['running', 'done', 'failed', 'cancelled'] as const;
+
+export const upstreams = sqliteTable('upstreams', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** Userinfo and query string removed before storing. */
+  url: text('url').notNull(),
+  transport: text('transport').notNull(),
+  stateless: integer('stateless', { mode: 'boolean' }),
+  validatesSessionIds: integer('validates_session_ids', { mode: 'boolean' }),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    upstream: text('upstream').notNull(),
+    source: text('source', { enum: SOURCES }).notNull(),
+    sessionHash: text('session_hash').notNull(),
+    transport: text('transport', { enum: TRANSPORTS }).notNull(),
+    openedAt: integer('opened_at').notNull(),
+    adopted: integer('adopted', { mode: 'boolean' }).notNull(),
+    initLatencyMs: real('init_latency_ms'),
+    initializedAt: integer('initialized_at'),
+    protocolVersion: text('protocol_version'),
+    clientName: text('client_name'),
+    clientVersion: text('client_version'),
+    serverName: text('server_name'),
+    serverVersion: text('server_version'),
+    exchanges: integer('exchanges').notNull(),
+    lastActivityAt: integer('last_activity_at').notNull(),
+    endedAt: integer('ended_at'),
+    endReason: text('end_reason', { enum: END_REASONS }),
+  },
+  (t) => [
+    uniqueIndex('sessions_upstream_source_hash_uq').on(t.upstream, t.source, t.sessionHash),
+    index('sessions_upstream_opened_idx').on(t.upstream, t.openedAt),
+    index('sessions_opened_idx').on(t.openedAt),
+  ],
+);
+
+export const exchanges = sqliteTable(
+  'exchanges',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    upstream: text('upstream').notNull(),
+    source: text('source', { enum: SOURCES }).notNull(),
+    probeRunId: text('probe_run_id'),
+    transport: text('transport', { enum: TRANSPORTS }).notNull(),
+    sessionHash: text('session_hash'),
+    httpMethod: text('http_method').notNull(),
+    rpcMethod: text('rpc_method'),
+    rpcCount: integer('rpc_count').notNull(),
+    toolName: text('tool_name'),
+    /** JSON-RPC ids are strings or numbers on the wire; stored as text. */
+    rpcId: text('rpc_id'),
+    startedAt: integer('started_at').notNull(),
+    headersAt: integer('headers_at'),
+    responseAt: integer('response_at'),
+    endedAt: integer('ended_at'),
+    httpStatus: integer('http_status'),
+    outcome: text('outcome', { enum: OUTCOMES }).notNull(),
+    confidence: text('confidence', { enum: CONFIDENCES }),
+    idleGapMs: real('idle_gap_ms'),
+    sessionAgeMs: real('session_age_ms'),
+    streamAttached: integer('stream_attached', { mode: 'boolean' }).notNull(),
+    exchangesBefore: integer('exchanges_before'),
+    protocolVersion: text('protocol_version'),
+    callerHash: text('caller_hash'),
+    rpcErrorCode: integer('rpc_error_code'),
+    errorMessage: text('error_message'),
+  },
+  (t) => [
+    index('exchanges_upstream_started_idx').on(t.upstream, t.startedAt),
+    index('exchanges_upstream_outcome_started_idx').on(t.upstream, t.outcome, t.startedAt),
+    index('exchanges_outcome_started_idx').on(t.outcome, t.startedAt),
+    index('exchanges_probe_run_idx').on(t.probeRunId),
+  ],
+);
+
+export const probeRuns = sqliteTable(
+  'probe_runs',
+  {
+    id: text('id').primaryKey(),
+    status: text('status', { enum: PROBE_STATUSES }).notNull(),
+    mode: text('mode').notNull(),
+    upstreams: text('upstreams', { mode: 'json' }).$type<string[]>().notNull(),
+    startedAt: integer('started_at').notNull(),
+    finishedAt: integer('finished_at'),
+    result: text('result', { mode: 'json' }).$type<unknown>(),
+  },
+  (t) => [index('probe_runs_started_idx').on(t.startedAt)],
+);
+
+export type UpstreamRow = typeof upstreams.$inferSelect;
+export type SessionRow = typeof sessions.$inferSelect;
+export type ExchangeRow = typeof exchanges.$inferSelect;
+export type ProbeRunDbRow = typeof probeRuns.$inferSelect;
