@@ -1,0 +1,46 @@
+import { openSqliteStore } from './sqlite.js';
+import type { ObservationStore } from './types.js';
+
+export {
+  createRecorder,
+  type Logger,
+  type Recorder,
+  type RecorderOptions,
+  type RecorderStats,
+} from './recorder.js';
+export { openSqliteStore, type SqliteObservationStore, type SqliteStoreOptions } from './sqlite.js';
+export type * from './types.js';
+
+export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
+/**
+ * Parses `storage.url`: `sqlite:./path.db`, `sqlite:///abs/path.db`, `sqlite::memory:`,
+ * a bare path, or `postgres://...` / `postgresql://...`.
+ */
+export function parseStoreUrl(url: string): StoreLocation {
+  const trimmed = url.trim();
+  if (trimmed === '') throw new Error('storage.url: is empty; use sqlite:PATH');
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) return { kind: 'postgres', url: trimmed };
+  if (/^sqlite:/i.test(trimmed)) {
+    let path = trimmed.slice('sqlite:'.length);
+    // sqlite:///abs/path → /abs/path; sqlite://rel/path → rel/path
+    if (path.startsWith('//')) path = path.slice(2);
+    if (path === '') throw new Error(`storage.url: "${url}" has no path; use sqlite:PATH or sqlite::memory:`);
+    return { kind: 'sqlite', path };
+  }
+  // Anything else with a scheme (but not a Windows drive letter) is a mistake, not a file name.
+  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(trimmed);
+  if (scheme && scheme[1]!.length > 1) {
+    throw new Error(`storage.url: scheme "${scheme[1]}:" in "${url}" is not supported; use sqlite:PATH`);
+  }
+  return { kind: 'sqlite', path: trimmed };
+}
+
+/** Opens the store named by `storage.url` and applies pending migrations. */
+export async function openStore(url: string): Promise<ObservationStore> {
+  const location = parseStoreUrl(url);
+  if (location.kind === 'postgres') {
+    throw new Error('storage.url: postgres is not implemented yet; use sqlite:PATH');
+  }
+  return openSqliteStore({ path: location.path });
+}

@@ -1,0 +1,422 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { and, asc, desc, eq, gte, type SQL, sql } from 'drizzle-orm';
+import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
+import * as schema from './schema.js';
+import type {
+  ListQuery,
+  ObservationStore,
+  ProbeRunRow,
+  StoredExchange,
+  StoredSession,
+  StoredUpstream,
+} from './types.js';
+
+/** Resolved against this module, so it works from `src/` (tsx) and from `dist/` (tsc build). */
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 10_000;
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:`. Parent directories are created. */
+  path: string;
+  /**
+   * How long a write waits for a lock held by another process. better-sqlite3 is
+   * synchronous, so this blocks the event loop: keep it short; the recorder retries.
+   */
+  busyTimeoutMs?: number;
+  /** Clock for `updated_at`; injected by tests. */
+  now?: () => number;
+}
+
+export interface SqliteObservationStore extends ObservationStore {
+  readonly kind: 'sqlite';
+  readonly path: string;
+  /** Drizzle handle for read queries elsewhere (analysis, API). */
+  readonly db: BetterSQLite3Database<typeof schema>;
+  /** The underlying connection (pragmas, tests). */
+  readonly sqlite: Database.Database;
+}
+
+/** Opens (creating if needed) a SQLite store and applies pending migrations. */
+export function openSqliteStore({
+  path,
+  busyTimeoutMs = 1000,
+  now = Date.now,
+}: SqliteStoreOptions): SqliteObservationStore {
+  const inMemory = path === ':memory:' || path === '';
+  if (!inMemory && !path.startsWith('file:')) mkdirSync(dirname(resolve(path)), { recursive: true });
+
+  const sqlite = new Database(inMemory ? ':memory:' : path);
+  try {
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    const db = drizzle(sqlite, { schema });
+    migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+    return new SqliteStore(path, sqlite, db, now);
+  } catch (err) {
+    sqlite.close();
+    throw new Error(`storage: cannot open SQLite database "${path}": ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+class SqliteStore implements SqliteObservationStore {
+  readonly kind = 'sqlite' as const;
+  private readonly writeBatch: (batch: readonly Observation[]) => void;
+  private readonly flagUpsert: Database.Statement;
+
+  constructor(
+    readonly path: string,
+    readonly sqlite: Database.Database,
+    readonly db: BetterSQLite3Database<typeof schema>,
+    private readonly now: () => number,
+  ) {
+    // The recorder's path: raw statements prepared once, one transaction per batch.
+    const insertExchange = sqlite.prepare(`
+      INSERT INTO exchanges (
+        upstream, source, probe_run_id, transport, session_hash, http_method, rpc_method, rpc_count,
+        tool_name, rpc_id, started_at, headers_at, response_at, ended_at, http_status, outcome,
+        confidence, idle_gap_ms, session_age_ms, stream_attached, exchanges_before, protocol_version,
+        caller_hash, rpc_error_code, error_message
+      ) VALUES (
+        @upstream, @source, @probeRunId, @transport, @sessionHash, @httpMethod, @rpcMethod, @rpcCount,
+        @toolName, @rpcId, @startedAt, @headersAt, @responseAt, @endedAt, @httpStatus, @outcome,
+        @confidence, @idleGapMs, @sessionAgeMs, @streamAttached, @exchangesBefore, @protocolVersion,
+        @callerHash, @rpcErrorCode, @errorMessage
+      )`);
+    // A later record for the same session overwrites its progress; handshake
+    // details are only filled in, never erased by a record that lacks them.
+    const upsertSession = sqlite.prepare(`
+      INSERT INTO sessions (
+        upstream, source, session_hash, transport, opened_at, adopted, init_latency_ms, initialized_at,
+        protocol_version, client_name, client_version, server_name, server_version, exchanges,
+        last_activity_at, ended_at, end_reason
+      ) VALUES (
+        @upstream, @source, @sessionHash, @transport, @openedAt, @adopted, @initLatencyMs, @initializedAt,
+        @protocolVersion, @clientName, @clientVersion, @serverName, @serverVersion, @exchanges,
+        @lastActivityAt, @endedAt, @endReason
+      )
+      ON CONFLICT (upstream, source, session_hash) DO UPDATE SET
+        exchanges = excluded.exchanges,
+        last_activity_at = excluded.last_activity_at,
+        ended_at = excluded.ended_at,
+        end_reason = excluded.end_reason,
+        init_latency_ms = coalesce(excluded.init_latency_ms, sessions.init_latency_ms),
+        initialized_at = coalesce(excluded.initialized_at, sessions.initialized_at),
+        protocol_version = coalesce(excluded.protocol_version, sessions.protocol_version),
+        client_name = coalesce(excluded.client_name, sessions.client_name),
+        client_version = coalesce(excluded.client_version, sessions.client_version),
+        server_name = coalesce(excluded.server_name, sessions.server_name),
+        server_version = coalesce(excluded.server_version, sessions.server_version)`);
+    // An upstream may be flagged before the config was saved: insert a placeholder
+    // row that `upsertUpstreams` completes later.
+    this.flagUpsert = sqlite.prepare(`
+      INSERT INTO upstreams (id, name, url, transport, stateless, validates_session_ids, updated_at)
+      VALUES (@id, @id, '', coalesce(@transport, 'streamable-http'), @stateless, @validatesSessionIds, @updatedAt)
+      ON CONFLICT (id) DO UPDATE SET
+        stateless = CASE WHEN @setStateless THEN excluded.stateless ELSE upstreams.stateless END,
+        validates_session_ids = CASE WHEN @setValidates THEN excluded.validates_session_ids
+          ELSE upstreams.validates_session_ids END,
+        transport = coalesce(@transport, upstreams.transport),
+        updated_at = excluded.updated_at`);
+
+    this.writeBatch = sqlite.transaction((batch: readonly Observation[]) => {
+      const updatedAt = this.now();
+      for (const obs of batch) {
+        switch (obs.type) {
+          case 'exchange':
+            insertExchange.run(exchangeParams(obs.exchange));
+            break;
+          case 'session':
+            upsertSession.run(sessionParams(obs.session));
+            break;
+          case 'upstream-stateless':
+            this.flagUpsert.run(
+              flagParams(obs.upstream, { stateless: obs.stateless }, updatedAt) as Record<string, unknown>,
+            );
+            break;
+        }
+      }
+    });
+  }
+
+  async migrate(): Promise<void> {
+    this.assertOpen();
+    migrate(this.db, { migrationsFolder: MIGRATIONS_FOLDER });
+  }
+
+  async write(batch: readonly Observation[]): Promise<void> {
+    this.assertOpen();
+    if (batch.length > 0) this.writeBatch(batch);
+  }
+
+  async upsertUpstreams(list: readonly StoredUpstream[]): Promise<void> {
+    this.assertOpen();
+    if (list.length === 0) return;
+    const updatedAt = this.now();
+    const u = schema.upstreams;
+    this.db
+      .insert(u)
+      .values(
+        list.map((up) => ({
+          id: up.id,
+          name: up.name,
+          url: redactUrl(up.url),
+          transport: up.transport,
+          stateless: up.stateless ?? null,
+          validatesSessionIds: up.validatesSessionIds ?? null,
+          updatedAt,
+        })),
+      )
+      .onConflictDoUpdate({
+        target: u.id,
+        set: {
+          name: sql.raw('excluded.name'),
+          url: sql.raw('excluded.url'),
+          transport: sql.raw('excluded.transport'),
+          // Measured flags survive a config reload that does not know them.
+          stateless: sql`coalesce(excluded.stateless, ${u.stateless})`,
+          validatesSessionIds: sql`coalesce(excluded.validates_session_ids, ${u.validatesSessionIds})`,
+          updatedAt: sql.raw('excluded.updated_at'),
+        },
+      })
+      .run();
+  }
+
+  async setUpstreamFlags(
+    id: string,
+    flags: Parameters<ObservationStore['setUpstreamFlags']>[1],
+  ): Promise<void> {
+    this.assertOpen();
+    this.flagUpsert.run(flagParams(id, flags, this.now()) as Record<string, unknown>);
+  }
+
+  async listUpstreams(): Promise<StoredUpstream[]> {
+    this.assertOpen();
+    const rows = this.db.select().from(schema.upstreams).orderBy(asc(schema.upstreams.id)).all();
+    return rows.map(({ updatedAt: _updatedAt, ...up }) => up);
+  }
+
+  async listSessions(q: ListQuery): Promise<StoredSession[]> {
+    this.assertOpen();
+    const s = schema.sessions;
+    const where: SQL[] = [];
+    if (q.upstream !== undefined) where.push(eq(s.upstream, q.upstream));
+    // A session belongs to a window when it was active in it.
+    if (q.since !== undefined) where.push(gte(s.lastActivityAt, q.since));
+    const rows = this.db
+      .select()
+      .from(s)
+      .where(and(...where))
+      .orderBy(desc(s.openedAt), desc(s.id))
+      .limit(clampLimit(q.limit))
+      .all();
+    return rows.map(({ id: _id, ...session }) => session);
+  }
+
+  async listExpirations(q: ListQuery): Promise<StoredExchange[]> {
+    this.assertOpen();
+    const e = schema.exchanges;
+    return this.db
+      .select()
+      .from(e)
+      .where(and(eq(e.outcome, 'session_expired'), ...exchangeFilters(q)))
+      .orderBy(desc(e.startedAt), desc(e.id))
+      .limit(clampLimit(q.limit))
+      .all();
+  }
+
+  async listExchanges(q: ListQuery & { source?: 'proxy' | 'probe' }): Promise<StoredExchange[]> {
+    this.assertOpen();
+    const e = schema.exchanges;
+    const where = exchangeFilters(q);
+    if (q.source !== undefined) where.push(eq(e.source, q.source));
+    // The most recent `limit` rows, returned oldest first (analysis reads them in time order).
+    const rows = this.db
+      .select()
+      .from(e)
+      .where(and(...where))
+      .orderBy(desc(e.startedAt), desc(e.id))
+      .limit(clampLimit(q.limit))
+      .all();
+    return rows.reverse();
+  }
+
+  async saveProbeRun(run: ProbeRunRow): Promise<void> {
+    this.assertOpen();
+    const p = schema.probeRuns;
+    const row = {
+      id: run.id,
+      status: run.status,
+      mode: run.mode,
+      upstreams: run.upstreams,
+      startedAt: run.startedAt,
+      finishedAt: run.finishedAt ?? null,
+      result: run.result ?? null,
+    };
+    this.db
+      .insert(p)
+      .values(row)
+      .onConflictDoUpdate({
+        target: p.id,
+        set: {
+          status: row.status,
+          mode: row.mode,
+          upstreams: row.upstreams,
+          startedAt: row.startedAt,
+          finishedAt: row.finishedAt,
+          result: row.result,
+        },
+      })
+      .run();
+  }
+
+  async getProbeRun(id: string): Promise<ProbeRunRow | null> {
+    this.assertOpen();
+    const row = this.db.select().from(schema.probeRuns).where(eq(schema.probeRuns.id, id)).get();
+    return row ?? null;
+  }
+
+  async listProbeRuns(q: ListQuery): Promise<ProbeRunRow[]> {
+    this.assertOpen();
+    const p = schema.probeRuns;
+    const where: SQL[] = [];
+    if (q.since !== undefined) where.push(gte(p.startedAt, q.since));
+    // upstreams is a JSON array: match the quoted id inside it.
+    if (q.upstream !== undefined) {
+      where.push(sql`exists (select 1 from json_each(${p.upstreams}) where json_each.value = ${q.upstream})`);
+    }
+    return this.db
+      .select()
+      .from(p)
+      .where(and(...where))
+      .orderBy(desc(p.startedAt), desc(p.id))
+      .limit(clampLimit(q.limit))
+      .all();
+  }
+
+  async close(): Promise<void> {
+    if (!this.sqlite.open) return;
+    try {
+      // Fold the WAL back so a closed database is one self-contained file.
+      this.sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // A busy or read-only database still closes cleanly without the checkpoint.
+    }
+    this.sqlite.close();
+  }
+
+  private assertOpen(): void {
+    if (!this.sqlite.open) throw new Error(`storage: SQLite database "${this.path}" is closed`);
+  }
+}
+
+function exchangeFilters(q: ListQuery): SQL[] {
+  const e = schema.exchanges;
+  const where: SQL[] = [];
+  if (q.upstream !== undefined) where.push(eq(e.upstream, q.upstream));
+  if (q.since !== undefined) where.push(gte(e.startedAt, q.since));
+  return where;
+}
+
+export function clampLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_LIST_LIMIT;
+  return Math.min(MAX_LIST_LIMIT, Math.max(1, Math.floor(limit)));
+}
+
+/** Keeps scheme, host, port and path; drops userinfo, query string and fragment. */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    url.username = '';
+    url.password = '';
+    url.search = '';
+    url.hash = '';
+    return url.toString();
+  } catch {
+    return raw.replace(/[?#].*$/s, '');
+  }
+}
+
+// Value coercion for raw statements: better-sqlite3 binds only numbers, strings,
+// bigints, buffers and null, so booleans become 0/1 and anything missing is null.
+const bool = (v: boolean | null | undefined): number | null => (v == null ? null : v ? 1 : 0);
+const str = (v: unknown): string | null => (v == null ? null : String(v));
+const num = (v: number | null | undefined): number | null =>
+  typeof v === 'number' && Number.isFinite(v) ? v : null;
+
+function exchangeParams(x: ExchangeRecord): Record<string, string | number | null> {
+  return {
+    upstream: x.upstream,
+    source: x.source,
+    probeRunId: str(x.probeRunId),
+    transport: x.transport,
+    sessionHash: str(x.sessionHash),
+    httpMethod: x.httpMethod,
+    rpcMethod: str(x.rpcMethod),
+    rpcCount: num(x.rpcCount) ?? 0,
+    toolName: str(x.toolName),
+    rpcId: str(x.rpcId),
+    startedAt: num(x.startedAt),
+    headersAt: num(x.headersAt),
+    responseAt: num(x.responseAt),
+    endedAt: num(x.endedAt),
+    httpStatus: num(x.httpStatus),
+    outcome: x.outcome,
+    confidence: str(x.confidence),
+    idleGapMs: num(x.idleGapMs),
+    sessionAgeMs: num(x.sessionAgeMs),
+    streamAttached: bool(x.streamAttached) ?? 0,
+    exchangesBefore: num(x.exchangesBefore),
+    protocolVersion: str(x.protocolVersion),
+    callerHash: str(x.callerHash),
+    rpcErrorCode: num(x.rpcErrorCode),
+    errorMessage: str(x.errorMessage),
+  };
+}
+
+function sessionParams(s: SessionRecord): Record<string, string | number | null> {
+  return {
+    upstream: s.upstream,
+    source: s.source,
+    sessionHash: s.sessionHash,
+    transport: s.transport,
+    openedAt: num(s.openedAt),
+    adopted: bool(s.adopted) ?? 0,
+    initLatencyMs: num(s.initLatencyMs),
+    initializedAt: num(s.initializedAt),
+    protocolVersion: str(s.protocolVersion),
+    clientName: str(s.clientName),
+    clientVersion: str(s.clientVersion),
+    serverName: str(s.serverName),
+    serverVersion: str(s.serverVersion),
+    exchanges: num(s.exchanges) ?? 0,
+    lastActivityAt: num(s.lastActivityAt),
+    endedAt: num(s.endedAt),
+    endReason: str(s.endReason),
+  };
+}
+
+function flagParams(
+  id: string,
+  flags: Parameters<ObservationStore['setUpstreamFlags']>[1],
+  updatedAt: number,
+): Record<string, string | number | null> {
+  return {
+    id,
+    transport: flags.transport ?? null,
+    stateless: bool(flags.stateless),
+    validatesSessionIds: bool(flags.validatesSessionIds),
+    setStateless: 'stateless' in flags && flags.stateless !== undefined ? 1 : 0,
+    setValidates: 'validatesSessionIds' in flags && flags.validatesSessionIds !== undefined ? 1 : 0,
+    updatedAt,
+  };
+}
