@@ -1,0 +1,196 @@
+// The config file's shape (DESIGN.md "Interfaces (contract)" → Config). Messages
+// are predicate phrases ("must be http or https"): load.ts prefixes them with the
+// field path and the offending value, so a reader gets one line that says what to fix.
+import { z } from 'zod';
+
+/** Upstream ids appear in routes (`/mcp/:upstream`), metrics labels and file names. */
+export const UPSTREAM_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+const DURATION_UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION_PATTERN = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+
+/**
+ * `"90s"`, `"30m"`, `"6h"`, `"1d"`, `"250ms"`, compounds such as `"1h30m"`; a bare
+ * number is seconds. Returns milliseconds, or null when the text is not a duration.
+ */
+export function parseDuration(value: string | number): number | null {
+  if (typeof value === 'number')
+    return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : null;
+  const text = value.trim();
+  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (!DURATION_PATTERN.test(text)) return null;
+  let ms = 0;
+  for (const [, amount, unit] of text.matchAll(DURATION_PART)) {
+    ms += Number(amount) * DURATION_UNIT_MS[unit as keyof typeof DURATION_UNIT_MS];
+  }
+  return Math.round(ms);
+}
+
+export type StorageLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
+/** `sqlite:./file.db`, `sqlite::memory:`, `postgres://...` / `postgresql://...`; null otherwise. */
+export function parseStorageUrl(url: string): StorageLocation | null {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    return path === '' ? null : { kind: 'sqlite', path };
+  }
+  if (/^postgres(?:ql)?:\/\/./.test(url)) return { kind: 'postgres', url };
+  return null;
+}
+
+// RFC 9110 token characters.
+const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const positiveSeconds = (what: string) =>
+  z.number().refine((n) => Number.isFinite(n) && n > 0, `must be a positive number of ${what}`);
+
+const httpUrl = z.string().superRefine((value, ctx) => {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an absolute http or https URL' });
+    return;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: 'must be http or https' });
+  }
+});
+
+const duration = z
+  .union([z.string(), z.number()], { error: 'must be a duration like "90s", "30m" or "6h"' })
+  .transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === null || ms <= 0) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration like "90s", "30m" or "6h"' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export const PROBE_MODES = ['ladder', 'fanout', 'bisect'] as const;
+export type ProbeMode = (typeof PROBE_MODES)[number];
+
+export const probeScheduleSchema = z
+  .strictObject({
+    every: duration,
+    mode: z.enum(PROBE_MODES).default('ladder'),
+    /** Idle gaps to test, in seconds; the prober's default ladder when absent. */
+    intervals: z
+      .array(positiveSeconds('seconds'))
+      .min(1, 'must list at least one idle gap in seconds')
+      .optional(),
+  })
+  .transform(({ every, ...rest }) => ({ everyMs: every, ...rest }));
+
+export const UPSTREAM_TRANSPORTS = ['streamable-http', 'sse', 'auto'] as const;
+export type UpstreamTransport = (typeof UPSTREAM_TRANSPORTS)[number];
+
+const transport = z
+  .enum([...UPSTREAM_TRANSPORTS, 'http'], { error: 'must be streamable-http, sse or auto' })
+  .transform((value): UpstreamTransport => (value === 'http' ? 'streamable-http' : value));
+
+const headers = z.record(
+  z.string().regex(HEADER_NAME_PATTERN, 'is not a valid HTTP header name'),
+  z.string().refine((value) => !/[\r\n\0]/.test(value), 'must not contain line breaks'),
+);
+
+export const upstreamSchema = z
+  .strictObject({
+    id: z.string().regex(UPSTREAM_ID_PATTERN, 'must match [a-z0-9][a-z0-9_-]{0,63}'),
+    name: z.string().min(1, 'must not be empty').optional(),
+    url: httpUrl,
+    transport: transport.default('streamable-http'),
+    /** Sent by active probes only; proxied requests carry the agent's own headers. */
+    headers: headers.default({}),
+    timeoutSeconds: positiveSeconds('seconds').default(60),
+    probe: probeScheduleSchema.optional(),
+  })
+  .transform(({ id, name, ...rest }) => ({ id, name: name ?? id, ...rest }));
+
+const upstreams = z
+  .array(upstreamSchema)
+  .min(1, 'must list at least one upstream (run without --config to start the demo)')
+  .superRefine((list, ctx) => {
+    const firstIndex = new Map<string, number>();
+    list.forEach((upstream, index) => {
+      const first = firstIndex.get(upstream.id);
+      if (first === undefined) {
+        firstIndex.set(upstream.id, index);
+        return;
+      }
+      ctx.addIssue({
+        code: 'custom',
+        path: [index, 'id'],
+        message: `is already used by upstreams[${first}]; give each upstream its own id`,
+      });
+    });
+  });
+
+const port = z
+  .number()
+  .refine((n) => Number.isInteger(n) && n >= 0 && n <= 65_535, 'must be an integer from 0 to 65535');
+
+export const serverSchema = z.strictObject({
+  host: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  port: port.default(8787),
+  maxBodyBytes: z
+    .number()
+    .refine((n) => Number.isInteger(n) && n > 0, 'must be a positive whole number of bytes')
+    .default(10 * 1024 * 1024),
+  shutdownGraceSeconds: z
+    .number()
+    .refine((n) => Number.isFinite(n) && n >= 0, 'must be zero or a positive number of seconds')
+    .default(10),
+});
+
+export const storageSchema = z.strictObject({
+  url: z
+    .string()
+    .refine((url) => parseStorageUrl(url) !== null, 'must be sqlite:PATH or postgres://...')
+    .default('sqlite:./mcp-session-probe.db'),
+});
+
+export const adminSchema = z.strictObject({
+  // An empty string (e.g. `${MCP_PROBE_ADMIN_TOKEN:-}`) means "no token".
+  token: z
+    .string()
+    .optional()
+    .transform((token) => (token === undefined || token === '' ? undefined : token)),
+});
+
+export const trackerSchema = z.strictObject({
+  maxSessions: z
+    .number()
+    .refine((n) => Number.isInteger(n) && n > 0, 'must be a positive whole number')
+    .default(100_000),
+  evictIdleAfterSeconds: positiveSeconds('seconds').default(86_400),
+});
+
+export const telemetrySchema = z.strictObject({
+  injectMeta: z.boolean().default(false),
+});
+
+export const analysisSchema = z.strictObject({
+  turnGapSeconds: positiveSeconds('seconds').default(120),
+});
+
+export const configSchema = z.strictObject({
+  upstreams,
+  // prefault (not default) so that an absent section still gets its fields' defaults.
+  server: serverSchema.prefault({}),
+  storage: storageSchema.prefault({}),
+  admin: adminSchema.prefault({}),
+  tracker: trackerSchema.prefault({}),
+  telemetry: telemetrySchema.prefault({}),
+  analysis: analysisSchema.prefault({}),
+});
+
+/** A validated config: defaults applied, `transport` aliases resolved, `probe.every` in ms. */
+export type Config = z.output<typeof configSchema>;
+/** What a config file may contain (before defaults and transforms). */
+export type ConfigInput = z.input<typeof configSchema>;
+export type UpstreamConfig = Config['upstreams'][number];
+export type ProbeSchedule = NonNullable<UpstreamConfig['probe']>;
+export type ServerConfig = Config['server'];
