@@ -1,0 +1,48 @@
+import { Hono } from 'hono';
+import type { ObservationStore } from '../store/types.js';
+import { expirationJson, sessionJson, upstreamJson } from './serialize.js';
+
+export interface AdminApiOptions {
+  store: ObservationStore;
+  /** Liveness details for /healthz (recorder stats, tracker size...). */
+  health?: () => Record<string, unknown>;
+}
+
+const MAX_LIMIT = 10_000;
+
+function parseLimit(raw: string | undefined): number | { error: string } {
+  if (raw === undefined || raw === '') return 100;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
+    return { error: `limit "${raw}" must be an integer from 1 to ${MAX_LIMIT}` };
+  }
+  return n;
+}
+
+/**
+ * Read-only JSON routes over the store (DESIGN.md "Admin API"). Mount under `/`
+ * of the serve app; authentication is a separate middleware.
+ */
+export function adminApi({ store, health }: AdminApiOptions): Hono {
+  const app = new Hono();
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', ...(health?.() ?? {}) }));
+
+  app.get('/api/upstreams', async (c) => c.json((await store.listUpstreams()).map(upstreamJson)));
+
+  app.get('/api/sessions', async (c) => {
+    const limit = parseLimit(c.req.query('limit'));
+    if (typeof limit !== 'number') return c.json({ error: limit.error }, 400);
+    const rows = await store.listSessions({ upstream: c.req.query('upstream') || undefined, limit });
+    return c.json(rows.map(sessionJson));
+  });
+
+  app.get('/api/expirations', async (c) => {
+    const limit = parseLimit(c.req.query('limit'));
+    if (typeof limit !== 'number') return c.json({ error: limit.error }, 400);
+    const rows = await store.listExpirations({ upstream: c.req.query('upstream') || undefined, limit });
+    return c.json(rows.map(expirationJson));
+  });
+
+  return app;
+}

@@ -1,0 +1,82 @@
+import { parseArgs } from 'node:util';
+import { applyCliOverrides, defaultConfig, loadConfig } from '../config/load.js';
+import { createLogger } from '../log.js';
+import { DEMO_UPSTREAM_ID, startServer } from '../server.js';
+
+export const SERVE_USAGE = `Usage: mcp-session-probe serve [--config FILE] [--port 8787] [--host 127.0.0.1] [--db PATH] [--demo]
+
+Runs the proxy (/mcp/<upstream>), the admin API (/api), the dashboard (/) and scheduled probes.
+With no config (no --config, no MCP_PROBE_CONFIG) it starts a built-in demo upstream.`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      db: { type: 'string' },
+      demo: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return 0;
+  }
+  const logger = createLogger();
+  const fileConfig = await loadConfig({ path: values.config });
+  const config = applyCliOverrides(fileConfig ?? defaultConfig(), {
+    port: values.port,
+    host: values.host,
+    db: values.db,
+  });
+  const running = await startServer({ config, logger, demo: values.demo || fileConfig === null });
+
+  const ids = running.config.upstreams.map((u) => u.id);
+  const lines = [
+    '',
+    `mcp-session-probe listening on ${running.url}`,
+    '',
+    ...ids.map(
+      (id) =>
+        `  proxy   ${running.url}/mcp/${id}${id === DEMO_UPSTREAM_ID ? '   (built-in demo: sessions expire after 30 s idle)' : ''}`,
+    ),
+    `  api     ${running.url}/api/sessions   ${running.url}/api/expirations`,
+    `  health  ${running.url}/healthz`,
+    '',
+  ];
+  if (running.demo) {
+    lines.push(
+      'No config given, so a demo upstream is running. Try it:',
+      `  npx @modelcontextprotocol/inspector --transport http --server-url ${running.url}/mcp/${DEMO_UPSTREAM_ID}`,
+      '  or point any MCP client (Claude Code, Cursor, VS Code) at the proxy URL above,',
+      '  wait more than 30 s between calls, then look at /api/expirations.',
+      'Use --config FILE (see examples/config.example.yaml) for your real servers.',
+      '',
+    );
+  }
+  process.stderr.write(lines.join('\n') + '\n');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn(`second ${signal}: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info(`${signal} received: finishing in-flight requests, flushing the store`);
+      running.close().then(
+        () => resolve(0),
+        (err) => {
+          logger.error('shutdown failed', { err });
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,102 @@
+// Which headers cross the proxy. End-to-end headers pass both ways untouched
+// (Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, WWW-Authenticate,
+// Content-Type, Authorization, traceparent...); hop-by-hop ones (RFC 9110 §7.6.1)
+// and those naming this connection do not.
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+
+function connectionTokens(value: string | string[] | undefined): Set<string> | null {
+  if (!value) return null;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  const tokens = new Set<string>();
+  for (const t of joined.split(',')) {
+    const name = t.trim().toLowerCase();
+    if (name && name !== 'close' && name !== 'keep-alive') tokens.add(name);
+  }
+  return tokens.size > 0 ? tokens : null;
+}
+
+export interface ForwardedRequestHeaders {
+  /** Flat [name, value, ...] list for undici, original case and order kept. */
+  headers: string[];
+  sessionId: string | null;
+  protocolVersion: string | null;
+  authorization: string | null;
+  contentLength: number | null;
+}
+
+/**
+ * Filters the client's raw headers for the upstream and picks out what the
+ * tracker needs, in one pass. `sessionIdOverride` lets a later heal mode map a
+ * downstream session id to a new upstream one without touching anything else.
+ */
+export function requestHeadersForUpstream(
+  rawHeaders: readonly string[],
+  sessionIdOverride?: string | null,
+): ForwardedRequestHeaders {
+  const out: string[] = [];
+  let sessionId: string | null = null;
+  let protocolVersion: string | null = null;
+  let authorization: string | null = null;
+  let contentLength: number | null = null;
+  let dropped: Set<string> | null = null;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      dropped = connectionTokens(rawHeaders[i + 1]);
+      break;
+    }
+  }
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    let value = rawHeaders[i + 1]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || dropped?.has(lower)) continue;
+    switch (lower) {
+      case 'mcp-session-id':
+        sessionId = value;
+        if (sessionIdOverride) value = sessionIdOverride;
+        break;
+      case 'mcp-protocol-version':
+        protocolVersion = value;
+        break;
+      case 'authorization':
+        authorization = value;
+        break;
+      case 'content-length':
+        contentLength = Number(value);
+        break;
+    }
+    out.push(name, value);
+  }
+  return { headers: out, sessionId, protocolVersion, authorization, contentLength };
+}
+
+type UpstreamHeaders = Record<string, string | string[] | undefined>;
+
+/** Response headers from undici (lower-cased names) minus hop-by-hop ones. */
+export function responseHeadersForClient(headers: UpstreamHeaders): UpstreamHeaders {
+  const dropped = connectionTokens(headers['connection']);
+  const out: UpstreamHeaders = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || dropped?.has(name)) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}
+
+export function firstHeader(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? (value[0] ?? null) : value;
+}

@@ -1,0 +1,220 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errors as undiciErrors } from 'undici';
+import type { Logger } from '../log.js';
+import { redactText } from '../security/redact.js';
+import { type RequestEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
+import type { ExchangeHandle, SessionTracker } from '../sessions/tracker.js';
+import { bodyKindFor, createBodyObserver } from './bodyObserver.js';
+import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
+import { firstHeader, requestHeadersForUpstream, responseHeadersForClient } from './headers.js';
+import { type ResolvedUpstream, upstreamPathFor } from './upstreams.js';
+
+export interface ForwardContext {
+  tracker: SessionTracker;
+  logger: Logger;
+  maxBodyBytes: number;
+  /** Keyed hash of the caller's credential (or address); called once per new session. */
+  callerHash?: (credential: string | null, address: string | undefined) => string | null;
+  /** Extra request headers (e.g. a `traceparent` telemetry adds). */
+  extraRequestHeaders?: (handle: ExchangeHandle) => string[] | null;
+  /** Called when the exchange is over (telemetry). */
+  onFinished?: (handle: ExchangeHandle) => void;
+  /** Map a downstream session id to the upstream one (heal mode, later). */
+  mapSessionId?: (upstream: string, sessionId: string) => string | null;
+}
+
+const EMPTY_ENVELOPE: RequestEnvelope = readRequestEnvelope('');
+
+class BodyTooLarge extends Error {}
+
+/** Reads a request body up to `max` bytes; rejects as soon as it is exceeded, without buffering the rest. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.once('error', reject);
+  });
+}
+
+function describeUpstreamError(err: unknown): { timedOut: boolean; message: string } {
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+    return { timedOut: true, message: 'no response headers in time' };
+  }
+  const e = err as { code?: string; cause?: { code?: string }; message?: string };
+  const code = e?.code ?? e?.cause?.code;
+  return { timedOut: false, message: code ? `${code}` : (e?.message ?? 'connection failed') };
+}
+
+/**
+ * Forwards one Streamable HTTP request (`POST`/`GET`/`DELETE`) to the upstream
+ * byte for byte and streams the answer back, while the tracker observes it.
+ * Request bodies are read first (bounded by `maxBodyBytes`): JSON-RPC POST bodies
+ * are single small messages, and knowing their envelope lets the tracker time the
+ * exchange; responses (JSON or SSE) are never buffered.
+ */
+export async function forwardStreamableHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstream: ResolvedUpstream,
+  clientQuery: string,
+  ctx: ForwardContext,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const fwd = requestHeadersForUpstream(
+    req.rawHeaders,
+    ctx.mapSessionId && firstRaw(req, 'mcp-session-id')
+      ? ctx.mapSessionId(upstream.id, firstRaw(req, 'mcp-session-id')!)
+      : null,
+  );
+  if (fwd.contentLength !== null && fwd.contentLength > ctx.maxBodyBytes) {
+    rejectTooLarge(req, res, ctx.maxBodyBytes);
+    return;
+  }
+
+  let body: Buffer | null = null;
+  let envelope = EMPTY_ENVELOPE;
+  if (method === 'POST') {
+    try {
+      body = await readBody(req, ctx.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) rejectTooLarge(req, res, ctx.maxBodyBytes);
+      else res.destroy();
+      return;
+    }
+    envelope = readRequestEnvelope(body.toString('utf8'));
+  }
+
+  const handle = ctx.tracker.begin({
+    upstream: upstream.id,
+    transport: 'streamable-http',
+    httpMethod: method,
+    sessionId: fwd.sessionId,
+    request: envelope,
+    callerHash:
+      fwd.sessionId === null ? (ctx.callerHash?.(fwd.authorization, req.socket.remoteAddress) ?? null) : null,
+    protocolVersion: fwd.protocolVersion,
+  });
+  const extra = ctx.extraRequestHeaders?.(handle);
+  const headers = extra ? fwd.headers.concat(extra) : fwd.headers;
+
+  const abort = new AbortController();
+  let finished = false;
+  const finish = (f: Parameters<ExchangeHandle['finish']>[0]) => {
+    if (finished) return;
+    finished = true;
+    try {
+      handle.finish(f);
+      ctx.onFinished?.(handle);
+    } catch (err) {
+      ctx.logger.warn('observation failed; forwarding unaffected', { err });
+    }
+  };
+  res.once('close', () => {
+    if (!res.writableFinished) {
+      abort.abort();
+      finish({ clientAborted: true, aborted: true, errorText: 'client disconnected' });
+    }
+  });
+
+  let upstreamRes: Awaited<ReturnType<ResolvedUpstream['pool']['request']>>;
+  try {
+    upstreamRes = await upstream.pool.request({
+      method: method as 'POST',
+      path: upstreamPathFor(upstream, clientQuery),
+      headers,
+      body,
+      signal: abort.signal,
+      headersTimeout: upstream.timeoutMs,
+      bodyTimeout: 0,
+    });
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    const { timedOut, message } = describeUpstreamError(err);
+    finish({ timedOut, connectionFailed: !timedOut, errorText: message });
+    const id = jsonRpcIdFrom(envelope.id, body ? body.toString('utf8') : null);
+    if (timedOut) {
+      sendJsonRpcError(
+        res,
+        504,
+        PROXY_ERROR.upstreamTimeout,
+        `mcp-session-probe: upstream "${upstream.id}" sent no response within ${upstream.timeoutMs / 1000}s`,
+        id,
+      );
+    } else {
+      sendJsonRpcError(
+        res,
+        502,
+        PROXY_ERROR.upstreamUnreachable,
+        `mcp-session-probe: upstream "${upstream.id}" is unreachable (${redactText(message)})`,
+        id,
+      );
+    }
+    return;
+  }
+
+  const { statusCode, headers: resHeaders, body: resBody } = upstreamRes;
+  handle.headers(statusCode, firstHeader(resHeaders['mcp-session-id']));
+  if (method === 'GET' && statusCode >= 200 && statusCode < 300) ctx.tracker.streamOpened(handle);
+  const observer = createBodyObserver(
+    bodyKindFor(statusCode, firstHeader(resHeaders['content-type'])),
+    handle,
+  );
+
+  res.writeHead(statusCode, responseHeadersForClient(resHeaders));
+  // SSE clients must see headers before the first event arrives.
+  if (firstHeader(resHeaders['content-type'])?.startsWith('text/event-stream')) res.flushHeaders();
+
+  resBody.on('data', (chunk: Buffer) => {
+    if (!res.write(chunk)) resBody.pause();
+    observer.push(chunk);
+  });
+  res.on('drain', () => resBody.resume());
+  resBody.once('end', () => {
+    res.end();
+    finish({ errorText: safeEnd(observer) });
+  });
+  resBody.once('error', (err) => {
+    if (abort.signal.aborted) return;
+    safeEnd(observer);
+    finish({ aborted: true, errorText: describeUpstreamError(err).message });
+    res.destroy();
+  });
+}
+
+function safeEnd(observer: { end(): string | null }): string | null {
+  try {
+    const text = observer.end();
+    return text === null ? null : redactText(text);
+  } catch {
+    return null;
+  }
+}
+
+function firstRaw(req: IncomingMessage, name: string): string | null {
+  const v = req.headers[name];
+  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+}
+
+function rejectTooLarge(req: IncomingMessage, res: ServerResponse, max: number): void {
+  sendJsonRpcError(
+    res,
+    413,
+    PROXY_ERROR.bodyTooLarge,
+    `mcp-session-probe: request body exceeds the ${max}-byte limit (server.maxBodyBytes)`,
+    null,
+    { connection: 'close' },
+  );
+  // Do not read the rest: close once the answer is out.
+  res.once('finish', () => req.destroy());
+}

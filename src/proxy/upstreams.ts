@@ -1,0 +1,74 @@
+import { Pool } from 'undici';
+
+/** What the proxy needs to know of a configured upstream. */
+export interface UpstreamTarget {
+  id: string;
+  url: string;
+  transport?: string;
+  timeoutSeconds?: number;
+}
+
+/** A configured upstream resolved once at start: no per-request URL parsing. */
+export interface ResolvedUpstream {
+  id: string;
+  origin: string;
+  /** Path of the upstream URL (e.g. `/mcp`). */
+  path: string;
+  /** Query string of the upstream URL without `?`, or ''. */
+  query: string;
+  /** Host header value for the upstream. */
+  host: string;
+  timeoutMs: number;
+  transport: string;
+  pool: Pool;
+}
+
+export interface UpstreamRegistry {
+  get(id: string): ResolvedUpstream | undefined;
+  ids(): string[];
+  close(): Promise<void>;
+}
+
+export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): UpstreamRegistry {
+  const byId = new Map<string, ResolvedUpstream>();
+  const pools = new Map<string, Pool>();
+  for (const t of targets) {
+    const url = new URL(t.url);
+    // One keep-alive pool per origin, shared by upstreams on the same host.
+    let pool = pools.get(url.origin);
+    if (!pool) {
+      pool = new Pool(url.origin, {
+        connections: 256,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 600_000,
+      });
+      pools.set(url.origin, pool);
+    }
+    byId.set(t.id, {
+      id: t.id,
+      origin: url.origin,
+      path: url.pathname,
+      query: url.search.slice(1),
+      host: url.host,
+      timeoutMs: (t.timeoutSeconds ?? 60) * 1000,
+      transport: t.transport ?? 'streamable-http',
+      pool,
+    });
+  }
+  return {
+    get: (id) => byId.get(id),
+    ids: () => [...byId.keys()],
+    close: async () => {
+      await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
+    },
+  };
+}
+
+/** The upstream path plus the client's query string appended to the upstream's own. */
+export function upstreamPathFor(upstream: ResolvedUpstream, clientQuery: string): string {
+  if (!clientQuery) return upstream.query ? `${upstream.path}?${upstream.query}` : upstream.path;
+  return upstream.query
+    ? `${upstream.path}?${upstream.query}&${clientQuery}`
+    : `${upstream.path}?${clientQuery}`;
+}

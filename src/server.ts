@@ -1,0 +1,158 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import { adminApi } from './api/index.js';
+import type { Config, UpstreamConfig } from './config/schema.js';
+import type { DemoUpstream } from './demo/upstream.js';
+import { createLogger, type Logger } from './log.js';
+import {
+  createProxyHandler,
+  createUpstreamRegistry,
+  type ProxyHandler,
+  type UpstreamRegistry,
+} from './proxy/index.js';
+import { hashCaller } from './security/hash.js';
+import { redactUrl } from './security/redact.js';
+import { SessionTracker } from './sessions/tracker.js';
+import { openStore } from './store/index.js';
+import { createRecorder, type Recorder } from './store/recorder.js';
+import type { ObservationStore } from './store/types.js';
+
+export interface StartServerOptions {
+  config: Config;
+  logger?: Logger;
+  /** Start the built-in demo upstream (also implied when the config lists no upstreams). */
+  demo?: boolean;
+  /** Idle timeout of the demo upstream's sessions. */
+  demoIdleTimeoutMs?: number;
+  now?: () => number;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: Config;
+  app: Hono;
+  server: Server;
+  store: ObservationStore;
+  recorder: Recorder;
+  tracker: SessionTracker;
+  registry: UpstreamRegistry;
+  logger: Logger;
+  demo: DemoUpstream | null;
+  close(): Promise<void>;
+}
+
+export const DEMO_UPSTREAM_ID = 'demo';
+
+/** Wires config → store → recorder → tracker → proxy + admin API, and listens. */
+export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger();
+  let config = opts.config;
+  let demo: DemoUpstream | null = null;
+  if (opts.demo || config.upstreams.length === 0) {
+    const { startDemoUpstream } = await import('./demo/upstream.js');
+    demo = await startDemoUpstream({ idleTimeoutMs: opts.demoIdleTimeoutMs ?? 30_000 });
+    const demoUpstream: UpstreamConfig = {
+      id: DEMO_UPSTREAM_ID,
+      name: 'Built-in demo (sessions expire after 30 s idle)',
+      url: demo.url,
+      transport: 'streamable-http',
+      headers: {},
+      timeoutSeconds: 60,
+    };
+    config = {
+      ...config,
+      upstreams: [...config.upstreams.filter((u) => u.id !== DEMO_UPSTREAM_ID), demoUpstream],
+    };
+  }
+
+  const store = await openStore(config.storage.url);
+  await store.migrate();
+  await store.upsertUpstreams(
+    config.upstreams.map((u) => ({
+      id: u.id,
+      name: u.name,
+      url: redactUrl(u.url),
+      transport: u.transport,
+      stateless: null,
+      validatesSessionIds: null,
+    })),
+  );
+  const recorder = createRecorder({ store, logger });
+  const tracker = new SessionTracker({
+    onObservation: recorder.record,
+    now: opts.now,
+    maxSessions: config.tracker.maxSessions,
+    evictIdleAfterMs: config.tracker.evictIdleAfterSeconds * 1000,
+  });
+  for (const u of await store.listUpstreams())
+    if (u.stateless !== null) tracker.setStateless(u.id, u.stateless);
+  tracker.startSweeping();
+
+  const registry = createUpstreamRegistry(config.upstreams);
+  const proxy: ProxyHandler = createProxyHandler({
+    registry,
+    context: {
+      tracker,
+      logger,
+      maxBodyBytes: config.server.maxBodyBytes,
+      callerHash: (credential, address) =>
+        credential ? hashCaller(credential) : address ? hashCaller(address) : null,
+    },
+  });
+
+  const app = new Hono();
+  app.route(
+    '/',
+    adminApi({
+      store,
+      health: () => ({ recorder: recorder.stats(), trackedSessions: tracker.size }),
+    }),
+  );
+  const honoListener = getRequestListener(app.fetch);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (!proxy(req, res)) honoListener(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  const url = `http://${host}:${port}`;
+
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      const grace = config.server.shutdownGraceSeconds * 1000;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, grace);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      tracker.stop();
+      await recorder.close();
+      await store.close();
+      await registry.close();
+      await demo?.close();
+    })();
+    return closing;
+  };
+
+  return { url, port, config, app, server, store, recorder, tracker, registry, logger, demo, close };
+}

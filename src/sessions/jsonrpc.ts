@@ -1,0 +1,276 @@
+// Cheap, never-throwing readers for JSON-RPC envelopes seen on the wire.
+// The proxy only needs the envelope (method, id, error) of each message, not the
+// payload, so responses are scanned for their top-level members instead of being
+// fully parsed: a 30 KB tools/list result costs one pass of indexOf/regex, and no
+// object allocation for the result tree.
+
+export interface RequestEnvelope {
+  /** Number of JSON-RPC messages (a batch has several). 0 when the body is not JSON-RPC. */
+  count: number;
+  /** Method of the first request or notification, or null. */
+  method: string | null;
+  /** Id of the first request (a message with both method and id), stringified. */
+  id: string | null;
+  /** All request ids in the body (for correlating responses on streams). */
+  ids: string[];
+  /** `params.name` of a `tools/call`. */
+  toolName: string | null;
+  /** True when at least one message expects a response (has method and id). */
+  expectsResponse: boolean;
+  /** `params.protocolVersion` / `params.clientInfo` of `initialize`. */
+  protocolVersion: string | null;
+  clientName: string | null;
+  clientVersion: string | null;
+  /** `params._meta.traceparent` (SEP-414), when present. */
+  metaTraceparent: string | null;
+}
+
+export interface ResponseEnvelope {
+  /** Stringified id, or null (notifications, errors with id null). */
+  id: string | null;
+  /** Present on requests/notifications sent by the server. */
+  method: string | null;
+  isResponse: boolean;
+  /** The message has an `error` member. */
+  hasError: boolean;
+  errorCode: number | null;
+  errorMessage: string | null;
+}
+
+const EMPTY_REQUEST: RequestEnvelope = Object.freeze({
+  count: 0,
+  method: null,
+  id: null,
+  ids: [],
+  toolName: null,
+  expectsResponse: false,
+  protocolVersion: null,
+  clientName: null,
+  clientVersion: null,
+  metaTraceparent: null,
+}) as RequestEnvelope;
+
+function idToString(id: unknown): string | null {
+  if (typeof id === 'string') return id;
+  if (typeof id === 'number') return String(id);
+  return null;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function asRecord(v: unknown): Record<string, unknown> | null {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+/** Request bodies are small single messages: a full parse is cheap and simplest. */
+export function readRequestEnvelope(body: string): RequestEnvelope {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return EMPTY_REQUEST;
+  }
+  const messages = Array.isArray(parsed) ? parsed : [parsed];
+  const env: RequestEnvelope = { ...EMPTY_REQUEST, ids: [] };
+  for (const m of messages) {
+    const msg = asRecord(m);
+    if (!msg) continue;
+    env.count++;
+    const method = str(msg['method']);
+    const id = idToString(msg['id']);
+    if (method !== null && id !== null) {
+      env.ids.push(id);
+      env.expectsResponse = true;
+    }
+    if (env.method !== null || method === null) continue;
+    env.method = method;
+    env.id = id;
+    const params = asRecord(msg['params']);
+    if (!params) continue;
+    if (method === 'tools/call') env.toolName = str(params['name']);
+    if (method === 'initialize') {
+      env.protocolVersion = str(params['protocolVersion']);
+      const client = asRecord(params['clientInfo']);
+      env.clientName = str(client?.['name']);
+      env.clientVersion = str(client?.['version']);
+    }
+    env.metaTraceparent = str(asRecord(params['_meta'])?.['traceparent']);
+  }
+  return env;
+}
+
+const NOT_JSONRPC: ResponseEnvelope = Object.freeze({
+  id: null,
+  method: null,
+  isResponse: false,
+  hasError: false,
+  errorCode: null,
+  errorMessage: null,
+}) as ResponseEnvelope;
+
+const STRUCTURAL = /["{}[\]]/g;
+
+/** Index just past the string that opens at `start` (text[start] === '"'), or -1. */
+function skipString(text: string, start: number): number {
+  let i = start + 1;
+  for (;;) {
+    const q = text.indexOf('"', i);
+    if (q < 0) return -1;
+    let backslashes = 0;
+    for (let j = q - 1; j > start && text.charCodeAt(j) === 92; j--) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    i = q + 1;
+  }
+}
+
+/** Index just past the object/array that opens at `start`, or -1. */
+function skipNested(text: string, start: number): number {
+  let depth = 0;
+  STRUCTURAL.lastIndex = start;
+  for (;;) {
+    const m = STRUCTURAL.exec(text);
+    if (!m) return -1;
+    const c = m[0];
+    if (c === '"') {
+      const end = skipString(text, m.index);
+      if (end < 0) return -1;
+      STRUCTURAL.lastIndex = end;
+    } else if (c === '{' || c === '[') {
+      depth++;
+    } else {
+      depth--;
+      if (depth === 0) return m.index + 1;
+    }
+  }
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length && isSpace(text.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Index just past a JSON primitive (number, true, false, null) starting at `i`. */
+function skipPrimitive(text: string, i: number): number {
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 44 || c === 125 || c === 93 || isSpace(c)) break; // , } ]
+    i++;
+  }
+  return i;
+}
+
+function parseSlice(text: string, from: number, to: number): unknown {
+  try {
+    return JSON.parse(text.slice(from, to));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads the top-level members of one JSON-RPC message without building its
+ * `result`/`params` trees. Falls back to a full parse for batches. Never throws.
+ */
+export function readResponseEnvelope(text: string): ResponseEnvelope {
+  let i = skipSpace(text, 0);
+  const first = text.charCodeAt(i);
+  if (first === 91 /* [ */) return readBatchFirst(text);
+  if (first !== 123 /* { */) return NOT_JSONRPC;
+  let id: string | null = null;
+  let method: string | null = null;
+  let hasResult = false;
+  let errorFrom = -1;
+  let errorTo = -1;
+  i++;
+  for (;;) {
+    i = skipSpace(text, i);
+    const c = text.charCodeAt(i);
+    if (c === 125 /* } */) break;
+    if (c === 44 /* , */) {
+      i++;
+      continue;
+    }
+    if (c !== 34 /* " */) return NOT_JSONRPC;
+    const keyEnd = skipString(text, i);
+    if (keyEnd < 0) return NOT_JSONRPC;
+    const key = text.slice(i + 1, keyEnd - 1);
+    i = skipSpace(text, keyEnd);
+    if (text.charCodeAt(i) !== 58 /* : */) return NOT_JSONRPC;
+    i = skipSpace(text, i + 1);
+    const v = text.charCodeAt(i);
+    let end: number;
+    if (v === 123 || v === 91) end = skipNested(text, i);
+    else if (v === 34) end = skipString(text, i);
+    else end = skipPrimitive(text, i);
+    if (end < 0 || end <= i) return NOT_JSONRPC;
+    if (key === 'id') id = idToString(parseSlice(text, i, end));
+    else if (key === 'method') method = str(parseSlice(text, i, end));
+    else if (key === 'result') hasResult = true;
+    else if (key === 'error') {
+      errorFrom = i;
+      errorTo = end;
+    }
+    i = end;
+  }
+  let errorCode: number | null = null;
+  let errorMessage: string | null = null;
+  if (errorFrom >= 0) {
+    const err = asRecord(parseSlice(text, errorFrom, errorTo));
+    errorCode = typeof err?.['code'] === 'number' ? (err['code'] as number) : null;
+    errorMessage = str(err?.['message']);
+  }
+  const hasError = errorFrom >= 0;
+  const isResponse = method === null && (hasResult || hasError);
+  return { id, method, isResponse, hasError, errorCode, errorMessage };
+}
+
+function readBatchFirst(text: string): ResponseEnvelope {
+  const parsed = parseSlice(text, 0, text.length);
+  if (!Array.isArray(parsed)) return NOT_JSONRPC;
+  // A batch answer: report the first error if any, else the first message.
+  let firstEnv: ResponseEnvelope | null = null;
+  for (const m of parsed) {
+    const env = readParsedMessage(m);
+    if (env.hasError) return env;
+    firstEnv ??= env;
+  }
+  return firstEnv ?? NOT_JSONRPC;
+}
+
+function readParsedMessage(m: unknown): ResponseEnvelope {
+  const msg = asRecord(m);
+  if (!msg) return NOT_JSONRPC;
+  const method = str(msg['method']);
+  const err = asRecord(msg['error']);
+  const hasError = 'error' in msg;
+  return {
+    id: idToString(msg['id']),
+    method,
+    isResponse: method === null && ('result' in msg || hasError),
+    hasError,
+    errorCode: typeof err?.['code'] === 'number' ? (err['code'] as number) : null,
+    errorMessage: str(err?.['message']),
+  };
+}
+
+/** Full parse of an `initialize` result, to learn the server's name, version and protocol. */
+export function readInitializeResult(text: string): {
+  protocolVersion: string | null;
+  serverName: string | null;
+  serverVersion: string | null;
+} {
+  const msg = asRecord(parseSlice(text, 0, text.length));
+  const result = asRecord(msg?.['result']);
+  const info = asRecord(result?.['serverInfo']);
+  return {
+    protocolVersion: str(result?.['protocolVersion']),
+    serverName: str(info?.['name']),
+    serverVersion: str(info?.['version']),
+  };
+}

@@ -1,0 +1,407 @@
+import { hashSessionId } from '../security/hash.js';
+import { classifyOutcome } from './classify.js';
+import { type RequestEnvelope, type ResponseEnvelope, readInitializeResult } from './jsonrpc.js';
+import type {
+  ExchangeRecord,
+  Observation,
+  ObservationSource,
+  Outcome,
+  SessionEndReason,
+  SessionRecord,
+  TransportKind,
+} from './types.js';
+
+/** What the tracker keeps per live session. Small on purpose: memory is bounded per session. */
+interface SessionState {
+  record: SessionRecord;
+  /** Non-GET exchanges in flight; while > 0 the idle gap of a new request is 0. */
+  inFlight: number;
+  /** Standalone GET streams open now. */
+  streamsOpen: number;
+  /** A GET stream was open at some point since the last activity. */
+  streamSinceActivity: boolean;
+  callerHash: string | null;
+}
+
+export interface SessionTrackerOptions {
+  source?: ObservationSource;
+  /** Receives every observation; must not throw (the recorder's `record`). */
+  onObservation: (obs: Observation) => void;
+  now?: () => number;
+  /** Sessions kept in memory at most; the least recently active are evicted. */
+  maxSessions?: number;
+  /** Sessions not seen for this long are forgotten (not ended: we simply stop knowing). */
+  evictIdleAfterMs?: number;
+  /** Hook for telemetry: every finished exchange with its session state. */
+  onExchange?: (exchange: ExchangeRecord, session: SessionRecord | null) => void;
+}
+
+export interface BeginExchange {
+  upstream: string;
+  transport: TransportKind;
+  httpMethod: string;
+  /** The session id the client sent (raw; never stored). */
+  sessionId: string | null;
+  request: RequestEnvelope;
+  callerHash?: string | null;
+  protocolVersion?: string | null;
+  probeRunId?: string | null;
+}
+
+export interface FinishExchange {
+  timedOut?: boolean;
+  connectionFailed?: boolean;
+  /** Text of a non-2xx body or a transport error message (will be redacted by the caller). */
+  errorText?: string | null;
+  /** Whether the body ended normally (false: reset/aborted mid-stream). */
+  aborted?: boolean;
+  /** The client went away; the exchange tells nothing about the upstream. */
+  clientAborted?: boolean;
+}
+
+/** One exchange in progress, returned by `SessionTracker.begin`. */
+export class ExchangeHandle {
+  readonly record: ExchangeRecord;
+  /** Response ids still expected. */
+  private pending: Set<string> | null;
+  private issuedSessionId: string | null = null;
+  private rpcError = false;
+  private rpcErrorText: string | null = null;
+  private done = false;
+  initializeResultText: string | null = null;
+
+  constructor(
+    private readonly tracker: SessionTracker,
+    readonly begin: BeginExchange,
+    readonly state: SessionState | null,
+    startedAt: number,
+  ) {
+    const req = begin.request;
+    this.pending = req.ids.length > 0 ? new Set(req.ids) : null;
+    this.record = {
+      upstream: begin.upstream,
+      source: tracker.source,
+      probeRunId: begin.probeRunId ?? null,
+      transport: begin.transport,
+      sessionHash: state ? state.record.sessionHash : null,
+      httpMethod: begin.httpMethod,
+      rpcMethod: req.method,
+      rpcCount: req.count,
+      toolName: req.toolName,
+      rpcId: req.id,
+      startedAt,
+      headersAt: null,
+      responseAt: null,
+      endedAt: null,
+      httpStatus: null,
+      outcome: 'ok',
+      confidence: null,
+      idleGapMs: null,
+      sessionAgeMs: null,
+      streamAttached: false,
+      exchangesBefore: null,
+      protocolVersion: begin.protocolVersion ?? req.protocolVersion ?? null,
+      callerHash: begin.callerHash ?? state?.callerHash ?? null,
+      rpcErrorCode: null,
+      errorMessage: null,
+    };
+  }
+
+  /** Response headers arrived. `sessionId` is the `Mcp-Session-Id` the upstream returned, if any. */
+  headers(status: number, sessionId: string | null): void {
+    this.record.headersAt = this.tracker.now();
+    this.record.httpStatus = status;
+    if (sessionId) this.issuedSessionId = sessionId;
+  }
+
+  /** A JSON-RPC message seen in the response body (JSON or one SSE event). */
+  message(env: ResponseEnvelope): void {
+    if (!env.isResponse) return;
+    if (env.id !== null && this.pending && !this.pending.has(env.id)) return;
+    if (env.hasError && !this.rpcError) {
+      this.rpcError = true;
+      this.record.rpcErrorCode = env.errorCode;
+      this.rpcErrorText = env.errorMessage;
+    }
+    if (this.record.responseAt === null && (env.id === this.record.rpcId || env.id === null)) {
+      this.record.responseAt = this.tracker.now();
+    }
+    if (env.id !== null) this.pending?.delete(env.id);
+    else if (this.pending) this.pending.clear();
+  }
+
+  /** True once every request in the body has its response. */
+  get complete(): boolean {
+    return this.pending === null || this.pending.size === 0;
+  }
+
+  finish(f: FinishExchange = {}): ExchangeRecord {
+    if (this.done) return this.record;
+    this.done = true;
+    const r = this.record;
+    r.endedAt = this.tracker.now();
+    const expectsResponse = this.begin.request.expectsResponse && this.begin.httpMethod === 'POST';
+    const status = r.httpStatus;
+    const jsonAnswer = status !== null && status >= 200 && status < 300 && status !== 202;
+    const { outcome, confidence } = classifyOutcome({
+      httpStatus: status,
+      carriedSessionId: this.begin.sessionId !== null,
+      upstreamStateless: this.tracker.isStateless(this.begin.upstream),
+      rpcError: this.rpcError,
+      rpcErrorCode: r.rpcErrorCode,
+      errorText: this.rpcError ? this.rpcErrorText : (f.errorText ?? null),
+      timedOut: f.timedOut ?? false,
+      connectionFailed: f.connectionFailed ?? false,
+      streamEndedEarly: jsonAnswer && expectsResponse && !this.complete,
+      expectsResponse,
+    });
+    r.outcome = outcome;
+    r.confidence = confidence;
+    if (outcome !== 'ok') r.errorMessage = (this.rpcError ? this.rpcErrorText : f.errorText) ?? null;
+    this.tracker.finishExchange(this, outcome, f);
+    return r;
+  }
+
+  /** @internal */
+  get issued(): string | null {
+    return this.issuedSessionId;
+  }
+}
+
+/**
+ * Learns upstream sessions from the traffic it is shown and turns every exchange
+ * into an observation with its idle gap and session age (DESIGN.md definitions).
+ * Pure bookkeeping: the clock and the sink are injected, no I/O.
+ */
+export class SessionTracker {
+  readonly source: ObservationSource;
+  readonly now: () => number;
+  private readonly emit: (obs: Observation) => void;
+  private readonly onExchange: SessionTrackerOptions['onExchange'];
+  private readonly maxSessions: number;
+  private readonly evictIdleAfterMs: number;
+  /** Keyed by upstream + NUL + raw session id; insertion order is least recently active first. */
+  private readonly sessions = new Map<string, SessionState>();
+  private readonly stateless = new Map<string, boolean>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  evictions = 0;
+
+  constructor(opts: SessionTrackerOptions) {
+    this.source = opts.source ?? 'proxy';
+    this.emit = opts.onObservation;
+    this.onExchange = opts.onExchange;
+    this.now = opts.now ?? Date.now;
+    this.maxSessions = opts.maxSessions ?? 100_000;
+    this.evictIdleAfterMs = opts.evictIdleAfterMs ?? 24 * 3600_000;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  isStateless(upstream: string): boolean {
+    return this.stateless.get(upstream) === true;
+  }
+
+  /** Seed from the store, so a restart remembers stateless upstreams. */
+  setStateless(upstream: string, stateless: boolean): void {
+    this.stateless.set(upstream, stateless);
+  }
+
+  /** Periodically forget sessions idle past `evictIdleAfterMs`. */
+  startSweeping(intervalMs = 60_000): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => this.sweep(), intervalMs);
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  sweep(): void {
+    const cutoff = this.now() - this.evictIdleAfterMs;
+    for (const [key, s] of this.sessions) {
+      if (s.record.lastActivityAt >= cutoff) break; // ordered by last activity
+      if (s.inFlight > 0 || s.streamsOpen > 0) continue;
+      this.sessions.delete(key);
+      this.evictions++;
+    }
+  }
+
+  /** Session state for a raw id, or undefined. */
+  lookup(upstream: string, sessionId: string): SessionRecord | undefined {
+    return this.sessions.get(upstream + '\0' + sessionId)?.record;
+  }
+
+  begin(b: BeginExchange): ExchangeHandle {
+    const startedAt = this.now();
+    let state: SessionState | null = null;
+    let idleGapMs: number | null = null;
+    let adoptedNow = false;
+    if (b.sessionId !== null) {
+      const key = b.upstream + '\0' + b.sessionId;
+      state = this.sessions.get(key) ?? null;
+      if (state === null) {
+        state = this.adopt(key, b, startedAt);
+        adoptedNow = true;
+      } else {
+        idleGapMs = state.inFlight > 0 ? 0 : Math.max(0, startedAt - state.record.lastActivityAt);
+        // Keep the map ordered by recency (cheap delete+set) for eviction.
+        this.sessions.delete(key);
+        this.sessions.set(key, state);
+      }
+    }
+    const handle = new ExchangeHandle(this, b, state, startedAt);
+    if (state) {
+      const r = handle.record;
+      r.idleGapMs = idleGapMs;
+      r.sessionAgeMs = state.record.adopted || adoptedNow ? null : startedAt - state.record.openedAt;
+      r.exchangesBefore = state.record.adopted ? null : state.record.exchanges;
+      r.streamAttached = state.streamsOpen > 0 || state.streamSinceActivity;
+      if (b.httpMethod !== 'GET') state.inFlight++;
+      if (r.protocolVersion === null) r.protocolVersion = state.record.protocolVersion;
+    }
+    return handle;
+  }
+
+  /** A GET stream on a session was established (2xx headers) or ended. */
+  streamOpened(handle: ExchangeHandle): void {
+    if (!handle.state) return;
+    handle.state.streamsOpen++;
+    handle.state.streamSinceActivity = true;
+  }
+
+  private adopt(key: string, b: BeginExchange, at: number): SessionState {
+    const state = this.newState(b, b.sessionId!, at, true);
+    this.sessions.set(key, state);
+    this.enforceCap();
+    return state;
+  }
+
+  private newState(b: BeginExchange, sessionId: string, openedAt: number, adopted: boolean): SessionState {
+    return {
+      record: {
+        upstream: b.upstream,
+        source: this.source,
+        sessionHash: hashSessionId(sessionId),
+        transport: b.transport,
+        openedAt,
+        adopted,
+        initLatencyMs: null,
+        initializedAt: null,
+        protocolVersion: b.protocolVersion ?? null,
+        clientName: null,
+        clientVersion: null,
+        serverName: null,
+        serverVersion: null,
+        exchanges: 0,
+        lastActivityAt: openedAt,
+        endedAt: null,
+        endReason: null,
+      },
+      inFlight: 0,
+      streamsOpen: 0,
+      streamSinceActivity: false,
+      callerHash: b.callerHash ?? null,
+    };
+  }
+
+  private enforceCap(): void {
+    if (this.sessions.size <= this.maxSessions) return;
+    for (const [key, s] of this.sessions) {
+      if (this.sessions.size <= this.maxSessions) break;
+      if (s.inFlight > 0 || s.streamsOpen > 0) continue;
+      this.sessions.delete(key);
+      this.evictions++;
+    }
+  }
+
+  /** @internal called by ExchangeHandle.finish */
+  finishExchange(h: ExchangeHandle, outcome: Outcome, f: FinishExchange): void {
+    const r = h.record;
+    const end = r.endedAt ?? this.now();
+    const b = h.begin;
+    let state = h.state;
+
+    if (b.request.method === 'initialize' && b.sessionId === null && b.httpMethod === 'POST') {
+      state = this.onInitialize(h, end);
+    } else if (state) {
+      const s = state.record;
+      if (b.httpMethod === 'GET') {
+        if (r.headersAt !== null && r.httpStatus !== null && r.httpStatus < 300) {
+          state.streamsOpen = Math.max(0, state.streamsOpen - 1);
+        }
+      } else {
+        state.inFlight = Math.max(0, state.inFlight - 1);
+        s.exchanges++;
+        s.lastActivityAt = Math.max(s.lastActivityAt, end);
+        state.streamSinceActivity = state.streamsOpen > 0;
+      }
+      if (b.request.method === 'notifications/initialized' && s.initializedAt === null && outcome === 'ok') {
+        s.initializedAt = end;
+      }
+      if (outcome === 'session_expired') this.end(b.upstream, b.sessionId!, 'expired', end);
+      else if (b.httpMethod === 'DELETE' && r.httpStatus !== null && r.httpStatus < 300) {
+        this.end(b.upstream, b.sessionId!, 'deleted', end);
+      } else if (!f.clientAborted) this.emit({ type: 'session', session: { ...s } });
+    }
+    if (state && r.sessionHash === null) r.sessionHash = state.record.sessionHash;
+    if (r.callerHash === null && state) r.callerHash = state.callerHash;
+    this.emit({ type: 'exchange', exchange: r });
+    this.onExchange?.(r, state?.record ?? null);
+  }
+
+  private onInitialize(h: ExchangeHandle, end: number): SessionState | null {
+    const r = h.record;
+    const b = h.begin;
+    const ok = r.httpStatus !== null && r.httpStatus >= 200 && r.httpStatus < 300 && r.outcome === 'ok';
+    if (!ok) return null;
+    const issued = h.issued;
+    if (issued === null) {
+      if (this.stateless.get(b.upstream) !== true) {
+        this.stateless.set(b.upstream, true);
+        this.emit({ type: 'upstream-stateless', upstream: b.upstream, stateless: true });
+      }
+      return null;
+    }
+    if (this.stateless.get(b.upstream) !== false) {
+      this.stateless.set(b.upstream, false);
+      this.emit({ type: 'upstream-stateless', upstream: b.upstream, stateless: false });
+    }
+    const state = this.newState(b, issued, r.startedAt, false);
+    const s = state.record;
+    s.initLatencyMs = (r.responseAt ?? r.headersAt ?? end) - r.startedAt;
+    s.exchanges = 1;
+    s.lastActivityAt = end;
+    s.clientName = b.request.clientName;
+    s.clientVersion = b.request.clientVersion;
+    if (h.initializeResultText) {
+      // Filled by the proxy from the initialize response body (small).
+      const info = readInitializeResult(h.initializeResultText);
+      s.protocolVersion = info.protocolVersion ?? s.protocolVersion;
+      s.serverName = info.serverName;
+      s.serverVersion = info.serverVersion;
+    }
+    r.sessionHash = s.sessionHash;
+    r.sessionAgeMs = 0;
+    r.exchangesBefore = 0;
+    if (s.protocolVersion) r.protocolVersion = s.protocolVersion;
+    this.sessions.set(b.upstream + '\0' + issued, state);
+    this.enforceCap();
+    this.emit({ type: 'session', session: { ...s } });
+    return state;
+  }
+
+  /** End a session (DELETE, expiry, stream end) and forget it. */
+  end(upstream: string, sessionId: string, reason: SessionEndReason, at = this.now()): void {
+    const key = upstream + '\0' + sessionId;
+    const state = this.sessions.get(key);
+    if (!state) return;
+    this.sessions.delete(key);
+    state.record.endedAt = at;
+    state.record.endReason = reason;
+    this.emit({ type: 'session', session: { ...state.record } });
+  }
+}
