@@ -43,7 +43,7 @@ function exchange(i: number, over: Partial<ExchangeRecord> = {}): Observation {
 }
 
 function recordingLogger() {
-  const lines: { level: 'warn' | 'info'; msg: string; fields?: object | undefined }[] = [];
+  const lines: { level: 'warn' | 'info'; msg: string; fields?: Record<string, unknown> | undefined }[] = [];
   const logger: Logger = {
     warn: (msg, fields) => lines.push({ level: 'warn', msg, fields }),
     info: (msg, fields) => lines.push({ level: 'info', msg, fields }),

@@ -7,8 +7,8 @@ import type { Observation } from '../sessions/types.js';
 import type { ObservationStore } from './types.js';
 
 export interface Logger {
-  warn(msg: string, fields?: object): void;
-  info(msg: string, fields?: object): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
 }
 
 export interface RecorderOptions {
