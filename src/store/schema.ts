@@ -10,6 +10,7 @@
 
 import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { OUTCOMES } from '../sessions/types.js';
+import type { ProbeRunRow, StoredExchange, StoredSession, StoredUpstream } from './types.js';
 
 const SOURCES = ['proxy', 'probe'] as const;
 const TRANSPORTS = ['streamable-http', 'sse'] as const;
@@ -114,3 +115,14 @@ export type UpstreamRow = typeof upstreams.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type ExchangeRow = typeof exchanges.$inferSelect;
 export type ProbeRunDbRow = typeof probeRuns.$inferSelect;
+
+// The store's contract types (./types.ts) must stay exactly what these tables
+// hold: a column added here without the interface (or the reverse) fails to compile.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type SchemaMatchesContract = [
+  Assert<Same<ExchangeRow, StoredExchange>>,
+  Assert<Same<Omit<SessionRow, 'id'>, StoredSession>>,
+  Assert<Same<Omit<UpstreamRow, 'updatedAt'>, StoredUpstream>>,
+  Assert<Same<Omit<ProbeRunDbRow, 'result'>, Omit<ProbeRunRow, 'result'>>>,
+];

@@ -15,6 +15,7 @@ export interface StoredUpstream {
 
 export interface ListQuery {
   upstream?: string | undefined;
+  /** Default 100, clamped to 1..10000. */
   limit?: number | undefined;
   /** Only rows at or after this epoch-ms time. */
   since?: number | undefined;
@@ -53,11 +54,14 @@ export interface ObservationStore {
     flags: { stateless?: boolean | null; validatesSessionIds?: boolean | null; transport?: TransportKind },
   ): Promise<void>;
   listUpstreams(): Promise<StoredUpstream[]>;
-  /** Newest first. */
+  /** Newest opened first; `since` keeps sessions active at or after it (last_activity_at). */
   listSessions(q: ListQuery): Promise<StoredSession[]>;
   /** Exchanges with outcome `session_expired`, newest first. */
   listExpirations(q: ListQuery): Promise<StoredExchange[]>;
-  /** All exchanges matching, oldest first (analysis input). */
+  /**
+   * Exchanges matching, oldest first (analysis input). `limit` keeps the most
+   * recent rows (default 100, at most 10000); narrow the window with `since`.
+   */
   listExchanges(q: ListQuery & { source?: 'proxy' | 'probe' }): Promise<StoredExchange[]>;
   saveProbeRun(run: ProbeRunRow): Promise<void>;
   getProbeRun(id: string): Promise<ProbeRunRow | null>;
