@@ -28,9 +28,9 @@ export function parseStoreUrl(url: string): StoreLocation {
     if (path === '') throw new Error(`storage.url: "${url}" has no path; use sqlite:PATH or sqlite::memory:`);
     return { kind: 'sqlite', path };
   }
-  // Anything else with a scheme (but not a Windows drive letter) is a mistake, not a file name.
+  // Anything else with a scheme (two letters or more, so not a Windows drive) is a mistake, not a file name.
   const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(trimmed);
-  if (scheme && scheme[1]!.length > 1) {
+  if (scheme) {
     throw new Error(`storage.url: scheme "${scheme[1]}:" in "${url}" is not supported; use sqlite:PATH`);
   }
   return { kind: 'sqlite', path: trimmed };

@@ -50,7 +50,7 @@ export function openSqliteStore({
   now = Date.now,
 }: SqliteStoreOptions): SqliteObservationStore {
   const inMemory = path === ':memory:' || path === '';
-  if (!inMemory && !path.startsWith('file:')) mkdirSync(dirname(resolve(path)), { recursive: true });
+  if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
 
   const sqlite = new Database(inMemory ? ':memory:' : path);
   try {
