@@ -246,6 +246,10 @@ function formatIssue(issue: Issue, document: unknown): string[] {
       return `config: ${formatPath([...path, key])} is not a known field; ${hint}`;
     });
   }
+  if (issue.code === 'invalid_key') {
+    // A bad record key (a header name): the key is in the path, the reason in the inner issue.
+    return [`config: ${formatPath(path)} ${issue.issues[0]?.message ?? 'is not a valid key'}`];
+  }
   const value = valueAt(document, path);
   const shown = value === undefined ? '' : ` ${describeValue(value, isSecretPath(path))}`;
   return [`config: ${formatPath(path)}${shown} ${issue.message}`];

@@ -100,17 +100,18 @@ function decodeSegment(segment: string): string {
 // ---------------------------------------------------------------- text
 
 // `scheme://user:password@host`
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]+@/gi;
+const URL_USERINFO = /(?<![\w+.-])([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]+@/gi;
 // `name=value`, `name: value`, `"name": "value"`; the name is checked with isSensitiveField.
 const NAMED_VALUE =
-  /(["']?)([A-Za-z][\w.-]{0,63})\1(\s*[:=](?!\/\/)\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?:(?:Bearer|Basic)\s+)?[^\s"'&,;<>(){}[\]]+)/gi;
+  /(?<![\w.-])(["']?)([A-Za-z][\w.-]{0,63})\1(\s*[:=](?!\/\/)\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?:(?:Bearer|Basic)\s+)?[^\s"'&,;<>(){}[\]]+)/gi;
 const AUTH_SCHEME = /\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+/gi;
 const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?/g;
 // Vendor key prefixes: OpenAI/Anthropic `sk-`, GitHub, GitLab, Slack, Linear, Google, AWS.
 const VENDOR_KEY =
   /\b(?:(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abpsr]-[A-Za-z0-9-]{10,}|lin_(?:api|oauth)_[A-Za-z0-9]{20,}|AIza[A-Za-z0-9_-]{30,}|AKIA[0-9A-Z]{16})/g;
 // Long runs of base64/hex characters; judged by looksRandom.
-const LONG_RUN = /[A-Za-z0-9+/_=-]{32,}/g;
+const LONG_RUN = /(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{32,}/g;
+const NESTED_PAIR = /[:=]/;
 const HEX_ONLY = /^[0-9a-fA-F]+$/;
 const HAS_DIGIT = /\d/;
 const HAS_LETTER = /[A-Za-z]/;
@@ -119,11 +120,12 @@ const HAS_LOWER = /[a-z]/;
 const TRAILING_WORD = /[A-Za-z0-9+/_=.~-]+$/;
 const LITERAL = /^(?:-?\d+(?:\.\d+)?|true|false|null)$/;
 
-// A long run is a secret when it is hex, or mixes digits and letters; with `/` in it
-// (a path?) it must also mix upper and lower case, as random base64 does.
+// A long run is a secret when it has a digit and is hex, or mixes digits and letters;
+// with `/` in it (a path?) it must also mix upper and lower case, as random base64 does.
 function looksRandom(run: string): boolean {
+  if (!HAS_DIGIT.test(run)) return false;
   if (HEX_ONLY.test(run)) return true;
-  if (!HAS_DIGIT.test(run) || !HAS_LETTER.test(run)) return false;
+  if (!HAS_LETTER.test(run)) return false;
   return !run.includes('/') || (HAS_UPPER.test(run) && HAS_LOWER.test(run));
 }
 
@@ -178,6 +180,7 @@ function redactNamedValue(
     return `${quote}${name}${quote}${separator}${quoted}`;
   }
   // Not sensitive itself, but the value may hold a pair that is: `redirect=https://x?token=...`.
+  if (!NESTED_PAIR.test(value)) return match;
   return `${quote}${name}${quote}${separator}${value.replace(NAMED_VALUE, redactNamedValue)}`;
 }
 
