@@ -92,12 +92,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   tracker.startSweeping();
 
   const registry = createUpstreamRegistry(config.upstreams);
+  const openStreams = new Set<ServerResponse>();
   const proxy: ProxyHandler = createProxyHandler({
     registry,
     context: {
       tracker,
       logger,
       maxBodyBytes: config.server.maxBodyBytes,
+      openStreams,
       callerHash: (credential, address) =>
         credential ? hashCaller(credential) : address ? hashCaller(address) : null,
     },
@@ -144,6 +146,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           resolve();
         });
         server.closeIdleConnections();
+        // Standalone GET streams never finish by themselves: end them so clients reconnect elsewhere.
+        for (const res of openStreams) res.end();
       });
       tracker.stop();
       await recorder.close();

@@ -19,6 +19,8 @@ export interface ForwardContext {
   extraRequestHeaders?: (handle: ExchangeHandle) => string[] | null;
   /** Called when the exchange is over (telemetry). */
   onFinished?: (handle: ExchangeHandle) => void;
+  /** Open standalone GET streams, so that shutdown can end them instead of waiting. */
+  openStreams?: Set<ServerResponse>;
   /** Map a downstream session id to the upstream one (heal mode, later). */
   mapSessionId?: (upstream: string, sessionId: string) => string | null;
 }
@@ -120,11 +122,12 @@ export async function forwardStreamableHttp(
       ctx.logger.warn('observation failed; forwarding unaffected', { err });
     }
   };
+  let upstreamDone = false;
   res.once('close', () => {
-    if (!res.writableFinished) {
-      abort.abort();
-      finish({ clientAborted: true, aborted: true, errorText: 'client disconnected' });
-    }
+    // The client went away (or shutdown ended a GET stream): stop the upstream request too.
+    if (upstreamDone) return;
+    abort.abort();
+    finish({ clientAborted: true, aborted: true, errorText: 'client disconnected' });
   });
 
   let upstreamRes: Awaited<ReturnType<ResolvedUpstream['pool']['request']>>;
@@ -139,6 +142,7 @@ export async function forwardStreamableHttp(
       bodyTimeout: 0,
     });
   } catch (err) {
+    upstreamDone = true;
     if (abort.signal.aborted) return;
     const { timedOut, message } = describeUpstreamError(err);
     finish({ timedOut, connectionFailed: !timedOut, errorText: message });
@@ -172,6 +176,11 @@ export async function forwardStreamableHttp(
   );
 
   res.writeHead(statusCode, responseHeadersForClient(resHeaders));
+  if (method === 'GET' && ctx.openStreams) {
+    const streams = ctx.openStreams;
+    streams.add(res);
+    res.once('close', () => streams.delete(res));
+  }
   // SSE clients must see headers before the first event arrives.
   if (firstHeader(resHeaders['content-type'])?.startsWith('text/event-stream')) res.flushHeaders();
 
@@ -181,10 +190,12 @@ export async function forwardStreamableHttp(
   });
   res.on('drain', () => resBody.resume());
   resBody.once('end', () => {
+    upstreamDone = true;
     res.end();
     finish({ errorText: safeEnd(observer) });
   });
   resBody.once('error', (err) => {
+    upstreamDone = true;
     if (abort.signal.aborted) return;
     safeEnd(observer);
     finish({ aborted: true, errorText: describeUpstreamError(err).message });
