@@ -70,7 +70,8 @@ export function readRequestEnvelope(body: string): RequestEnvelope {
   try {
     parsed = JSON.parse(body);
   } catch {
-    return EMPTY_REQUEST;
+    // A fresh object: callers may keep or extend `ids`, and a shared frozen one would leak between requests.
+    return { ...EMPTY_REQUEST, ids: [] };
   }
   const messages = Array.isArray(parsed) ? parsed : [parsed];
   const env: RequestEnvelope = { ...EMPTY_REQUEST, ids: [] };
