@@ -1,0 +1,276 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { hashSessionId } from '../security/hash.js';
+import { readRequestEnvelope, readResponseEnvelope } from './jsonrpc.js';
+import { type BeginExchange, SessionTracker } from './tracker.js';
+import type { ExchangeRecord, Observation, SessionRecord } from './types.js';
+
+const UP = 'up';
+
+/** A tracker on a hand-driven clock, collecting what it emits. */
+function harness(opts: { maxSessions?: number; evictIdleAfterMs?: number } = {}) {
+  let t = 1_000_000;
+  const observations: Observation[] = [];
+  const tracker = new SessionTracker({ onObservation: (o) => observations.push(o), now: () => t, ...opts });
+  const exchanges = () =>
+    observations.flatMap((o) => (o.type === 'exchange' ? [o.exchange] : ([] as ExchangeRecord[])));
+  const sessions = () =>
+    observations.flatMap((o) => (o.type === 'session' ? [o.session] : ([] as SessionRecord[])));
+  let nextId = 1;
+
+  const begin = (
+    sessionId: string | null,
+    body: string,
+    httpMethod = 'POST',
+    extra: Partial<BeginExchange> = {},
+  ) =>
+    tracker.begin({
+      upstream: UP,
+      transport: 'streamable-http',
+      httpMethod,
+      sessionId,
+      request: readRequestEnvelope(body),
+      ...extra,
+    });
+
+  /** initialize → 200 with a session id; `took` ms of round trip. */
+  const initialize = (sid: string | null, took = 50) => {
+    const id = nextId++;
+    const h = begin(null, JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params: {} }));
+    t += took;
+    h.headers(200, sid);
+    h.message(readResponseEnvelope(JSON.stringify({ jsonrpc: '2.0', id, result: {} })));
+    return h.finish();
+  };
+
+  /** A tools/list on a session answered with `status` (404 and friends carry no JSON-RPC answer). */
+  const call = (sid: string | null, status = 200, took = 10) => {
+    const h = start(sid);
+    t += took;
+    return end(h, status);
+  };
+  const start = (sid: string | null) => {
+    const id = nextId++;
+    const h = begin(sid, JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list' }));
+    return Object.assign(h, { rpcNumber: id });
+  };
+  const end = (h: ReturnType<typeof start>, status = 200) => {
+    h.headers(status, null);
+    if (status === 200)
+      h.message(readResponseEnvelope(JSON.stringify({ jsonrpc: '2.0', id: h.rpcNumber, result: {} })));
+    return h.finish();
+  };
+
+  return {
+    tracker,
+    observations,
+    exchanges,
+    sessions,
+    begin,
+    initialize,
+    call,
+    start,
+    end,
+    advance: (ms: number) => {
+      t += ms;
+    },
+    now: () => t,
+  };
+}
+
+describe('SessionTracker: idle gap and age', () => {
+  it('idle gap = start of the request − end of the last exchange; age = start − initialize start', () => {
+    const h = harness();
+    const opened = h.now();
+    h.initialize('s1', 50);
+    h.advance(1_000);
+    const first = h.call('s1', 200, 10);
+    expect(first.idleGapMs).toBe(1_000);
+    expect(first.sessionAgeMs).toBe(1_050);
+    expect(first.exchangesBefore).toBe(1);
+    expect(first.sessionHash).toBe(hashSessionId('s1'));
+    h.advance(2_500);
+    const second = h.call('s1');
+    expect(second.idleGapMs).toBe(2_500);
+    expect(second.sessionAgeMs).toBe(h.now() - 10 - opened);
+    expect(second.exchangesBefore).toBe(2);
+  });
+
+  it('the gap is 0 while another exchange on the session is in flight, and counts from the later end', () => {
+    const h = harness();
+    h.initialize('s1');
+    h.advance(500);
+    const slow = h.start('s1');
+    h.advance(300);
+    const overlapping = h.start('s1');
+    expect(overlapping.record.idleGapMs).toBe(0);
+    h.advance(100);
+    h.end(overlapping);
+    h.advance(100);
+    h.end(slow); // ends at +200 after the overlapping one ended
+    h.advance(700);
+    expect(h.call('s1').idleGapMs).toBe(700);
+  });
+
+  it('initialize records init latency, opens the session at its start, and emits the session', () => {
+    const h = harness();
+    const startedAt = h.now();
+    const init = h.initialize('s1', 120);
+    expect(init.sessionHash).toBe(hashSessionId('s1'));
+    expect(init.sessionAgeMs).toBe(0);
+    const s = h.tracker.lookup(UP, 's1')!;
+    expect(s).toMatchObject({ openedAt: startedAt, initLatencyMs: 120, adopted: false, exchanges: 1 });
+    expect(h.sessions().at(-1)?.sessionHash).toBe(hashSessionId('s1'));
+  });
+
+  it('never stores the raw session id, only its hash', () => {
+    const h = harness();
+    const secret = 'sid-7f3c1e9b-raw-value';
+    h.initialize(secret);
+    h.advance(10);
+    h.call(secret, 404);
+    expect(JSON.stringify(h.observations)).not.toContain(secret);
+  });
+});
+
+describe('SessionTracker: lifecycle', () => {
+  it('adopts an unknown session id with unknown age, gap and count, then measures gaps from first sight', () => {
+    const h = harness();
+    const adopted = h.call('restarted', 200, 10);
+    expect(adopted).toMatchObject({ idleGapMs: null, sessionAgeMs: null, exchangesBefore: null });
+    expect(h.tracker.lookup(UP, 'restarted')?.adopted).toBe(true);
+    h.advance(400);
+    const next = h.call('restarted');
+    expect(next.idleGapMs).toBe(400);
+    expect(next.sessionAgeMs).toBeNull();
+  });
+
+  it('an upstream that issues no session id is stateless: its 404s are not expiry', () => {
+    const h = harness();
+    h.initialize(null);
+    expect(h.tracker.isStateless(UP)).toBe(true);
+    expect(h.observations).toContainEqual({ type: 'upstream-stateless', upstream: UP, stateless: true });
+    const r = h.call('whatever', 404);
+    expect(r.outcome).toBe('http_error');
+  });
+
+  it('a successful DELETE ends the session as deleted', () => {
+    const h = harness();
+    h.initialize('s1');
+    const del = h.begin('s1', '', 'DELETE');
+    del.headers(200, null);
+    del.finish();
+    expect(h.tracker.lookup(UP, 's1')).toBeUndefined();
+    expect(h.sessions().at(-1)).toMatchObject({ endReason: 'deleted', endedAt: h.now() });
+  });
+
+  it('a 404 on a known session ends it as expired with the idle gap and age recorded', () => {
+    const h = harness();
+    h.initialize('s1', 50);
+    h.advance(30_000);
+    const r = h.call('s1', 404, 5);
+    expect(r).toMatchObject({
+      outcome: 'session_expired',
+      confidence: 'spec',
+      idleGapMs: 30_000,
+      sessionAgeMs: 30_050,
+    });
+    expect(h.tracker.lookup(UP, 's1')).toBeUndefined();
+    expect(h.sessions().at(-1)).toMatchObject({ endReason: 'expired' });
+  });
+
+  it('marks exchanges streamAttached when a GET stream was open during the idle period, and only then', () => {
+    const h = harness();
+    h.initialize('s1');
+    expect(h.call('s1').streamAttached).toBe(false);
+    const get = h.begin('s1', '', 'GET');
+    get.headers(200, null);
+    h.tracker.streamOpened(get);
+    h.advance(1_000);
+    const during = h.call('s1');
+    expect(during.streamAttached).toBe(true);
+    expect(during.idleGapMs).toBe(1_000); // a GET stream is not activity
+    h.advance(100);
+    get.finish();
+    h.advance(100);
+    // The stream was open for part of this idle period.
+    expect(h.call('s1').streamAttached).toBe(true);
+    h.advance(100);
+    expect(h.call('s1').streamAttached).toBe(false);
+  });
+
+  it('a client that went away does not count as a session update', () => {
+    const h = harness();
+    h.initialize('s1');
+    const before = h.sessions().length;
+    const x = h.start('s1');
+    x.finish({ clientAborted: true, aborted: true });
+    expect(h.sessions().length).toBe(before);
+    expect(h.exchanges().at(-1)?.httpStatus).toBeNull();
+  });
+});
+
+describe('SessionTracker: bounded memory', () => {
+  it('100,000 sessions seen stay under the cap, least recently active evicted first', () => {
+    const h = harness({ maxSessions: 1_000 });
+    for (let i = 0; i < 100_000; i++) h.initialize(`s${i}`, 1);
+    expect(h.tracker.size).toBe(1_000);
+    expect(h.tracker.evictions).toBe(99_000);
+    expect(h.tracker.lookup(UP, 's99999')).toBeDefined();
+    expect(h.tracker.lookup(UP, 's98999')).toBeUndefined();
+  });
+
+  it('never evicts a session with an exchange in flight', () => {
+    const h = harness({ maxSessions: 10 });
+    h.initialize('busy');
+    const inFlight = h.start('busy');
+    for (let i = 0; i < 100; i++) h.initialize(`s${i}`, 1);
+    expect(h.tracker.lookup(UP, 'busy')).toBeDefined();
+    h.end(inFlight);
+    expect(h.tracker.size).toBeLessThanOrEqual(11);
+  });
+
+  it('sweeping forgets sessions idle past evictIdleAfterMs, not active ones', () => {
+    const h = harness({ evictIdleAfterMs: 60_000 });
+    h.initialize('old');
+    h.advance(50_000);
+    h.initialize('young');
+    h.advance(20_000);
+    h.tracker.sweep();
+    expect(h.tracker.lookup(UP, 'old')).toBeUndefined();
+    expect(h.tracker.lookup(UP, 'young')).toBeDefined();
+  });
+
+  it('memory per tracked session is small (< 1.5 KiB with 100,000 sessions)', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    // Observations go nowhere here: only what the tracker itself keeps is measured.
+    let t = 0;
+    const tracker = new SessionTracker({ onObservation: () => {}, now: () => t });
+    const envelope = readRequestEnvelope('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}');
+    const answer = readResponseEnvelope('{"jsonrpc":"2.0","id":1,"result":{}}');
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 100_000; i++) {
+      const h = tracker.begin({
+        upstream: UP,
+        transport: 'streamable-http',
+        httpMethod: 'POST',
+        sessionId: null,
+        request: envelope,
+      });
+      t += 1;
+      // A realistic id: UUIDs are what the SDK issues.
+      h.headers(200, `3f1c2a9e-8b7d-4e6f-a5c4-${String(i).padStart(12, '0')}`);
+      h.message(answer);
+      h.finish();
+    }
+    gc();
+    const perSession = (process.memoryUsage().heapUsed - before) / tracker.size;
+    expect(tracker.size).toBe(100_000);
+    if (process.env.MCPPROBE_REPORT_MEMORY)
+      process.stderr.write(`tracker: ${perSession.toFixed(0)} bytes per session\n`);
+    expect(perSession).toBeLessThan(1536);
+  });
+});
