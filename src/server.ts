@@ -27,6 +27,11 @@ export interface StartServerOptions {
   /** Idle timeout of the demo upstream's sessions. */
   demoIdleTimeoutMs?: number;
   now?: () => number;
+  /**
+   * `false` keeps the tracker running (idle gaps, sessions, telemetry hooks) but discards
+   * its observations instead of writing them to the store: the benchmark's "recording off".
+   */
+  recording?: boolean;
 }
 
 export interface RunningServer {
@@ -82,7 +87,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   );
   const recorder = createRecorder({ store, logger });
   const tracker = new SessionTracker({
-    onObservation: recorder.record,
+    onObservation: opts.recording === false ? () => {} : recorder.record,
     now: opts.now,
     maxSessions: config.tracker.maxSessions,
     evictIdleAfterMs: config.tracker.evictIdleAfterSeconds * 1000,

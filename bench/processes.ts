@@ -1,0 +1,114 @@
+// Child processes of the benchmark: every server under test runs in its own
+// process so that its CPU time can be read from /proc and the load generator's
+// event loop is not shared with it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Clock ticks per second for /proc/<pid>/stat utime/stime (USER_HZ; 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+export interface BenchChild {
+  name: string;
+  pid: number;
+  /** What the child reported once listening (at least `port`). */
+  ready: { port: number; [k: string]: unknown };
+  /** Sends a request over IPC and resolves with the child's answer. */
+  ask<T>(message: { type: string }): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `bench/<file>` in a node child (through tsx) with an IPC channel; the child
+ * must `process.send({ type: 'ready', port })` once listening.
+ */
+export async function startChild(
+  name: string,
+  file: string,
+  args: string[] = [],
+  nodeFlags: string[] = [],
+): Promise<BenchChild> {
+  const path = fileURLToPath(new URL(file, import.meta.url));
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path, ...args], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ready = await new Promise<BenchChild['ready']>((resolve, reject) => {
+    const onExit = (code: number | null) =>
+      reject(new Error(`bench: ${name} exited (code ${code}) before listening`));
+    child.once('exit', onExit);
+    child.on('message', function onReady(m: { type?: string; port?: number }) {
+      if (m?.type !== 'ready') return;
+      child.off('message', onReady);
+      child.off('exit', onExit);
+      resolve(m as BenchChild['ready']);
+    });
+  });
+  let seq = 0;
+  return {
+    name,
+    pid: child.pid!,
+    ready,
+    ask<T>(message: { type: string }) {
+      const id = ++seq;
+      return new Promise<T>((resolve) => {
+        child.on('message', function onAnswer(m: { id?: number; answer?: T }) {
+          if (m?.id !== id) return;
+          child.off('message', onAnswer);
+          resolve(m.answer as T);
+        });
+        child.send({ ...message, id });
+      });
+    },
+    close: () => stopChild(child),
+  };
+}
+
+/** Child side: answer `ask` requests. */
+export function answerParent(handlers: Record<string, () => unknown | Promise<unknown>>): void {
+  process.on('message', async (m: { type: string; id: number }) => {
+    const h = handlers[m.type];
+    const answer = h ? await h() : null;
+    process.send?.({ id: m.id, answer });
+  });
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function readStat(pid: number): { ppid: number; cpuMicros: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may contain spaces: fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return { ppid: Number(fields[1]), cpuMicros: ((utime + stime) * 1e6) / CLOCK_TICKS };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time (user + system, µs) of a process and its direct children (nginx workers). */
+export function cpuMicrosOf(pid: number, withChildren = false): number {
+  let total = readStat(pid)?.cpuMicros ?? 0;
+  if (!withChildren) return total;
+  for (const entry of readdirSync('/proc')) {
+    const child = Number(entry);
+    if (!Number.isInteger(child) || child === pid) continue;
+    const s = readStat(child);
+    if (s && s.ppid === pid) total += s.cpuMicros;
+  }
+  return total;
+}
+
+export function rssBytesOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : 0;
+}

@@ -1,0 +1,50 @@
+// The proxy under test in its own process: the real serve stack (startServer) with a
+// temp SQLite store. argv: `recording=on|off` then id=url pairs. Answers `mem`
+// (after a full GC; start with --expose-gc) and `flush` over IPC.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+import { startServer } from '../src/server.js';
+import { answerParent } from './processes.js';
+
+const [recordingArg, ...pairs] = process.argv.slice(2);
+const base = defaultConfig();
+const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-bench-'));
+const running = await startServer({
+  config: {
+    ...base,
+    upstreams: pairs.map((pair) => {
+      const eq = pair.indexOf('=');
+      return {
+        id: pair.slice(0, eq),
+        name: pair.slice(0, eq),
+        url: pair.slice(eq + 1),
+        transport: 'streamable-http' as const,
+        headers: {},
+        timeoutSeconds: 60,
+      };
+    }),
+    server: { ...base.server, host: '127.0.0.1', port: 0, shutdownGraceSeconds: 1 },
+    storage: { url: `sqlite:${join(dir, 'bench.db')}` },
+  },
+  logger: silentLogger,
+  recording: recordingArg !== 'recording=off',
+});
+
+answerParent({
+  mem: () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, trackedSessions: running.tracker.size };
+  },
+  flush: async () => {
+    await running.recorder.flush();
+    return running.recorder.stats();
+  },
+});
+process.send?.({ type: 'ready', port: running.port });
+process.on('SIGTERM', () => {
+  void running.close().finally(() => process.exit(0));
+});

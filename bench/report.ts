@@ -1,0 +1,168 @@
+// Turns the medians into ratios, checks the issue's targets and renders the table.
+
+export interface Row {
+  target: string;
+  throughput: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMicrosPerRequest: number | null;
+  firstEventMs: number;
+  errors: number;
+  requests: number;
+}
+
+export interface ScenarioSummary {
+  name: string;
+  upstream: string;
+  method: string;
+  concurrency: number;
+  rows: Row[];
+}
+
+export interface IdleCost {
+  sessions: number;
+  rssBytesPerSession: number;
+  heapBytesPerSession: number;
+  rssKbPer1000Sessions: number;
+}
+
+export interface Summary {
+  scenarios: ScenarioSummary[];
+  idle: IdleCost | null;
+}
+
+export interface TargetCheck {
+  target: string;
+  limit: string;
+  measured: string;
+  met: boolean;
+}
+
+const PROXY = 'proxy';
+const PROXY_NO_REC = 'proxy (rec. off)';
+const PASS_THROUGH = 'pass-through';
+const DIRECT = 'direct';
+
+function row(s: ScenarioSummary | undefined, target: string): Row | undefined {
+  return s?.rows.find((r) => r.target === target);
+}
+
+function scenario(summary: Summary, name: string): ScenarioSummary | undefined {
+  return summary.scenarios.find((s) => s.name === name);
+}
+
+const f = (n: number | null | undefined, digits = 2) =>
+  n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits);
+
+export function evaluateTargets(summary: Summary): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const name of ['raw ping c16', 'everything ping c16']) {
+    const s = scenario(summary, name);
+    const p = row(s, PROXY);
+    const b = row(s, PASS_THROUGH);
+    const cpuRatio = (p?.cpuMicrosPerRequest ?? Number.NaN) / (b?.cpuMicrosPerRequest ?? Number.NaN);
+    checks.push({
+      target: `CPU per request vs pass-through (${name})`,
+      limit: '≤ 1.25x',
+      measured: `${f(cpuRatio)}x (${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs)`,
+      met: cpuRatio <= 1.25,
+    });
+    const tputRatio = (p?.throughput ?? Number.NaN) / (b?.throughput ?? Number.NaN);
+    checks.push({
+      target: `Throughput vs pass-through (${name})`,
+      limit: '≥ 0.95x',
+      measured: `${f(tputRatio)}x (${f(p?.throughput, 0)} vs ${f(b?.throughput, 0)} req/s)`,
+      met: tputRatio >= 0.95,
+    });
+  }
+  {
+    const s = scenario(summary, 'raw ping c1');
+    const added = (row(s, PROXY)?.p50Ms ?? Number.NaN) - (row(s, DIRECT)?.p50Ms ?? Number.NaN);
+    checks.push({
+      target: 'Added p50 latency over direct (raw ping c1)',
+      limit: '≤ 0.3 ms',
+      measured: `${f(added, 3)} ms`,
+      met: added <= 0.3,
+    });
+  }
+  {
+    const s = scenario(summary, 'raw ping c16');
+    const on = row(s, PROXY)?.cpuMicrosPerRequest ?? Number.NaN;
+    const off = row(s, PROXY_NO_REC)?.cpuMicrosPerRequest ?? Number.NaN;
+    checks.push({
+      target: 'Recording on vs off, CPU per request (raw ping c16)',
+      limit: '≤ 1.15x',
+      measured: `${f(on / off)}x (${f(on, 0)} vs ${f(off, 0)} µs)`,
+      met: on / off <= 1.15,
+    });
+  }
+  {
+    const perSession = summary.idle?.rssBytesPerSession ?? Number.NaN;
+    checks.push({
+      target: `RSS per idle tracked session (${summary.idle?.sessions ?? 0} sessions)`,
+      limit: '≤ 2048 B',
+      measured: `${f(perSession, 0)} B (heap ${f(summary.idle?.heapBytesPerSession, 0)} B)`,
+      met: perSession <= 2048,
+    });
+  }
+  {
+    const s = scenario(summary, 'fixture tools/call c1');
+    const delta = (row(s, PROXY)?.firstEventMs ?? Number.NaN) - (row(s, DIRECT)?.firstEventMs ?? Number.NaN);
+    checks.push({
+      target: 'First SSE event vs direct (fixture tools/call c1, p50)',
+      limit: '≤ +1 ms',
+      measured: `${f(delta, 3)} ms`,
+      met: delta <= 1,
+    });
+  }
+  return checks;
+}
+
+export function renderMarkdown(results: {
+  generatedAt: string;
+  command: string;
+  machine: { cpus: number; cpuModel: string; node: string };
+  settings: { rounds: number; cellMs: number };
+  telemetry: string;
+  summary: Summary;
+  targets: TargetCheck[];
+}): string {
+  const lines: string[] = [];
+  const { summary } = results;
+  lines.push(
+    `Command: \`${results.command}\` · ${results.generatedAt} · ${results.machine.cpus} cores (${results.machine.cpuModel}), Node ${results.machine.node} · ${results.settings.rounds} interleaved rounds of ${results.settings.cellMs} ms per cell, medians · telemetry: ${results.telemetry}`,
+    '',
+    '| scenario | target | req/s | ÷ direct | ÷ pass-through | p50 ms | +p50 ms | p99 ms | +p99 ms | CPU µs/req | first SSE event ms |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  );
+  for (const s of summary.scenarios) {
+    const d = row(s, DIRECT);
+    const b = row(s, PASS_THROUGH);
+    for (const r of s.rows) {
+      const direct = r.target === DIRECT;
+      lines.push(
+        `| ${s.name} | ${r.target} | ${f(r.throughput, 0)} | ${f(r.throughput / (d?.throughput ?? Number.NaN))} | ${f(
+          r.throughput / (b?.throughput ?? Number.NaN),
+        )} | ${f(r.p50Ms)} | ${direct ? '' : f(r.p50Ms - (d?.p50Ms ?? Number.NaN))} | ${f(r.p99Ms)} | ${
+          direct ? '' : f(r.p99Ms - (d?.p99Ms ?? Number.NaN))
+        } | ${f(r.cpuMicrosPerRequest, 0)} | ${s.method === 'tools/call' ? f(r.firstEventMs) : ''} |`,
+      );
+    }
+  }
+  if (summary.idle) {
+    lines.push(
+      '',
+      `Idle tracked sessions: ${summary.idle.sessions} opened through the proxy (recording on): ${f(
+        summary.idle.rssBytesPerSession,
+        0,
+      )} B RSS and ${f(summary.idle.heapBytesPerSession, 0)} B heap per session (${f(
+        summary.idle.rssKbPer1000Sessions,
+        0,
+      )} KB RSS per 1,000).`,
+    );
+  }
+  lines.push('', '| target | limit | measured | met |', '|---|---|---|---|');
+  for (const t of results.targets)
+    lines.push(`| ${t.target} | ${t.limit} | ${t.measured} | ${t.met ? 'yes' : 'no'} |`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,235 @@
+// `npm run bench [-- --quick] [-- --profile]`: direct vs a bare Node pass-through vs
+// nginx vs the proxy (recording on / off), against a raw JSON-RPC upstream, the SDK
+// fixture upstream and server-everything. Rounds are interleaved and medians reported,
+// because the machine is shared; every ratio compares numbers from the same run.
+// Writes bench/results.json and bench/results.md. See bench/README.md.
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { findFreePort, startServerEverything } from '../test/fixtures/upstreams.js';
+import { type CellResult, McpLoadClient, median, percentile, type RpcMethod } from './load.js';
+import { startNginx } from './nginx.js';
+import { type BenchChild, cpuMicrosOf, rssBytesOf, startChild } from './processes.js';
+import { evaluateTargets, renderMarkdown, type Summary } from './report.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    'duration-ms': { type: 'string' },
+    'idle-sessions': { type: 'string' },
+  },
+});
+const quick = flags.quick === true;
+const ROUNDS = Number(flags.rounds ?? (quick ? 2 : 3));
+const CELL_MS = Number(flags['duration-ms'] ?? (quick ? 400 : 1200));
+const IDLE_SESSIONS = Number(flags['idle-sessions'] ?? (quick ? 2000 : 5000));
+const SESSIONS_PER_CLIENT = 8;
+
+type UpstreamId = 'raw' | 'fixture' | 'everything';
+interface Scenario {
+  name: string;
+  upstream: UpstreamId;
+  method: RpcMethod;
+  concurrency: number;
+}
+const SCENARIOS: Scenario[] = [];
+for (const [upstream, method] of [
+  ['raw', 'ping'],
+  ['everything', 'ping'],
+  ['fixture', 'tools/list'],
+  ['fixture', 'tools/call'],
+] as const) {
+  for (const concurrency of [1, 16]) {
+    SCENARIOS.push({ name: `${upstream} ${method} c${concurrency}`, upstream, method, concurrency });
+  }
+}
+
+interface Target {
+  name: string;
+  /** Process whose CPU is the proxy's cost (null for direct). */
+  pid: number | null;
+  withChildren: boolean;
+  urlFor(upstream: UpstreamId): string;
+  clients: Map<UpstreamId, McpLoadClient>;
+}
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const toClose: Array<() => Promise<void>> = [];
+
+async function main(): Promise<void> {
+  log(`mode=${quick ? 'quick' : 'full'} rounds=${ROUNDS} cell=${CELL_MS}ms idleSessions=${IDLE_SESSIONS}`);
+  const raw = await track(startChild('raw upstream', './rawUpstream.ts'));
+  const fixture = await track(startChild('fixture upstream', './fixtureUpstream.ts'));
+  const everything = await startServerEverything('streamableHttp');
+  toClose.push(() => everything.close());
+  const upstreamUrls: Record<UpstreamId, string> = {
+    raw: `http://127.0.0.1:${raw.ready.port}/mcp`,
+    fixture: `http://127.0.0.1:${fixture.ready.port}/mcp`,
+    everything: everything.url,
+  };
+  const pairs = Object.entries(upstreamUrls).map(([id, url]) => `${id}=${url}`);
+
+  const passThrough = await track(startChild('pass-through', './passThrough.ts', pairs));
+  const proxyFlags = ['--expose-gc'];
+  if (flags.profile) proxyFlags.push('--cpu-prof', '--cpu-prof-dir=bench/profiles');
+  const proxy = await track(startChild('proxy', './proxyChild.ts', ['recording=on', ...pairs], proxyFlags));
+  const proxyNoRec = await track(
+    startChild('proxy (recording off)', './proxyChild.ts', ['recording=off', ...pairs], ['--expose-gc']),
+  );
+  const nginx = await startNginx(await findFreePort(), upstreamUrls).catch((err) => {
+    log(`nginx skipped: ${(err as Error).message}`);
+    return null;
+  });
+  if (nginx) toClose.push(() => nginx.close());
+  else log('nginx not installed or not started: no reference row');
+
+  const via = (port: number) => (u: UpstreamId) => `http://127.0.0.1:${port}/mcp/${u}`;
+  const targets: Target[] = [
+    { name: 'direct', pid: null, withChildren: false, urlFor: (u) => upstreamUrls[u], clients: new Map() },
+    {
+      name: 'pass-through',
+      pid: passThrough.pid,
+      withChildren: false,
+      urlFor: via(passThrough.ready.port),
+      clients: new Map(),
+    },
+    ...(nginx
+      ? [{ name: 'nginx', pid: nginx.pid, withChildren: true, urlFor: via(nginx.port), clients: new Map() }]
+      : []),
+    { name: 'proxy', pid: proxy.pid, withChildren: false, urlFor: via(proxy.ready.port), clients: new Map() },
+    {
+      name: 'proxy (rec. off)',
+      pid: proxyNoRec.pid,
+      withChildren: false,
+      urlFor: via(proxyNoRec.ready.port),
+      clients: new Map(),
+    },
+  ];
+
+  for (const t of targets) {
+    for (const u of ['raw', 'fixture', 'everything'] as const) {
+      const url = new URL(t.urlFor(u));
+      const client = new McpLoadClient(url.origin, url.pathname);
+      client.sessions = await client.openSessions(SESSIONS_PER_CLIENT);
+      t.clients.set(u, client);
+      toClose.push(() => client.close());
+    }
+  }
+  log(`${targets.length} targets × ${SCENARIOS.length} scenarios, sessions open; warming up`);
+  for (const s of SCENARIOS) for (const t of targets) await measure(t, s, Math.min(300, CELL_MS));
+
+  const cells = new Map<string, Array<ReturnType<typeof cellSummary>>>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of SCENARIOS) {
+      // Rotate the order each round so that no target always runs first (or right after a heavy one).
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      for (const t of order) {
+        const m = await measure(t, s, CELL_MS);
+        const key = `${s.name}|${t.name}`;
+        if (!cells.has(key)) cells.set(key, []);
+        cells.get(key)!.push(m);
+      }
+    }
+    log(`round ${round + 1}/${ROUNDS} done`);
+  }
+
+  const summary: Summary = { scenarios: [], idle: null };
+  for (const s of SCENARIOS) {
+    const rows = targets.map((t) => {
+      const runs = cells.get(`${s.name}|${t.name}`) ?? [];
+      return {
+        target: t.name,
+        throughput: median(runs.map((r) => r.throughput)),
+        p50Ms: median(runs.map((r) => r.p50Ms)),
+        p99Ms: median(runs.map((r) => r.p99Ms)),
+        cpuMicrosPerRequest: t.pid === null ? null : median(runs.map((r) => r.cpuMicrosPerRequest)),
+        firstEventMs: median(runs.map((r) => r.firstEventMs)),
+        errors: runs.reduce((n, r) => n + r.errors, 0),
+        requests: runs.reduce((n, r) => n + r.requests, 0),
+      };
+    });
+    summary.scenarios.push({ ...s, rows });
+  }
+
+  log(`idle sessions: opening ${IDLE_SESSIONS} through the proxy`);
+  summary.idle = await idleSessionCost(proxy, via(proxy.ready.port)('raw'));
+
+  const targetsMet = evaluateTargets(summary);
+  const results = {
+    generatedAt: new Date().toISOString(),
+    command: `npm run bench${quick ? ' -- --quick' : ''}`,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
+    settings: {
+      rounds: ROUNDS,
+      cellMs: CELL_MS,
+      sessionsPerClient: SESSIONS_PER_CLIENT,
+      idleSessions: IDLE_SESSIONS,
+    },
+    telemetry: 'not measured: src/telemetry does not exist yet',
+    summary,
+    targets: targetsMet,
+  };
+  const benchDir = new URL('.', import.meta.url);
+  writeFileSync(new URL('results.json', benchDir), `${JSON.stringify(results, null, 2)}\n`);
+  const md = renderMarkdown(results);
+  writeFileSync(new URL('results.md', benchDir), md);
+  process.stdout.write(md);
+}
+
+function cellSummary(r: CellResult, cpuMicros: number | null) {
+  return {
+    throughput: r.requests / r.seconds,
+    p50Ms: percentile(r.latenciesMs, 50),
+    p99Ms: percentile(r.latenciesMs, 99),
+    cpuMicrosPerRequest: cpuMicros === null || r.requests === 0 ? Number.NaN : cpuMicros / r.requests,
+    firstEventMs: percentile(r.firstEventMs, 50),
+    errors: r.errors,
+    requests: r.requests,
+  };
+}
+
+async function measure(t: Target, s: Scenario, ms: number) {
+  const client = t.clients.get(s.upstream)!;
+  const cpu0 = t.pid === null ? 0 : cpuMicrosOf(t.pid, t.withChildren);
+  const r = await client.run(s.method, s.concurrency, ms);
+  const cpu = t.pid === null ? null : cpuMicrosOf(t.pid, t.withChildren) - cpu0;
+  if (r.errors > 0) log(`${s.name} via ${t.name}: ${r.errors} errors`);
+  return cellSummary(r, cpu);
+}
+
+/** RSS and heap per idle tracked session: open N sessions through the proxy, GC, compare. */
+async function idleSessionCost(proxy: BenchChild, url: string) {
+  type Mem = { rss: number; heapUsed: number; trackedSessions: number };
+  const u = new URL(url);
+  const client = new McpLoadClient(u.origin, u.pathname, 16);
+  await client.openSessions(200); // warm the allocator and the store's caches first
+  await proxy.ask({ type: 'flush' });
+  const before = await proxy.ask<Mem>({ type: 'mem' });
+  const rssBefore = rssBytesOf(proxy.pid);
+  await client.openSessions(IDLE_SESSIONS);
+  await proxy.ask({ type: 'flush' });
+  const after = await proxy.ask<Mem>({ type: 'mem' });
+  const rssAfter = rssBytesOf(proxy.pid);
+  await client.close();
+  const n = after.trackedSessions - before.trackedSessions;
+  return {
+    sessions: n,
+    rssBytesPerSession: (rssAfter - rssBefore) / n,
+    heapBytesPerSession: (after.heapUsed - before.heapUsed) / n,
+    rssKbPer1000Sessions: ((rssAfter - rssBefore) / n) * (1000 / 1024),
+  };
+}
+
+async function track(p: Promise<BenchChild>): Promise<BenchChild> {
+  const child = await p;
+  toClose.push(() => child.close());
+  return child;
+}
+
+try {
+  await main();
+} finally {
+  for (const close of toClose.reverse()) await close().catch(() => undefined);
+}
