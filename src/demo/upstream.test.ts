@@ -304,23 +304,24 @@ describe('startDemoUpstream: expiry', () => {
     },
   ] as const;
 
-  it.each(expiryAnswers)(
-    'expiryStyle $expiryStyle answers $status for expired and unknown ids',
-    async ({ expiryStyle, status, body }) => {
-      const clock = manualClock();
-      const upstream = await upstreams.start({ expiryStyle, idleTimeoutMs: 100, now: clock.now });
-      const { sessionId } = await initializeSession(upstream.url);
-      clock.advance(100);
+  it.each(expiryAnswers)('expiryStyle $expiryStyle answers $status for expired and unknown ids', async ({
+    expiryStyle,
+    status,
+    body,
+  }) => {
+    const clock = manualClock();
+    const upstream = await upstreams.start({ expiryStyle, idleTimeoutMs: 100, now: clock.now });
+    const { sessionId } = await initializeSession(upstream.url);
+    clock.advance(100);
 
-      for (const id of [sessionId, 'made-up-session-id']) {
-        const response = await postJsonRpc(upstream.url, toolsListMessage(), { sessionId: id });
-        expect(response.status).toBe(status);
-        expect(response.text).toBe(JSON.stringify(body));
-        // Session errors are not auth challenges: only requireAuth sends WWW-Authenticate.
-        expect(response.headers.get('www-authenticate')).toBeNull();
-      }
-    },
-  );
+    for (const id of [sessionId, 'made-up-session-id']) {
+      const response = await postJsonRpc(upstream.url, toolsListMessage(), { sessionId: id });
+      expect(response.status).toBe(status);
+      expect(response.text).toBe(JSON.stringify(body));
+      // Session errors are not auth challenges: only requireAuth sends WWW-Authenticate.
+      expect(response.headers.get('www-authenticate')).toBeNull();
+    }
+  });
 
   it('expiryStyle accept-any serves made-up and expired session ids as if they were fine', async () => {
     const clock = manualClock();

@@ -31,12 +31,16 @@ describe('isSensitiveHeader', () => {
     expect(isSensitiveHeader(name)).toBe(true);
   });
 
-  it.each(['Accept', 'Content-Type', 'Mcp-Protocol-Version', 'Last-Event-ID', 'User-Agent', 'Keep-Alive'])(
-    '%s is not',
-    (name) => {
-      expect(isSensitiveHeader(name)).toBe(false);
-    },
-  );
+  it.each([
+    'Accept',
+    'Content-Type',
+    'Mcp-Protocol-Version',
+    'Last-Event-ID',
+    'User-Agent',
+    'Keep-Alive',
+  ])('%s is not', (name) => {
+    expect(isSensitiveHeader(name)).toBe(false);
+  });
 });
 
 describe('isSensitiveField', () => {
@@ -51,8 +55,7 @@ describe('isSensitiveField', () => {
     'key',
   ])('%s is sensitive', (name) => expect(isSensitiveField(name)).toBe(true));
   it.each(['author', 'keywords', 'name', 'method', 'code', 'message'])('%s is not', (name) =>
-    expect(isSensitiveField(name)).toBe(false),
-  );
+    expect(isSensitiveField(name)).toBe(false));
 });
 
 describe('redactHeaders', () => {
