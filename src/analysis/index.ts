@@ -1,0 +1,45 @@
+export {
+  type EstimateLifetimeOptions,
+  estimateLifetime,
+  type LatencySummary,
+  type LifetimeBasis,
+  type LifetimeEstimate,
+  type LifetimeExchange,
+  type LifetimeSession,
+  type LifetimeWindow,
+  summarizeLatency,
+  windowOf,
+} from './lifetime.js';
+export {
+  DEFAULT_INIT_COST_MS,
+  defaultWorkload,
+  type KeepaliveEvidence,
+  POOL_SAFETY_MARGIN,
+  type Recommendation,
+  type RecommendOptions,
+  recommendStrategy,
+  safePoolTtlMs,
+  type Workload,
+} from './recommend.js';
+export {
+  isAgentCall,
+  type ReplayCall,
+  type ReplayOptions,
+  replayStrategies,
+  reuseRisk,
+  type StrategyName,
+  type StrategyOutcome,
+} from './replay.js';
+export {
+  type AnalysisConfig,
+  buildReport,
+  buildUpstreamReport,
+  type LifetimeJson,
+  lifetimeJson,
+  probeEvidence,
+  type RecommendationJson,
+  type Report,
+  type ReportOptions,
+  recommendationJson,
+  type UpstreamReport,
+} from './report.js';

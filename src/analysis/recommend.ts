@@ -1,0 +1,181 @@
+// Turns a lifetime estimate and a replay into one recommendation with a reason.
+import type { LatencySummary, LifetimeEstimate } from './lifetime.js';
+import { type ReplayCall, replayStrategies, type StrategyName, type StrategyOutcome } from './replay.js';
+
+/** A pool retires sessions this fraction below the safe bound: the window's lower edge is only what was seen. */
+export const POOL_SAFETY_MARGIN = 0.2;
+/** Hosted MCP servers commonly take about a second to open a session (DESIGN.md). */
+export const DEFAULT_INIT_COST_MS = 1000;
+
+export interface KeepaliveEvidence {
+  /** True when the probe showed that pings keep an otherwise idle session alive. */
+  keepsAlive: boolean;
+}
+
+export interface RecommendOptions {
+  turnGapMs: number;
+  keepalive?: KeepaliveEvidence | null;
+  /** Latency of an ordinary call (stateless upstreams: the whole cost of a call). */
+  callLatency?: LatencySummary | null;
+}
+
+export interface Workload {
+  source: 'observed' | 'default';
+  calls: number;
+  callers: number;
+  description: string;
+}
+
+export interface Recommendation {
+  strategy: StrategyName;
+  /** Pool only: retire a session before it sits idle this long. */
+  poolIdleTtlMs: number | null;
+  /** Pool on an upstream with an absolute lifetime: retire sessions before this age. */
+  poolMaxAgeMs: number | null;
+  /** Only when the probe showed pings keep sessions alive and the pool uses them. */
+  keepaliveIntervalMs: number | null;
+  initCostMs: number;
+  expectedInitSecondsPer100Calls: Partial<Record<StrategyName, number>>;
+  expectedStaleFailuresPer100Calls: Partial<Record<StrategyName, number | null>>;
+  strategies: StrategyOutcome[];
+  workload: Workload;
+  reason: string;
+}
+
+/** 5 turns of 4 calls 10 s apart, turns 15 min apart: a chat agent's typical rhythm. */
+export function defaultWorkload(): ReplayCall[] {
+  const calls: ReplayCall[] = [];
+  for (let turn = 0; turn < 5; turn++) {
+    for (let i = 0; i < 4; i++) {
+      const t = turn * 900_000 + i * 10_000;
+      calls.push({ callerHash: null, startedAt: t, endedAt: t });
+    }
+  }
+  return calls;
+}
+const DEFAULT_WORKLOAD_TEXT =
+  'no agent traffic yet, so a default workload: 5 turns of 4 calls 10 s apart, turns 15 min apart';
+
+const s = (ms: number) => `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : ms % 100 === 0 ? 1 : 3)} s`;
+
+/** The pool's safe TTL: the window's lower bound less the margin, or null when no safe TTL exists. */
+export function safePoolTtlMs(
+  lifetime: Pick<LifetimeEstimate, 'lowerMs' | 'validatesSessionIds'>,
+): number | null {
+  if (lifetime.validatesSessionIds === false || lifetime.lowerMs === null) return null;
+  const ttl = Math.floor(lifetime.lowerMs * (1 - POOL_SAFETY_MARGIN));
+  return ttl > 0 ? ttl : null;
+}
+
+/**
+ * Recommend per-call, per-turn or a pool for one upstream: replay the calls (or the
+ * default workload), cost each strategy as init time plus one re-open per expected
+ * stale failure, and take the cheapest (the simpler one on a tie).
+ */
+export function recommendStrategy(
+  lifetime: LifetimeEstimate,
+  observedCalls: readonly ReplayCall[],
+  opts: RecommendOptions,
+): Recommendation {
+  const observed = observedCalls.length > 0;
+  const calls = observed ? observedCalls : defaultWorkload();
+  const callers = new Set(calls.map((c) => c.callerHash ?? '')).size;
+  const workload: Workload = observed
+    ? {
+        source: 'observed',
+        calls: calls.length,
+        callers,
+        description: `${calls.length} observed calls from ${callers} caller${callers === 1 ? '' : 's'}`,
+      }
+    : { source: 'default', calls: calls.length, callers, description: DEFAULT_WORKLOAD_TEXT };
+  const initCostMs = lifetime.sessionOpen.p50Ms ?? lifetime.initLatency.p50Ms ?? DEFAULT_INIT_COST_MS;
+  const ttl = lifetime.stateless ? null : safePoolTtlMs(lifetime);
+  const keepalive =
+    ttl !== null && lifetime.basis !== 'age' && opts.keepalive?.keepsAlive === true ? ttl : null;
+  const strategies = replayStrategies(calls, lifetime, {
+    turnGapMs: opts.turnGapMs,
+    initCostMs,
+    poolIdleTtlMs: ttl,
+    keepaliveIntervalMs: keepalive,
+  });
+  const byName = Object.fromEntries(strategies.map((o) => [o.strategy, o])) as Partial<
+    Record<StrategyName, StrategyOutcome>
+  >;
+  const base = {
+    initCostMs,
+    expectedInitSecondsPer100Calls: Object.fromEntries(
+      strategies.map((o) => [o.strategy, o.expectedInitSecondsPer100Calls]),
+    ),
+    expectedStaleFailuresPer100Calls: Object.fromEntries(
+      strategies.map((o) => [o.strategy, o.expectedStaleFailuresPer100Calls]),
+    ),
+    strategies,
+    workload,
+  };
+  const pick = (strategy: StrategyName, reason: string): Recommendation => {
+    const pool = strategy === 'pool';
+    const ageLimited = pool && lifetime.basis === 'age';
+    return {
+      strategy,
+      poolIdleTtlMs: pool ? ttl : null,
+      poolMaxAgeMs: ageLimited ? ttl : null,
+      keepaliveIntervalMs: pool ? keepalive : null,
+      ...base,
+      reason: observed ? reason : `${reason} (${DEFAULT_WORKLOAD_TEXT})`,
+    };
+  };
+
+  if (lifetime.stateless) {
+    const p50 = opts.callLatency?.p50Ms;
+    return pick(
+      'per-call',
+      `stateless upstream: there is no session to keep, so every call stands alone${p50 != null ? ` and costs ${s(p50)} (p50)` : ''}`,
+    );
+  }
+  if (lifetime.validatesSessionIds === false) {
+    return pick(
+      'per-turn',
+      'the upstream accepts made-up session ids, so no lifetime can be measured; reuse a session only within a turn, where losing its state costs least',
+    );
+  }
+  const perTurn = byName['per-turn'];
+  if (perTurn && perTurn.expectedStaleFailuresPer100Calls === null) {
+    return pick(
+      'per-turn',
+      'no session lifetime observed yet (run `mcp-session-probe probe`); per-turn reuse avoids long idle gaps until one is measured',
+    );
+  }
+  const cost = (o: StrategyOutcome) =>
+    o.expectedInitSecondsPer100Calls + (o.expectedStaleFailuresPer100Calls ?? 0) * (initCostMs / 1000);
+  let best = strategies[0]!;
+  for (const o of strategies.slice(1)) if (cost(o) < cost(best) - 1e-9) best = o;
+
+  const perCall = byName['per-call']!;
+  const saved = perCall.expectedInitSecondsPer100Calls - best.expectedInitSecondsPer100Calls;
+  const window =
+    lifetime.upperMs === null
+      ? `sessions survived ${lifetime.basis === 'age' ? 'to an age of' : 'idle gaps up to'} ${s(lifetime.lowerMs ?? 0)} and none expired`
+      : `sessions expire between ${s(lifetime.lowerMs ?? 0)} and ${s(lifetime.upperMs)} ${lifetime.basis === 'age' ? 'of age' : 'idle'}`;
+  if (best.strategy === 'pool') {
+    const how =
+      keepalive !== null
+        ? `pinging every ${s(keepalive)} keeps them alive`
+        : lifetime.basis === 'age'
+          ? `retiring them at ${s(ttl!)} of age stays on the safe side`
+          : `retiring them after ${s(ttl!)} idle stays on the safe side`;
+    return pick(
+      'pool',
+      `${window}; ${how} and saves ${saved.toFixed(1)} s of init per 100 calls over per-call with ${best.expectedStaleFailuresPer100Calls ?? 0} expected stale failures`,
+    );
+  }
+  if (best.strategy === 'per-turn') {
+    return pick(
+      'per-turn',
+      `${window}; reusing a session within a turn saves ${saved.toFixed(1)} s of init per 100 calls with ${best.expectedStaleFailuresPer100Calls} expected stale failures${ttl === null ? '' : ', and a pool saves no more'}`,
+    );
+  }
+  return pick(
+    'per-call',
+    `${window}; the calls are too far apart for reuse to pay off, so a fresh session per call avoids stale-session failures`,
+  );
+}
