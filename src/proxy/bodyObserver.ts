@@ -5,6 +5,12 @@ import type { ExchangeHandle } from '../sessions/tracker.js';
 /** How much of a JSON body (or a non-2xx body) the tee keeps to read its envelope. */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
 const MAX_ERROR_BYTES = 4096;
+/**
+ * Largest SSE event (or unterminated line) the tee buffers, in characters. A bigger one
+ * stops the observation of that stream (the bytes still flow to the client untouched), so a
+ * hostile or broken upstream cannot grow the proxy's memory without bound.
+ */
+export const MAX_SSE_EVENT_CHARS = 8 * 1024 * 1024;
 
 /**
  * Reads a response body off to the side of the bytes: the proxy writes each
@@ -95,9 +101,15 @@ class CollectingObserver implements BodyObserver {
 class SseObserver implements BodyObserver {
   private readonly decoder = new TextDecoder('utf-8');
   private readonly parser: EventSourceParser;
+  /** Set when an event exceeded MAX_SSE_EVENT_CHARS: the rest of the stream is not observed. */
+  private gaveUp = false;
   events = 0;
   constructor(handle: ExchangeHandle) {
     this.parser = createParser({
+      maxBufferSize: MAX_SSE_EVENT_CHARS,
+      onError: (err) => {
+        if (err.type === 'max-buffer-size-exceeded') this.gaveUp = true;
+      },
       onEvent: (event) => {
         this.events++;
         const env = readResponseEnvelope(event.data);
@@ -114,6 +126,7 @@ class SseObserver implements BodyObserver {
   }
 
   push(chunk: Buffer): void {
+    if (this.gaveUp) return;
     try {
       this.parser.feed(this.decoder.decode(chunk, { stream: true }));
     } catch {
@@ -122,6 +135,7 @@ class SseObserver implements BodyObserver {
   }
 
   end(): string | null {
+    if (this.gaveUp) return null;
     try {
       this.parser.feed(this.decoder.decode());
     } catch {}

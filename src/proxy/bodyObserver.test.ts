@@ -1,0 +1,200 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type ResponseEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
+import { SessionTracker } from '../sessions/tracker.js';
+import { type BodyKind, bodyKindFor, createBodyObserver, MAX_SSE_EVENT_CHARS } from './bodyObserver.js';
+
+/** A real exchange handle whose `message` calls are also written down, in order. */
+function observe(kind: BodyKind, chunks: readonly Uint8Array[], rpcMethod = 'tools/list') {
+  const tracker = new SessionTracker({ onObservation: () => {}, now: () => 0 });
+  const handle = tracker.begin({
+    upstream: 'up',
+    transport: 'streamable-http',
+    httpMethod: 'POST',
+    sessionId: 'sid',
+    request: readRequestEnvelope(JSON.stringify({ jsonrpc: '2.0', id: 1, method: rpcMethod })),
+  });
+  const seen: ResponseEnvelope[] = [];
+  const original = handle.message.bind(handle);
+  handle.message = (env) => {
+    seen.push(env);
+    original(env);
+  };
+  const observer = createBodyObserver(kind, handle);
+  for (const c of chunks) observer.push(Buffer.from(c));
+  const errorText = observer.end();
+  return { seen, errorText, events: observer.events, handle };
+}
+
+/** Splits `bytes` at the given cut points (any byte offsets, UTF-8 sequences and CRLFs included). */
+function split(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const out: Uint8Array[] = [];
+  let from = 0;
+  for (const p of points) {
+    out.push(bytes.subarray(from, p));
+    from = p;
+  }
+  out.push(bytes.subarray(from));
+  return out;
+}
+
+const jsonRpcData = fc
+  .oneof(
+    fc.record({ jsonrpc: fc.constant('2.0'), id: fc.oneof(fc.nat(), fc.string()), result: fc.jsonValue() }),
+    fc.record({
+      jsonrpc: fc.constant('2.0'),
+      id: fc.nat(),
+      error: fc.record({ code: fc.integer(), message: fc.string() }),
+    }),
+    fc.record({
+      jsonrpc: fc.constant('2.0'),
+      method: fc.constant('notifications/progress'),
+      params: fc.jsonValue(),
+    }),
+  )
+  .map((m) => JSON.stringify(m));
+
+const newline = fc.constantFrom('\n', '\r\n', '\r');
+
+/** A valid SSE stream: events with JSON-RPC (or any text) data, ids, event names, comments, any line endings. */
+const sseStream = fc
+  .array(
+    fc.record({
+      comment: fc.option(
+        fc.string({ unit: 'grapheme' }).map((s) => s.replace(/[\r\n]/g, ' ')),
+        { nil: null },
+      ),
+      event: fc.option(fc.constantFrom('message', 'ping'), { nil: null }),
+      id: fc.option(fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/), { nil: null }),
+      data: fc.oneof(
+        jsonRpcData,
+        fc.string({ unit: 'grapheme' }).map((s) => s.replace(/[\r\n]/g, ' ')),
+      ),
+      nl: newline,
+    }),
+    { maxLength: 8 },
+  )
+  .map((events) =>
+    events
+      .map(
+        ({ comment, event, id, data, nl }) =>
+          [
+            comment !== null ? `:${comment}` : null,
+            event ? `event: ${event}` : null,
+            id ? `id: ${id}` : null,
+            `data: ${data}`,
+          ]
+            .filter((l) => l !== null)
+            .map((l) => l + nl)
+            .join('') + nl,
+      )
+      .join(''),
+  );
+
+describe('SSE observer', () => {
+  it('reads every event of a stream, multi-byte text included', () => {
+    const text =
+      ': keepalive\n\n' +
+      'event: message\nid: 1\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"msg":"héllo ✓ 🚀"}}\n\n' +
+      'data: {"jsonrpc":"2.0","id":1,"result":{"tools":[]}}\r\n\r\n';
+    const { seen, events, handle } = observe('sse', [Buffer.from(text)]);
+    expect(events).toBe(2);
+    expect(seen.map((e) => e.isResponse)).toEqual([false, true]);
+    expect(handle.complete).toBe(true);
+  });
+
+  it('arbitrary chunkings never change what is seen', () => {
+    fc.assert(
+      fc.property(sseStream, fc.array(fc.nat(), { maxLength: 12 }), (text, cuts) => {
+        const bytes = Buffer.from(text, 'utf8');
+        const whole = observe('sse', [bytes]);
+        const chunked = observe('sse', split(bytes, cuts));
+        expect(chunked.seen).toEqual(whole.seen);
+        expect(chunked.events).toBe(whole.events);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('byte-at-a-time delivery gives the same result as one chunk', () => {
+    fc.assert(
+      fc.property(sseStream, (text) => {
+        const bytes = Buffer.from(text, 'utf8');
+        const oneByOne = [...bytes].map((b) => Uint8Array.of(b));
+        expect(observe('sse', oneByOne).seen).toEqual(observe('sse', [bytes]).seen);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('an event bigger than the cap stops the observation instead of growing memory, and never throws', () => {
+    const mib = Buffer.alloc(1024 * 1024, 'x');
+    const chunks = [Buffer.from('data: {"jsonrpc":"2.0","id":1,"result":"')];
+    for (let i = 0; i * mib.length <= MAX_SSE_EVENT_CHARS; i++) chunks.push(mib);
+    chunks.push(Buffer.from('"}\n\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'));
+    const { seen, events } = observe('sse', chunks);
+    expect(events).toBe(0);
+    expect(seen).toEqual([]);
+    // Just under the cap is still observed.
+    const fits = observe('sse', [Buffer.from(`data: "${'y'.repeat(MAX_SSE_EVENT_CHARS / 2)}"\n\n`)]);
+    expect(fits.events).toBe(1);
+  });
+
+  it('arbitrary bytes never throw', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 10 }), (chunks) => {
+        for (const kind of ['sse', 'json', 'error', 'none'] as const) observe(kind, chunks);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('JSON and error body observers', () => {
+  it('a JSON answer is read once whole, whatever the chunking', () => {
+    fc.assert(
+      fc.property(jsonRpcData, fc.array(fc.nat(), { maxLength: 8 }), (text, cuts) => {
+        const bytes = Buffer.from(text, 'utf8');
+        expect(observe('json', split(bytes, cuts)).seen).toEqual(observe('json', [bytes]).seen);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('error bodies answer the JSON-RPC error message, else the raw text, capped at 4 KiB', () => {
+    expect(
+      observe('error', [
+        Buffer.from('{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Session not found"}}'),
+      ]).errorText,
+    ).toBe('Session not found');
+    expect(observe('error', [Buffer.from('Bad Request: No valid session ID provided')]).errorText).toBe(
+      'Bad Request: No valid session ID provided',
+    );
+    const big = observe('error', [Buffer.alloc(3000, 'a'), Buffer.alloc(3000, 'b')]).errorText!;
+    expect(big.length).toBe(4096);
+  });
+
+  it('the initialize answer is kept for the tracker to read server info', () => {
+    const init =
+      '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","serverInfo":{"name":"s","version":"1"}}}';
+    expect(observe('json', [Buffer.from(init)], 'initialize').handle.initializeResultText).toBe(init);
+    expect(observe('sse', [Buffer.from(`data: ${init}\n\n`)], 'initialize').handle.initializeResultText).toBe(
+      init,
+    );
+  });
+});
+
+describe('bodyKindFor', () => {
+  it.each([
+    [200, 'text/event-stream; charset=utf-8', 'sse'],
+    [200, 'application/json', 'json'],
+    [200, null, 'none'],
+    [202, 'application/json', 'none'],
+    [204, null, 'none'],
+    [404, 'text/plain', 'error'],
+    [500, 'application/json', 'error'],
+  ] as const)('%i %s → %s', (status, type, kind) => {
+    expect(bodyKindFor(status, type)).toBe(kind);
+  });
+});
