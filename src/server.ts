@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
+import { dashboard } from './api/dashboard/index.js';
 import { adminApi } from './api/index.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { DemoUpstream } from './demo/upstream.js';
@@ -118,6 +119,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       health: () => ({ recorder: recorder.stats(), trackedSessions: tracker.size }),
     }),
   );
+  app.route('/', dashboard({ store, adminToken: config.admin.token }));
   const honoListener = getRequestListener(app.fetch);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!proxy(req, res)) honoListener(req, res);

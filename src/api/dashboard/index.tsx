@@ -1,0 +1,94 @@
+// The dashboard at `/` (DESIGN.md "Interfaces"): server-rendered pages over the store,
+// mounted with `app.route('/', dashboard({...}))`. See access.ts for the admin token.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { PROBE_MODES } from '../../config/schema.js';
+import type { ObservationStore } from '../../store/types.js';
+import { dashboardAccess, safeEqual, safeNext, signIn } from './access.js';
+import { type AnalysisSource, loadOverview, loadUpstreamDetail } from './model.js';
+import { LoginPage, NotFoundPage, OverviewPage, UpstreamPage } from './pages.js';
+
+export { ADMIN_COOKIE, adminCookieMatches, adminCookieValue } from './access.js';
+export type { AnalysisSource, LifetimeView, RecommendationView } from './model.js';
+
+/** What the no-JavaScript probe form submits (the live form sends the same as JSON to /api/probes). */
+export const probeFormSchema = z.object({
+  upstream: z.string().min(1),
+  mode: z.enum(PROBE_MODES),
+  intervals: z
+    .string()
+    .optional()
+    .transform((text) =>
+      (text ?? '')
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map(Number),
+    )
+    .refine((list) => list.every((n) => Number.isFinite(n) && n > 0), 'must be positive numbers of seconds'),
+});
+export type ProbeFormInput = z.output<typeof probeFormSchema>;
+
+export interface DashboardOptions {
+  store: ObservationStore;
+  /** `admin.token`: when set, pages need the bearer header or the sign-in cookie. */
+  adminToken?: string | undefined;
+  /** Lifetime estimate and recommendation from src/analysis; without it a plain idle window is shown. */
+  analysis?: AnalysisSource | undefined;
+  /** Starts a probe for the no-JavaScript form; the live form uses POST /api/probes directly. */
+  startProbe?: ((input: ProbeFormInput) => Promise<{ id: string }>) | undefined;
+  now?: () => number;
+}
+
+export function dashboard({
+  store,
+  adminToken,
+  analysis,
+  startProbe,
+  now = Date.now,
+}: DashboardOptions): Hono {
+  const app = new Hono();
+  const load = { store, analysis, now };
+
+  app.get('/login', (c) =>
+    c.html(<LoginPage next={safeNext(c.req.query('next'))} failed={c.req.query('failed') === '1'} />),
+  );
+  app.post('/login', async (c) => {
+    const form = await c.req.parseBody();
+    const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
+    const token = typeof form.token === 'string' ? form.token : '';
+    if (!adminToken) return c.redirect(next, 303);
+    if (!safeEqual(token, adminToken)) return c.html(<LoginPage next={next} failed />, 401);
+    signIn(c, adminToken);
+    return c.redirect(next, 303);
+  });
+
+  const guard = dashboardAccess(adminToken);
+  app.use('/', guard);
+  app.use('/upstreams/*', guard);
+  app.use('/probes', guard);
+
+  app.get('/', async (c) => c.html(<OverviewPage upstreams={await loadOverview(load)} now={now()} />));
+
+  app.get('/upstreams/:id', async (c) => {
+    const id = c.req.param('id');
+    const detail = await loadUpstreamDetail(load, id);
+    if (!detail) return c.html(<NotFoundPage id={id} />, 404);
+    return c.html(<UpstreamPage detail={detail} startedProbe={c.req.query('probe') ?? null} />);
+  });
+
+  app.post('/probes', async (c) => {
+    const parsed = probeFormSchema.safeParse(await c.req.parseBody());
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return c.text(`probe form: ${issue?.path.join('.') || 'input'} ${issue?.message ?? 'is invalid'}`, 400);
+    }
+    if (!startProbe) return c.text('probes cannot be started from this server (no prober configured)', 501);
+    const { id } = await startProbe(parsed.data);
+    return c.redirect(
+      `/upstreams/${encodeURIComponent(parsed.data.upstream)}?probe=${encodeURIComponent(id)}#probes`,
+      303,
+    );
+  });
+
+  return app;
+}

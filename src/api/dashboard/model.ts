@@ -1,0 +1,192 @@
+// What the dashboard shows, read from the store: one I/O shell (loadDashboard /
+// loadUpstreamDetail) over pure shaping functions that tests can drive with records.
+import type {
+  ObservationStore,
+  ProbeRunRow,
+  StoredExchange,
+  StoredSession,
+  StoredUpstream,
+} from '../../store/types.js';
+import { percentile } from './scales.js';
+
+/** One request on a known session after an idle gap: it either found the session alive or expired. */
+export interface GapPoint {
+  gapSeconds: number;
+  expired: boolean;
+  streamAttached: boolean;
+  source: 'proxy' | 'probe';
+  at: number;
+}
+
+/** DESIGN.md `/api/upstreams/:id/lifetime` fields the dashboard reads (analysis adds more). */
+export interface LifetimeView {
+  lowerBoundSeconds: number | null;
+  upperBoundSeconds: number | null;
+  basis: string;
+  survivals: number;
+  expirations: number;
+  validatesSessionIds: boolean | null;
+  initLatencySeconds: { p50: number | null; p90: number | null; n: number };
+}
+
+/** DESIGN.md `/api/report` recommendation fields the dashboard reads. */
+export interface RecommendationView {
+  strategy: string;
+  poolIdleTtlSeconds: number | null;
+  keepaliveIntervalSeconds: number | null;
+  reason: string;
+  expectedInitSecondsPer100Calls?: Record<string, number | null> | null;
+}
+
+/** Where the lifetime and recommendation come from: src/analysis when wired, else the fallback here. */
+export interface AnalysisSource {
+  upstream(id: string): Promise<{ lifetime: LifetimeView; recommendation: RecommendationView | null } | null>;
+}
+
+export interface UpstreamSummary {
+  upstream: StoredUpstream;
+  lifetime: LifetimeView;
+  recommendation: RecommendationView | null;
+  lastProbe: ProbeRunRow | null;
+  expirationsLast24h: number;
+}
+
+export interface UpstreamDetail extends UpstreamSummary {
+  points: GapPoint[];
+  initLatenciesSeconds: number[];
+  sessions: StoredSession[];
+  expirations: StoredExchange[];
+  probeRuns: ProbeRunRow[];
+  now: number;
+}
+
+const SURVIVAL_OUTCOMES = new Set(['ok', 'rpc_error']);
+const DAY_MS = 86_400_000;
+const MAX_EXCHANGES = 10_000;
+
+/** Requests on a session after a known idle gap; outcomes that say nothing about the session are left out. */
+export function gapPoints(exchanges: readonly StoredExchange[]): GapPoint[] {
+  const points: GapPoint[] = [];
+  for (const e of exchanges) {
+    if (e.sessionHash === null || e.idleGapMs === null) continue;
+    const expired = e.outcome === 'session_expired';
+    if (!expired && !SURVIVAL_OUTCOMES.has(e.outcome)) continue;
+    points.push({
+      gapSeconds: e.idleGapMs / 1000,
+      expired,
+      streamAttached: e.streamAttached,
+      source: e.source,
+      at: e.startedAt,
+    });
+  }
+  return points;
+}
+
+/**
+ * A stand-in for src/analysis's estimate while that is not wired: the DESIGN.md idle window
+ * only (largest survival below every expiry, smallest expiry above every survival).
+ */
+export function fallbackLifetime(
+  points: readonly GapPoint[],
+  initLatenciesSeconds: readonly number[],
+  validatesSessionIds: boolean | null,
+): LifetimeView {
+  const survived = points.filter((p) => !p.expired).map((p) => p.gapSeconds);
+  const expired = points.filter((p) => p.expired).map((p) => p.gapSeconds);
+  const minExpired = expired.length ? Math.min(...expired) : Number.POSITIVE_INFINITY;
+  const maxSurvived = survived.length ? Math.max(...survived) : Number.NEGATIVE_INFINITY;
+  const below = survived.filter((g) => g < minExpired);
+  const above = expired.filter((g) => g > maxSurvived);
+  return {
+    lowerBoundSeconds: below.length ? Math.max(...below) : null,
+    upperBoundSeconds: above.length ? Math.min(...above) : null,
+    basis: expired.length === 0 ? 'none_observed' : above.length === expired.length ? 'idle' : 'inconsistent',
+    survivals: survived.length,
+    expirations: expired.length,
+    validatesSessionIds,
+    initLatencySeconds: {
+      p50: percentile(initLatenciesSeconds, 50),
+      p90: percentile(initLatenciesSeconds, 90),
+      n: initLatenciesSeconds.length,
+    },
+  };
+}
+
+export function initLatencies(sessions: readonly StoredSession[]): number[] {
+  return sessions.flatMap((s) => (s.initLatencyMs === null ? [] : [s.initLatencyMs / 1000]));
+}
+
+function runsFor(runs: readonly ProbeRunRow[], upstream: string): ProbeRunRow[] {
+  return runs.filter((r) => r.upstreams.includes(upstream));
+}
+
+export interface LoadOptions {
+  store: ObservationStore;
+  analysis?: AnalysisSource | undefined;
+  now?: () => number;
+}
+
+async function summarize(
+  { store, analysis }: LoadOptions,
+  upstream: StoredUpstream,
+  sessions: StoredSession[],
+  exchanges: StoredExchange[],
+  runs: ProbeRunRow[],
+  now: number,
+): Promise<UpstreamSummary & { points: GapPoint[]; initLatenciesSeconds: number[] }> {
+  const points = gapPoints(exchanges);
+  const latencies = initLatencies(sessions);
+  const analysed = await analysis?.upstream(upstream.id).catch(() => null);
+  const recent = await store.listExpirations({
+    upstream: upstream.id,
+    since: now - DAY_MS,
+    limit: MAX_EXCHANGES,
+  });
+  return {
+    upstream,
+    lifetime: analysed?.lifetime ?? fallbackLifetime(points, latencies, upstream.validatesSessionIds),
+    recommendation: analysed?.recommendation ?? null,
+    lastProbe: runs[0] ?? null,
+    expirationsLast24h: recent.length,
+    points,
+    initLatenciesSeconds: latencies,
+  };
+}
+
+/** Everything the overview page needs, one row per configured upstream. */
+export async function loadOverview(options: LoadOptions): Promise<UpstreamSummary[]> {
+  const { store } = options;
+  const now = (options.now ?? Date.now)();
+  const [upstreams, runs] = await Promise.all([store.listUpstreams(), store.listProbeRuns({ limit: 200 })]);
+  return Promise.all(
+    upstreams.map(async (u) => {
+      const [sessions, exchanges] = await Promise.all([
+        store.listSessions({ upstream: u.id, limit: 1000 }),
+        store.listExchanges({ upstream: u.id, limit: MAX_EXCHANGES }),
+      ]);
+      const {
+        points: _p,
+        initLatenciesSeconds: _l,
+        ...summary
+      } = await summarize(options, u, sessions, exchanges, runsFor(runs, u.id), now);
+      return summary;
+    }),
+  );
+}
+
+/** One upstream's page, or null when no such upstream is configured. */
+export async function loadUpstreamDetail(options: LoadOptions, id: string): Promise<UpstreamDetail | null> {
+  const { store } = options;
+  const now = (options.now ?? Date.now)();
+  const upstream = (await store.listUpstreams()).find((u) => u.id === id);
+  if (!upstream) return null;
+  const [sessions, exchanges, expirations, runs] = await Promise.all([
+    store.listSessions({ upstream: id, limit: 1000 }),
+    store.listExchanges({ upstream: id, limit: MAX_EXCHANGES }),
+    store.listExpirations({ upstream: id, limit: 50 }),
+    store.listProbeRuns({ upstream: id, limit: 20 }),
+  ]);
+  const upstreamRuns = runsFor(runs, id);
+  const summary = await summarize(options, upstream, sessions, exchanges, upstreamRuns, now);
+  return { ...summary, sessions, expirations, probeRuns: upstreamRuns, now };
+}

@@ -1,0 +1,404 @@
+// The dashboard's pages as server-rendered JSX. Everything is readable without
+// JavaScript; the only script (live.ts) turns the probe form into a live one.
+import { PROBE_MODES } from '../../config/schema.js';
+import type { ProbeRunRow, StoredExchange } from '../../store/types.js';
+import { InitLatencyHistogram, SessionTimeline, SurvivalChart } from './charts.js';
+import { Page } from './layout.js';
+import { LIVE_PROBE_SCRIPT } from './live.js';
+import type { LifetimeView, RecommendationView, UpstreamDetail, UpstreamSummary } from './model.js';
+import { formatSeconds } from './scales.js';
+
+export function ago(ms: number | null, now: number): string {
+  if (ms === null) return '—';
+  const seconds = Math.max(0, (now - ms) / 1000);
+  return seconds < 1 ? 'just now' : `${formatSeconds(Math.round(seconds))} ago`;
+}
+
+function When(props: { ms: number | null; now: number }) {
+  if (props.ms === null) return <span class="muted">—</span>;
+  const iso = new Date(props.ms).toISOString();
+  return (
+    <time datetime={iso} title={iso}>
+      {ago(props.ms, props.now)}
+    </time>
+  );
+}
+
+export function windowLabel(l: LifetimeView): string {
+  if (l.lowerBoundSeconds === null && l.upperBoundSeconds === null) return 'not measured yet';
+  if (l.upperBoundSeconds === null) return `> ${formatSeconds(l.lowerBoundSeconds)} (no expiry seen)`;
+  return `(${formatSeconds(l.lowerBoundSeconds ?? 0)}, ${formatSeconds(l.upperBoundSeconds)}]`;
+}
+
+function Strategy(props: { r: RecommendationView | null }) {
+  if (!props.r) return <span class="muted">needs analysis</span>;
+  const { strategy, poolIdleTtlSeconds } = props.r;
+  return (
+    <span class={`pill ${strategy}`}>
+      {strategy}
+      {strategy === 'pool' && poolIdleTtlSeconds !== null
+        ? `, idle TTL ${formatSeconds(poolIdleTtlSeconds)}`
+        : ''}
+    </span>
+  );
+}
+
+function ProbeStatus(props: { run: ProbeRunRow | null; now: number }) {
+  if (!props.run) return <span class="muted">never</span>;
+  return (
+    <>
+      <span class={`pill ${props.run.status}`}>{props.run.status}</span>{' '}
+      <When ms={props.run.startedAt} now={props.now} />
+    </>
+  );
+}
+
+export function OverviewPage(props: { upstreams: UpstreamSummary[]; now: number }) {
+  const { now } = props;
+  return (
+    <Page title="Overview">
+      <h1>Upstream MCP sessions</h1>
+      <p class="lede">
+        How long each upstream keeps an idle session, what a new session costs, and which session strategy to
+        use. Open an upstream for its survival chart, sessions, expirations and probes.
+      </p>
+      {props.upstreams.length === 0 ? (
+        <p class="notice">No upstreams configured. Add some to the config file, or run with --demo.</p>
+      ) : (
+        <table>
+          <caption>Every configured upstream, from passive traffic and probes</caption>
+          <thead>
+            <tr>
+              <th scope="col">Upstream</th>
+              <th scope="col">Idle lifetime window</th>
+              <th scope="col">Basis</th>
+              <th scope="col" class="num">
+                Init p50 / p90
+              </th>
+              <th scope="col">Recommendation</th>
+              <th scope="col">Last probe</th>
+              <th scope="col" class="num">
+                Expirations (24 h)
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.upstreams.map((s) => (
+              <tr data-upstream={s.upstream.id}>
+                <th scope="row">
+                  <a href={`/upstreams/${encodeURIComponent(s.upstream.id)}`}>{s.upstream.name}</a>
+                  <div class="muted mono">
+                    {s.upstream.id} · {s.upstream.transport}
+                    {s.upstream.stateless ? ' · stateless' : ''}
+                  </div>
+                </th>
+                <td>{s.upstream.stateless ? 'no sessions (stateless)' : windowLabel(s.lifetime)}</td>
+                <td>
+                  {s.lifetime.basis}
+                  <div class="muted">
+                    {s.lifetime.survivals} ok · {s.lifetime.expirations} expired
+                  </div>
+                </td>
+                <td class="num">
+                  {formatSeconds(s.lifetime.initLatencySeconds.p50)} /{' '}
+                  {formatSeconds(s.lifetime.initLatencySeconds.p90)}
+                  <div class="muted">n = {s.lifetime.initLatencySeconds.n}</div>
+                </td>
+                <td>
+                  <Strategy r={s.recommendation} />
+                </td>
+                <td>
+                  <ProbeStatus run={s.lastProbe} now={now} />
+                </td>
+                <td class="num">{s.expirationsLast24h}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Page>
+  );
+}
+
+function Legend() {
+  return (
+    <ul class="legend" aria-label="Chart legend">
+      <li>
+        <svg width="12" height="12" aria-hidden="true">
+          <circle cx="6" cy="6" r="4" fill="#1a7f37" fill-opacity=".75" />
+        </svg>{' '}
+        survived (agent traffic)
+      </li>
+      <li>
+        <svg width="12" height="12" aria-hidden="true">
+          <circle cx="6" cy="6" r="4" fill="#fff" stroke="#1a7f37" stroke-width="1.5" />
+        </svg>{' '}
+        survived (probe)
+      </li>
+      <li>
+        <svg width="12" height="12" aria-hidden="true">
+          <path d="M2,2L10,10M2,10L10,2" stroke="#cf222e" stroke-width="2.2" />
+        </svg>{' '}
+        expired
+      </li>
+      <li>
+        <svg width="16" height="12" aria-hidden="true">
+          <rect width="16" height="12" fill="#0969da" fill-opacity=".13" />
+        </svg>{' '}
+        lifetime window (lower, upper]
+      </li>
+    </ul>
+  );
+}
+
+function ExpirationsTable(props: { rows: StoredExchange[]; now: number }) {
+  if (props.rows.length === 0) return <p class="muted">No session has expired yet.</p>;
+  return (
+    <table>
+      <caption>The {props.rows.length} most recent expiries, newest first</caption>
+      <thead>
+        <tr>
+          <th scope="col">When</th>
+          <th scope="col">Session</th>
+          <th scope="col" class="num">
+            Idle gap
+          </th>
+          <th scope="col" class="num">
+            Age
+          </th>
+          <th scope="col" class="num">
+            Exchanges before
+          </th>
+          <th scope="col">Request</th>
+          <th scope="col">Answer</th>
+          <th scope="col">GET stream</th>
+          <th scope="col">Source</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.map((e) => (
+          <tr>
+            <td>
+              <When ms={e.startedAt} now={props.now} />
+            </td>
+            <td class="mono">{e.sessionHash?.slice(0, 8) ?? '—'}</td>
+            <td class="num">{formatSeconds(e.idleGapMs === null ? null : e.idleGapMs / 1000)}</td>
+            <td class="num">{formatSeconds(e.sessionAgeMs === null ? null : e.sessionAgeMs / 1000)}</td>
+            <td class="num">{e.exchangesBefore ?? '—'}</td>
+            <td class="mono">{e.rpcMethod ?? e.httpMethod}</td>
+            <td>
+              {e.httpStatus ?? '—'} <span class="muted">({e.confidence ?? 'n/a'})</span>
+            </td>
+            <td>{e.streamAttached ? 'open' : 'none'}</td>
+            <td>{e.source}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Probe results are stored as the DESIGN.md JSON; read the few fields shown defensively. */
+function probeSummary(run: ProbeRunRow): string {
+  const result = run.result as { results?: Array<{ checkpoints?: Array<{ success?: boolean }> }> } | null;
+  const checkpoints = (result?.results ?? []).flatMap((r) => r.checkpoints ?? []);
+  if (checkpoints.length === 0) return '—';
+  const ok = checkpoints.filter((c) => c.success).length;
+  return `${ok} of ${checkpoints.length} checkpoints alive`;
+}
+
+function ProbeRunsTable(props: { runs: ProbeRunRow[]; now: number }) {
+  if (props.runs.length === 0) return <p class="muted">No probe has run against this upstream yet.</p>;
+  return (
+    <table>
+      <caption>Probe runs, newest first</caption>
+      <thead>
+        <tr>
+          <th scope="col">Started</th>
+          <th scope="col">Run</th>
+          <th scope="col">Mode</th>
+          <th scope="col">Status</th>
+          <th scope="col">Result</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.runs.map((run) => (
+          <tr>
+            <td>
+              <When ms={run.startedAt} now={props.now} />
+            </td>
+            <td class="mono">
+              <a href={`/api/probes/${encodeURIComponent(run.id)}`}>{run.id}</a>
+            </td>
+            <td>{run.mode}</td>
+            <td>
+              <span class={`pill ${run.status}`}>{run.status}</span>
+            </td>
+            <td>{probeSummary(run)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function ProbeForm(props: { upstream: string; startedProbe: string | null }) {
+  return (
+    <section aria-labelledby="probe-heading">
+      <h3 id="probe-heading">Run a probe</h3>
+      <p class="muted">
+        Read-only: opens sessions and calls only initialize, tools/list and ping after each idle gap.
+      </p>
+      <form class="probe" method="post" action="/probes" data-live-probe data-output="probe-progress">
+        <input type="hidden" name="upstream" value={props.upstream} />
+        <label>
+          Mode
+          <select name="mode">
+            {PROBE_MODES.map((m) => (
+              <option value={m} selected={m === 'bisect'}>
+                {m}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Idle gaps (seconds)
+          <input
+            name="intervals"
+            inputmode="decimal"
+            placeholder="5, 30, 60"
+            pattern="\s*\d+(\.\d+)?(\s*[,\s]\s*\d+(\.\d+)?)*\s*"
+            aria-describedby="intervals-help"
+          />
+        </label>
+        <button type="submit">Start probe</button>
+        <span id="intervals-help" class="muted">
+          Comma-separated; empty uses the prober's default ladder.
+        </span>
+      </form>
+      <div id="probe-progress" class="progress" role="status" aria-live="polite">
+        {props.startedProbe && (
+          <>
+            Probe <code>{props.startedProbe}</code> started; reload this page to see its result.
+          </>
+        )}
+      </div>
+    </section>
+  );
+}
+
+export function UpstreamPage(props: { detail: UpstreamDetail; startedProbe: string | null }) {
+  const d = props.detail;
+  const u = d.upstream;
+  const l = d.lifetime;
+  return (
+    <Page title={u.name} script={LIVE_PROBE_SCRIPT}>
+      <p class="muted">
+        <a href="/">All upstreams</a> /
+      </p>
+      <h1>{u.name}</h1>
+      <p class="lede mono">
+        {u.id} · {u.transport} · {u.url}
+      </p>
+      <div class="cards">
+        <div class="card">
+          <div class="label">Idle lifetime window</div>
+          <div class="value">{u.stateless ? 'stateless' : windowLabel(l)}</div>
+          <div class="note">
+            basis {l.basis}; {l.survivals} survived, {l.expirations} expired
+          </div>
+        </div>
+        <div class="card">
+          <div class="label">New session (initialize)</div>
+          <div class="value">{formatSeconds(l.initLatencySeconds.p50)}</div>
+          <div class="note">
+            p90 {formatSeconds(l.initLatencySeconds.p90)}, n = {l.initLatencySeconds.n}
+          </div>
+        </div>
+        <div class="card">
+          <div class="label">Recommendation</div>
+          <div class="value">
+            <Strategy r={d.recommendation} />
+          </div>
+          <div class="note">
+            {d.recommendation?.reason ?? 'The analysis has not produced a recommendation yet.'}
+          </div>
+        </div>
+        <div class="card">
+          <div class="label">Expirations, last 24 h</div>
+          <div class="value">{d.expirationsLast24h}</div>
+          <div class="note">
+            validates session ids:{' '}
+            {l.validatesSessionIds === null
+              ? 'not probed'
+              : l.validatesSessionIds
+                ? 'yes'
+                : 'no (survivals prove nothing)'}
+          </div>
+        </div>
+      </div>
+
+      <h2 id="survival">Survival by idle gap</h2>
+      <figure>
+        <SurvivalChart id={u.id} points={d.points} lifetime={l} />
+        <figcaption>
+          <Legend />
+        </figcaption>
+      </figure>
+
+      <div class="grid2">
+        <section aria-labelledby="init-heading">
+          <h2 id="init-heading">Initialize latency</h2>
+          <InitLatencyHistogram id={u.id} latenciesSeconds={d.initLatenciesSeconds} />
+        </section>
+        <section aria-labelledby="probes">
+          <h2 id="probes">Probes</h2>
+          <ProbeForm upstream={u.id} startedProbe={props.startedProbe} />
+        </section>
+      </div>
+
+      <h2 id="sessions">Recent sessions</h2>
+      <SessionTimeline id={u.id} sessions={d.sessions} expirations={d.expirations} now={d.now} />
+
+      <h2 id="expirations">Expirations</h2>
+      <ExpirationsTable rows={d.expirations} now={d.now} />
+
+      <h2 id="probe-runs">Probe runs</h2>
+      <ProbeRunsTable runs={d.probeRuns} now={d.now} />
+    </Page>
+  );
+}
+
+export function LoginPage(props: { next: string; failed: boolean }) {
+  return (
+    <Page title="Sign in">
+      <h1>Sign in</h1>
+      <p class="lede">This dashboard is protected by the admin token (admin.token in the config).</p>
+      {props.failed && (
+        <p class="error" role="alert">
+          That token is not the admin token. Check admin.token or MCP_PROBE_ADMIN_TOKEN.
+        </p>
+      )}
+      <form class="probe" method="post" action="/login">
+        <input type="hidden" name="next" value={props.next} />
+        <label>
+          Admin token
+          <input name="token" type="password" autocomplete="current-password" required />
+        </label>
+        <button type="submit">Sign in</button>
+      </form>
+    </Page>
+  );
+}
+
+export function NotFoundPage(props: { id: string }) {
+  return (
+    <Page title="Unknown upstream">
+      <h1>Unknown upstream</h1>
+      <p class="error">
+        No upstream has the id <code>{props.id}</code>. Configured upstreams are listed on the{' '}
+        <a href="/">overview</a>.
+      </p>
+    </Page>
+  );
+}
