@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import {
+  estimateLifetime,
+  type LifetimeExchange,
+  type LifetimeSession,
+  summarizeLatency,
+  windowOf,
+} from './lifetime.js';
+
+type Obs = { gap: number; age?: number | null; expired?: boolean; stream?: boolean };
+
+/** Exchanges from (idle gap s, age s) pairs; age defaults to gap + 0.1 s (one call per session). */
+function exchanges(list: Obs[], source: 'proxy' | 'probe' = 'probe'): LifetimeExchange[] {
+  return list.map(({ gap, age, expired = false, stream = false }) => ({
+    source,
+    sessionHash: 'abcd',
+    outcome: expired ? 'session_expired' : 'ok',
+    idleGapMs: gap * 1000,
+    sessionAgeMs: age === null ? null : (age ?? gap + 0.1) * 1000,
+    streamAttached: stream,
+  }));
+}
+const survive = (...gaps: number[]): Obs[] => gaps.map((gap) => ({ gap }));
+const expire = (...gaps: number[]): Obs[] => gaps.map((gap) => ({ gap, expired: true }));
+
+describe('estimateLifetime', () => {
+  it('clean idle timeout: (largest survival, smallest expiry], basis idle even when age moves with the gap', () => {
+    const e = estimateLifetime(exchanges([...survive(5, 10, 20, 29), ...expire(31, 40, 60)]), []);
+    expect(e).toMatchObject({
+      basis: 'idle',
+      lowerMs: 29_000,
+      upperMs: 31_000,
+      survivals: 4,
+      expirations: 3,
+    });
+    expect(e.idle.overlap).toBe(0);
+    expect(e.age).toMatchObject({ lowerMs: 29_100, upperMs: 31_100, overlap: 0 });
+  });
+
+  it('clean idle timeout on long sessions: old sessions survive short gaps, so age does not explain it', () => {
+    const obs: Obs[] = [
+      { gap: 10, age: 100 },
+      { gap: 20, age: 300 },
+      { gap: 29, age: 29 },
+      { gap: 31, age: 31, expired: true },
+      { gap: 45, age: 50, expired: true },
+    ];
+    const e = estimateLifetime(exchanges(obs), []);
+    expect(e).toMatchObject({ basis: 'idle', lowerMs: 29_000, upperMs: 31_000 });
+    // Survivals at ages 100 and 300 lie above the first expiry (31) and both expiries below them: 2 + 2.
+    expect(e.age).toMatchObject({ lowerMs: 29_000, upperMs: null, overlap: 4 });
+  });
+
+  it('periodic sweeper: survivals and expiries overlap and the window spans the overlap', () => {
+    const obs: Obs[] = [
+      { gap: 1, age: 50 },
+      { gap: 2.5, age: 10 },
+      { gap: 3.2, age: 8 },
+      { gap: 2.2, age: 5, expired: true },
+      { gap: 3, age: 20, expired: true },
+      { gap: 4.5, age: 6, expired: true },
+    ];
+    const e = estimateLifetime(exchanges(obs), []);
+    expect(e).toMatchObject({ basis: 'idle', lowerMs: 1000, upperMs: 4500, survivals: 3, expirations: 3 });
+    expect(e.idle.overlap).toBe(4);
+    expect(e.age.upperMs).toBeNull();
+  });
+
+  it('absolute lifetime: expiries at short gaps but a fixed age give basis age and the age window', () => {
+    const obs: Obs[] = [
+      { gap: 10, age: 10 },
+      { gap: 10, age: 20 },
+      { gap: 10, age: 30 },
+      { gap: 10, age: 40 },
+      { gap: 10, age: 50 },
+      { gap: 10, age: 60, expired: true },
+      { gap: 5, age: 65, expired: true },
+    ];
+    const e = estimateLifetime(exchanges(obs), []);
+    expect(e).toMatchObject({ basis: 'age', lowerMs: 50_000, upperMs: 60_000, survivals: 5, expirations: 2 });
+    expect(e.idle).toMatchObject({ lowerMs: null, upperMs: null });
+  });
+
+  it('no expiries: the lower bound is the largest survival and the upper bound is open', () => {
+    const e = estimateLifetime(exchanges(survive(1, 5, 10)), []);
+    expect(e).toMatchObject({
+      basis: 'none_observed',
+      lowerMs: 10_000,
+      upperMs: null,
+      survivals: 3,
+      expirations: 0,
+    });
+  });
+
+  it('neither explanation fits: inconsistent, the idle window kept', () => {
+    const obs: Obs[] = [
+      { gap: 1, age: 1 },
+      { gap: 10, age: 10 },
+      { gap: 5, age: 5, expired: true },
+    ];
+    const e = estimateLifetime(exchanges(obs), []);
+    expect(e).toMatchObject({ basis: 'inconsistent', lowerMs: 1000, upperMs: null });
+  });
+
+  it('stateless upstream: no lifetime at all, whatever the rows say', () => {
+    const rows = exchanges(survive(1, 2)).map((x) => ({ ...x, sessionHash: null }));
+    const e = estimateLifetime(rows, [], { stateless: true });
+    expect(e).toMatchObject({
+      stateless: true,
+      basis: 'none_observed',
+      lowerMs: null,
+      upperMs: null,
+      survivals: 0,
+    });
+  });
+
+  it('accept-any upstream: survivals prove nothing, so no lower bound', () => {
+    const e = estimateLifetime(exchanges(survive(10, 100, 1000)), [], { validatesSessionIds: false });
+    expect(e).toMatchObject({
+      validatesSessionIds: false,
+      basis: 'none_observed',
+      lowerMs: null,
+      upperMs: null,
+      survivals: 0,
+      expirations: 0,
+    });
+  });
+
+  it('keeps survivals with a GET stream attached apart', () => {
+    const obs: Obs[] = [
+      ...survive(5, 10),
+      ...expire(30),
+      { gap: 60, stream: true },
+      { gap: 120, stream: true },
+    ];
+    const e = estimateLifetime(exchanges(obs), []);
+    expect(e).toMatchObject({
+      basis: 'idle',
+      lowerMs: 10_000,
+      upperMs: 30_000,
+      survivals: 2,
+      expirations: 1,
+    });
+    expect(e.withStream).toMatchObject({ lowerMs: 120_000, upperMs: null, survivals: 2, expirations: 0 });
+  });
+
+  it('ignores control requests, unknown gaps and outcomes that say nothing about the session; counts by source', () => {
+    const base = exchanges(survive(5));
+    const rows: LifetimeExchange[] = [
+      ...base,
+      ...exchanges(expire(30), 'proxy'),
+      { ...base[0]!, idleGapMs: 900_000, control: true },
+      { ...base[0]!, idleGapMs: null },
+      { ...base[0]!, idleGapMs: 600_000, outcome: 'timeout' },
+      { ...base[0]!, idleGapMs: 600_000, outcome: 'auth' },
+      { ...base[0]!, idleGapMs: 1_000, outcome: 'rpc_error' },
+    ];
+    const e = estimateLifetime(rows, []);
+    expect(e).toMatchObject({ lowerMs: 5000, upperMs: 30_000, survivals: 2, expirations: 1 });
+    expect(e.observations).toEqual({ proxy: 1, probe: 2 });
+  });
+
+  it('init cost: p50/p90 of the initialize round trip and of the full open, adopted sessions left out', () => {
+    const sessions: LifetimeSession[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000].map((ms, i) => ({
+      source: 'proxy',
+      adopted: false,
+      initLatencyMs: ms,
+      openedAt: i * 10_000,
+      initializedAt: i * 10_000 + ms + 50,
+    }));
+    sessions.push({ source: 'proxy', adopted: true, initLatencyMs: null, openedAt: 0, initializedAt: null });
+    const e = estimateLifetime([], sessions);
+    expect(e.initLatency).toEqual({ p50Ms: 500, p90Ms: 900, n: 10 });
+    expect(e.sessionOpen).toEqual({ p50Ms: 550, p90Ms: 950, n: 10 });
+  });
+});
+
+describe('windowOf', () => {
+  it('is empty without points', () => {
+    expect(windowOf([])).toEqual({ lowerMs: null, upperMs: null, survivals: 0, expirations: 0, overlap: 0 });
+  });
+  it('has no lower bound when the first gap already expired', () => {
+    expect(windowOf([[5, true]])).toMatchObject({ lowerMs: null, upperMs: 5 });
+  });
+});
+
+describe('summarizeLatency', () => {
+  it('uses nearest rank', () => {
+    expect(summarizeLatency([3, 1, 2])).toEqual({ p50Ms: 2, p90Ms: 3, n: 3 });
+    expect(summarizeLatency([])).toEqual({ p50Ms: null, p90Ms: null, n: 0 });
+  });
+});
