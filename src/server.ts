@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
+import { adminAuth } from './api/auth.js';
 import { dashboard } from './api/dashboard/index.js';
 import { adminApi } from './api/index.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
@@ -112,6 +113,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   });
 
   const app = new Hono();
+  // Admin API, dashboard and /metrics: bearer token, or loopback only without one (docs/SECURITY.md).
+  app.use('*', adminAuth({ token: config.admin.token, host: config.server.host }));
   app.route(
     '/',
     adminApi({
