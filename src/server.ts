@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
-import { adminAuth } from './api/auth.js';
 import { dashboard } from './api/dashboard/index.js';
 import { adminApi } from './api/index.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
@@ -11,9 +10,11 @@ import { createLogger, type Logger } from './log.js';
 import {
   createProxyHandler,
   createUpstreamRegistry,
+  type ForwardContext,
   type ProxyHandler,
   type UpstreamRegistry,
 } from './proxy/index.js';
+import { createLegacySseHandlers } from './proxy/legacySse.js';
 import { hashCaller } from './security/hash.js';
 import { redactUrl } from './security/redact.js';
 import { SessionTracker } from './sessions/tracker.js';
@@ -100,21 +101,21 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
   const registry = createUpstreamRegistry(config.upstreams);
   const openStreams = new Set<ServerResponse>();
+  const proxyContext: ForwardContext = {
+    tracker,
+    logger,
+    maxBodyBytes: config.server.maxBodyBytes,
+    openStreams,
+    callerHash: (credential, address) =>
+      credential ? hashCaller(credential) : address ? hashCaller(address) : null,
+  };
   const proxy: ProxyHandler = createProxyHandler({
     registry,
-    context: {
-      tracker,
-      logger,
-      maxBodyBytes: config.server.maxBodyBytes,
-      openStreams,
-      callerHash: (credential, address) =>
-        credential ? hashCaller(credential) : address ? hashCaller(address) : null,
-    },
+    context: proxyContext,
+    legacy: createLegacySseHandlers({ registry, context: proxyContext }),
   });
 
   const app = new Hono();
-  // Admin API, dashboard and /metrics: bearer token, or loopback only without one (docs/SECURITY.md).
-  app.use('*', adminAuth({ token: config.admin.token, host: config.server.host }));
   app.route(
     '/',
     adminApi({

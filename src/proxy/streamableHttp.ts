@@ -27,10 +27,10 @@ export interface ForwardContext {
 
 const EMPTY_ENVELOPE: RequestEnvelope = readRequestEnvelope('');
 
-class BodyTooLarge extends Error {}
+export class BodyTooLarge extends Error {}
 
 /** Reads a request body up to `max` bytes; rejects as soon as it is exceeded, without buffering the rest. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -49,7 +49,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-function describeUpstreamError(err: unknown): { timedOut: boolean; message: string } {
+export function describeUpstreamError(err: unknown): { timedOut: boolean; message: string } {
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
     return { timedOut: true, message: 'no response headers in time' };
   }
@@ -217,7 +217,7 @@ function firstRaw(req: IncomingMessage, name: string): string | null {
   return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
 }
 
-function rejectTooLarge(req: IncomingMessage, res: ServerResponse, max: number): void {
+export function rejectTooLarge(req: IncomingMessage, res: ServerResponse, max: number): void {
   sendJsonRpcError(
     res,
     413,

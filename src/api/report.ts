@@ -1,0 +1,42 @@
+// GET /api/upstreams/:id/lifetime and GET /api/report (DESIGN.md "Admin API"):
+// thin routes over the analysis report builders.
+import { Hono } from 'hono';
+import { type AnalysisConfig, buildReport, buildUpstreamReport } from '../analysis/index.js';
+import type { ObservationStore } from '../store/types.js';
+
+export interface ReportApiOptions {
+  store: ObservationStore;
+  config: AnalysisConfig;
+  now?: () => number;
+}
+
+export function reportApi({ store, config, now }: ReportApiOptions): Hono {
+  const app = new Hono();
+
+  app.get('/api/upstreams/:id/lifetime', async (c) => {
+    const id = c.req.param('id');
+    const report = await buildUpstreamReport(store, id, config, { now });
+    if (!report) {
+      return c.json(
+        { error: `upstream "${id}" is not known; GET /api/upstreams lists the configured ones` },
+        404,
+      );
+    }
+    return c.json({ upstream: report.id, ...report.lifetime });
+  });
+
+  app.get('/api/report', async (c) => {
+    const only = c.req.query('upstream');
+    if (!only) return c.json(await buildReport(store, config, { now }));
+    const upstream = await buildUpstreamReport(store, only, config, { now });
+    if (!upstream) {
+      return c.json(
+        { error: `upstream "${only}" is not known; GET /api/upstreams lists the configured ones` },
+        404,
+      );
+    }
+    return c.json({ generatedAt: new Date((now ?? Date.now)()).toISOString(), upstreams: [upstream] });
+  });
+
+  return app;
+}
