@@ -4,7 +4,11 @@ import { createEndpointRewriter } from './legacyEndpoint.js';
 
 const toProxy = (endpoint: string) => endpoint.replace('/messages', '/messages/up');
 
-function run(chunks: Buffer[], rewrite = toProxy, max?: number): { out: string; rewritten: boolean } {
+function run(
+  chunks: Buffer[],
+  rewrite: (endpoint: string) => string | null = toProxy,
+  max?: number,
+): { out: string; rewritten: boolean } {
   const r = createEndpointRewriter(rewrite, max);
   const parts = chunks.map((c) => r.push(c));
   parts.push(r.end());

@@ -1,6 +1,11 @@
 import { hashSessionId } from '../security/hash.js';
 import { classifyOutcome } from './classify.js';
-import { type RequestEnvelope, type ResponseEnvelope, readInitializeResult } from './jsonrpc.js';
+import {
+  type RequestEnvelope,
+  type ResponseEnvelope,
+  readInitializeResult,
+  readRequestEnvelope,
+} from './jsonrpc.js';
 import type {
   ExchangeRecord,
   Observation,
@@ -10,6 +15,8 @@ import type {
   SessionRecord,
   TransportKind,
 } from './types.js';
+
+const EMPTY_REQUEST: RequestEnvelope = readRequestEnvelope('');
 
 /** What the tracker keeps per live session. Small on purpose: memory is bounded per session. */
 interface SessionState {
@@ -46,6 +53,22 @@ export interface BeginExchange {
   callerHash?: string | null;
   protocolVersion?: string | null;
   probeRunId?: string | null;
+  /**
+   * Adopt an unknown session id (default). Legacy HTTP+SSE passes false for a session whose
+   * stream already ended: the POST is still recorded, but no new session is invented for it.
+   */
+  adopt?: boolean;
+}
+
+/** A legacy HTTP+SSE session: it opens with its GET stream (DESIGN.md: the session is the stream). */
+export interface OpenStreamSession {
+  upstream: string;
+  /** Raw key of the session (the upstream's announced endpoint); never stored, only hashed. */
+  sessionId: string;
+  /** When the GET stream request started. */
+  openedAt: number;
+  callerHash?: string | null;
+  probeRunId?: string | null;
 }
 
 export interface FinishExchange {
@@ -57,6 +80,11 @@ export interface FinishExchange {
   aborted?: boolean;
   /** The client went away; the exchange tells nothing about the upstream. */
   clientAborted?: boolean;
+  /**
+   * The stream that was to carry the response (legacy HTTP+SSE: the session's GET stream)
+   * ended before it did, even though the POST itself was accepted with a 202.
+   */
+  responseStreamEnded?: boolean;
 }
 
 /** One exchange in progress, returned by `SessionTracker.begin`. */
@@ -83,7 +111,11 @@ export class ExchangeHandle {
       source: tracker.source,
       probeRunId: begin.probeRunId ?? null,
       transport: begin.transport,
-      sessionHash: state ? state.record.sessionHash : null,
+      sessionHash: state
+        ? state.record.sessionHash
+        : begin.adopt === false && begin.sessionId !== null
+          ? hashSessionId(begin.sessionId)
+          : null,
       httpMethod: begin.httpMethod,
       rpcMethod: req.method,
       rpcCount: req.count,
@@ -152,7 +184,7 @@ export class ExchangeHandle {
       errorText: this.rpcError ? this.rpcErrorText : (f.errorText ?? null),
       timedOut: f.timedOut ?? false,
       connectionFailed: f.connectionFailed ?? false,
-      streamEndedEarly: jsonAnswer && expectsResponse && !this.complete,
+      streamEndedEarly: (jsonAnswer || f.responseStreamEnded === true) && expectsResponse && !this.complete,
       expectsResponse,
     });
     r.outcome = outcome;
@@ -243,7 +275,9 @@ export class SessionTracker {
     if (b.sessionId !== null) {
       const key = b.upstream + '\0' + b.sessionId;
       state = this.sessions.get(key) ?? null;
-      if (state === null) {
+      if (state === null && b.adopt === false) {
+        // Known to be over (legacy stream ended): record the exchange without a session.
+      } else if (state === null) {
         state = this.adopt(key, b, startedAt);
         adoptedNow = true;
       } else {
@@ -339,6 +373,14 @@ export class SessionTracker {
         s.lastActivityAt = Math.max(s.lastActivityAt, end);
         state.streamSinceActivity = state.streamsOpen > 0;
       }
+      if (
+        b.request.method === 'initialize' &&
+        b.transport === 'sse' &&
+        s.initLatencyMs === null &&
+        outcome === 'ok'
+      ) {
+        this.onStreamSessionInitialize(h, state, end);
+      }
       if (b.request.method === 'notifications/initialized' && s.initializedAt === null && outcome === 'ok') {
         s.initializedAt = end;
       }
@@ -392,6 +434,103 @@ export class SessionTracker {
     this.enforceCap();
     this.emit({ type: 'session', session: { ...s } });
     return state;
+  }
+
+  /** Legacy HTTP+SSE: the session's stream is open and its endpoint known. Starts the session. */
+  openStreamSession(o: OpenStreamSession): SessionRecord {
+    const key = o.upstream + '\0' + o.sessionId;
+    const b: BeginExchange = {
+      upstream: o.upstream,
+      transport: 'sse',
+      httpMethod: 'GET',
+      sessionId: o.sessionId,
+      request: EMPTY_REQUEST,
+      callerHash: o.callerHash ?? null,
+    };
+    const state = this.newState(b, o.sessionId, o.openedAt, false);
+    state.streamsOpen = 1;
+    state.streamSinceActivity = true;
+    this.sessions.set(key, state);
+    this.enforceCap();
+    this.emit({ type: 'session', session: { ...state.record } });
+    return state.record;
+  }
+
+  /**
+   * Legacy HTTP+SSE: the session's stream ended. Ended by the upstream (or the network),
+   * it is the session's expiry and is recorded as a `session_expired` exchange with the
+   * idle gap and age at that moment; ended by the client, the session simply closed.
+   * Returns the expiry record, or null.
+   */
+  endStreamSession(
+    upstream: string,
+    sessionId: string,
+    by: 'upstream' | 'client',
+    errorText = 'legacy SSE stream closed by the upstream',
+  ): ExchangeRecord | null {
+    const key = upstream + '\0' + sessionId;
+    const state = this.sessions.get(key);
+    if (!state) return null;
+    state.streamsOpen = Math.max(0, state.streamsOpen - 1);
+    const at = this.now();
+    if (by === 'client') {
+      this.end(upstream, sessionId, 'stream_closed', at);
+      return null;
+    }
+    const s = state.record;
+    const record: ExchangeRecord = {
+      upstream,
+      source: this.source,
+      probeRunId: null,
+      transport: s.transport,
+      sessionHash: s.sessionHash,
+      httpMethod: 'GET',
+      rpcMethod: null,
+      rpcCount: 0,
+      toolName: null,
+      rpcId: null,
+      startedAt: at,
+      headersAt: null,
+      responseAt: null,
+      endedAt: at,
+      httpStatus: null,
+      outcome: 'session_expired',
+      // The transport defines it: a legacy session lives exactly as long as its stream.
+      confidence: 'spec',
+      idleGapMs: state.inFlight > 0 ? 0 : Math.max(0, at - s.lastActivityAt),
+      sessionAgeMs: s.adopted ? null : at - s.openedAt,
+      streamAttached: true,
+      exchangesBefore: s.adopted ? null : s.exchanges,
+      protocolVersion: s.protocolVersion,
+      callerHash: state.callerHash,
+      rpcErrorCode: null,
+      errorMessage: errorText,
+    };
+    this.end(upstream, sessionId, 'expired', at);
+    this.emit({ type: 'exchange', exchange: record });
+    this.onExchange?.(record, s);
+    return record;
+  }
+
+  private onStreamSessionInitialize(h: ExchangeHandle, state: SessionState, end: number): void {
+    const r = h.record;
+    const s = state.record;
+    s.initLatencyMs = (r.responseAt ?? end) - r.startedAt;
+    s.clientName = h.begin.request.clientName;
+    s.clientVersion = h.begin.request.clientVersion;
+    s.protocolVersion = h.begin.request.protocolVersion ?? s.protocolVersion;
+    if (h.initializeResultText) {
+      const info = readInitializeResult(h.initializeResultText);
+      s.protocolVersion = info.protocolVersion ?? s.protocolVersion;
+      s.serverName = info.serverName;
+      s.serverVersion = info.serverVersion;
+    }
+    if (s.protocolVersion) r.protocolVersion = s.protocolVersion;
+    // Legacy sessions are never stateless: the stream is the session.
+    if (this.stateless.get(h.begin.upstream) !== false) {
+      this.stateless.set(h.begin.upstream, false);
+      this.emit({ type: 'upstream-stateless', upstream: h.begin.upstream, stateless: false });
+    }
   }
 
   /** End a session (DELETE, expiry, stream end) and forget it. */
