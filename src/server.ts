@@ -2,8 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
+import { adminAuth } from './api/auth.js';
 import { dashboard } from './api/dashboard/index.js';
 import { adminApi } from './api/index.js';
+import { reportApi } from './api/report.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { DemoUpstream } from './demo/upstream.js';
 import { createLogger, type Logger } from './log.js';
@@ -116,6 +118,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   });
 
   const app = new Hono();
+  // Admin API, dashboard and /metrics: bearer token, or loopback only without one (docs/SECURITY.md).
+  app.use('*', adminAuth({ token: config.admin.token, host: config.server.host }));
   app.route(
     '/',
     adminApi({
@@ -123,6 +127,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       health: () => ({ recorder: recorder.stats(), trackedSessions: tracker.size }),
     }),
   );
+  app.route('/', reportApi({ store, config, now: opts.now }));
   app.route('/', dashboard({ store, adminToken: config.admin.token }));
   const honoListener = getRequestListener(app.fetch);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
