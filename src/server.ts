@@ -23,6 +23,7 @@ import { SessionTracker } from './sessions/tracker.js';
 import { openStore } from './store/index.js';
 import { createRecorder, type Recorder } from './store/recorder.js';
 import type { ObservationStore } from './store/types.js';
+import { metricsRoute, setupTelemetry, type Telemetry } from './telemetry/index.js';
 
 export interface StartServerOptions {
   config: Config;
@@ -37,6 +38,8 @@ export interface StartServerOptions {
    * its observations instead of writing them to the store: the benchmark's "recording off".
    */
   recording?: boolean;
+  /** Telemetry to use; by default it is set up from the standard `OTEL_*` variables. */
+  telemetry?: Telemetry;
 }
 
 export interface RunningServer {
@@ -51,6 +54,7 @@ export interface RunningServer {
   registry: UpstreamRegistry;
   logger: Logger;
   demo: DemoUpstream | null;
+  telemetry: Telemetry;
   close(): Promise<void>;
 }
 
@@ -78,6 +82,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
   }
 
+  // Before anything records: spans and metrics see every observation from the start.
+  const telemetry = opts.telemetry ?? setupTelemetry({ upstreams: config.upstreams });
   const store = await openStore(config.storage.url);
   await store.migrate();
   await store.upsertUpstreams(
@@ -92,7 +98,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   );
   const recorder = createRecorder({ store, logger });
   const tracker = new SessionTracker({
-    onObservation: opts.recording === false ? () => {} : recorder.record,
+    onObservation:
+      opts.recording === false
+        ? telemetry.onObservation
+        : (obs) => {
+            recorder.record(obs);
+            telemetry.onObservation(obs);
+          },
+    onExchange: telemetry.onExchange,
     now: opts.now,
     maxSessions: config.tracker.maxSessions,
     evictIdleAfterMs: config.tracker.evictIdleAfterSeconds * 1000,
@@ -100,6 +113,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   for (const u of await store.listUpstreams())
     if (u.stateless !== null) tracker.setStateless(u.id, u.stateless);
   tracker.startSweeping();
+  telemetry.watch({ recorderStats: () => recorder.stats(), trackerSize: () => tracker.size });
 
   const registry = createUpstreamRegistry(config.upstreams);
   const openStreams = new Set<ServerResponse>();
@@ -110,6 +124,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     openStreams,
     callerHash: (credential, address) =>
       credential ? hashCaller(credential) : address ? hashCaller(address) : null,
+    extraRequestHeaders: telemetry.extraRequestHeaders,
+    onStreamOpened: telemetry.onStreamOpened,
   };
   const proxy: ProxyHandler = createProxyHandler({
     registry,
@@ -128,6 +144,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     }),
   );
   app.route('/', reportApi({ store, config, now: opts.now }));
+  app.route('/', metricsRoute(telemetry));
   app.route('/', dashboard({ store, adminToken: config.admin.token }));
   const honoListener = getRequestListener(app.fetch);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -167,6 +184,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       });
       tracker.stop();
       await recorder.close();
+      await telemetry.shutdown();
       await store.close();
       await registry.close();
       await demo?.close();
@@ -174,5 +192,19 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     return closing;
   };
 
-  return { url, port, config, app, server, store, recorder, tracker, registry, logger, demo, close };
+  return {
+    url,
+    port,
+    config,
+    app,
+    server,
+    store,
+    recorder,
+    tracker,
+    registry,
+    logger,
+    demo,
+    telemetry,
+    close,
+  };
 }

@@ -15,8 +15,13 @@ export interface ForwardContext {
   maxBodyBytes: number;
   /** Keyed hash of the caller's credential (or address); called once per new session. */
   callerHash?: (credential: string | null, address: string | undefined) => string | null;
-  /** Extra request headers (e.g. a `traceparent` telemetry adds). */
-  extraRequestHeaders?: (handle: ExchangeHandle) => string[] | null;
+  /**
+   * Extra request headers (e.g. the `traceparent` telemetry adds); each replaces a client
+   * header of the same name. `req` gives access to the incoming headers (trace context).
+   */
+  extraRequestHeaders?: (handle: ExchangeHandle, req?: IncomingMessage) => string[] | null;
+  /** A standalone GET stream was established (2xx headers): telemetry records its open. */
+  onStreamOpened?: (handle: ExchangeHandle) => void;
   /** Called when the exchange is over (telemetry). */
   onFinished?: (handle: ExchangeHandle) => void;
   /** Open standalone GET streams, so that shutdown can end them instead of waiting. */
@@ -107,8 +112,8 @@ export async function forwardStreamableHttp(
       fwd.sessionId === null ? (ctx.callerHash?.(fwd.authorization, req.socket.remoteAddress) ?? null) : null,
     protocolVersion: fwd.protocolVersion,
   });
-  const extra = ctx.extraRequestHeaders?.(handle);
-  const headers = extra ? fwd.headers.concat(extra) : fwd.headers;
+  const extra = ctx.extraRequestHeaders?.(handle, req);
+  const headers = extra ? replaceHeaders(fwd.headers, extra) : fwd.headers;
 
   const abort = new AbortController();
   let finished = false;
@@ -169,7 +174,10 @@ export async function forwardStreamableHttp(
 
   const { statusCode, headers: resHeaders, body: resBody } = upstreamRes;
   handle.headers(statusCode, firstHeader(resHeaders['mcp-session-id']));
-  if (method === 'GET' && statusCode >= 200 && statusCode < 300) ctx.tracker.streamOpened(handle);
+  if (method === 'GET' && statusCode >= 200 && statusCode < 300) {
+    ctx.tracker.streamOpened(handle);
+    ctx.onStreamOpened?.(handle);
+  }
   const observer = createBodyObserver(
     bodyKindFor(statusCode, firstHeader(resHeaders['content-type'])),
     handle,
@@ -201,6 +209,17 @@ export async function forwardStreamableHttp(
     finish({ aborted: true, errorText: describeUpstreamError(err).message });
     res.destroy();
   });
+}
+
+/** `base` with the `extra` [name, value, ...] pairs replacing same-named headers (case-insensitive). */
+export function replaceHeaders(base: string[], extra: string[]): string[] {
+  const names = new Set<string>();
+  for (let i = 0; i < extra.length; i += 2) names.add(extra[i]!.toLowerCase());
+  const out: string[] = [];
+  for (let i = 0; i < base.length; i += 2) {
+    if (!names.has(base[i]!.toLowerCase())) out.push(base[i]!, base[i + 1]!);
+  }
+  return out.concat(extra);
 }
 
 function safeEnd(observer: { end(): string | null }): string | null {

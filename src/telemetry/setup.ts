@@ -1,0 +1,245 @@
+import type { IncomingMessage } from 'node:http';
+import { type Tracer, type TracerProvider, trace } from '@opentelemetry/api';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import {
+  detectResources,
+  envDetector,
+  type Resource,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
+import {
+  ConsoleMetricExporter,
+  type IMetricReader,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import {
+  getOtlpMetricExporterFromEnv,
+  getPeriodicExportingMetricReaderFromEnv,
+} from '@opentelemetry/sdk-node/build/src/utils.js';
+import type { ExchangeHandle } from '../sessions/tracker.js';
+import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
+import { createMetricsRecorder, type MetricSources, type MetricsRecorder } from './metrics.js';
+import {
+  createSpanRecorder,
+  type ProbeRunOptions,
+  type ProbeRunSpan,
+  type SpanRecorder,
+  type UpstreamAddress,
+} from './spans.js';
+
+export const DEFAULT_SERVICE_NAME = 'mcp-session-probe';
+const SCOPE = 'mcp-session-probe';
+
+/** What the standard `OTEL_*` variables ask for. Pure, so the "nothing set → nothing exported" rule is testable. */
+export interface TelemetrySettings {
+  /** `OTEL_SDK_DISABLED=true`: no export at all (local `/metrics` still answers). */
+  sdkDisabled: boolean;
+  /** Let the SDK build span exporters from the environment (OTLP by default). */
+  exportTraces: boolean;
+  /** Push exporters for metrics (`otlp`, `console`); Prometheus is always served locally at /metrics. */
+  metricExporters: Array<'otlp' | 'console'>;
+  /** From OTEL_SERVICE_NAME, else `service.name` in OTEL_RESOURCE_ATTRIBUTES, else `mcp-session-probe`. */
+  serviceName: string;
+}
+
+const list = (v: string | undefined) =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+
+/**
+ * Export happens only when asked: an explicit `OTEL_TRACES_EXPORTER`/`OTEL_METRICS_EXPORTER`,
+ * or an OTLP endpoint. (The SDK's own default is `otlp` to localhost:4318 even with nothing set,
+ * which would make every run try to connect; we do not inherit that.)
+ */
+export function readTelemetrySettings(env: NodeJS.ProcessEnv): TelemetrySettings {
+  const sdkDisabled = (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true';
+  const anyEndpoint = Boolean(env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim());
+  const traces = list(env['OTEL_TRACES_EXPORTER']);
+  const metrics = list(env['OTEL_METRICS_EXPORTER']);
+  const exportTraces =
+    !sdkDisabled &&
+    (traces.length > 0
+      ? !traces.includes('none')
+      : anyEndpoint || Boolean(env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim()));
+  let metricExporters: TelemetrySettings['metricExporters'] = [];
+  if (!sdkDisabled) {
+    if (metrics.length > 0) {
+      if (!metrics.includes('none')) {
+        metricExporters = metrics.filter((m): m is 'otlp' | 'console' => m === 'otlp' || m === 'console');
+      }
+    } else if (anyEndpoint || env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']?.trim()) metricExporters = ['otlp'];
+  }
+  const fromAttributes = /(?:^|,)\s*service\.name\s*=\s*([^,]+)/.exec(env['OTEL_RESOURCE_ATTRIBUTES'] ?? '');
+  const serviceName = env['OTEL_SERVICE_NAME']?.trim() || fromAttributes?.[1]?.trim() || DEFAULT_SERVICE_NAME;
+  return { sdkDisabled, exportTraces, metricExporters, serviceName };
+}
+
+export interface SetupTelemetryOptions {
+  /** Defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Use this provider instead of the environment (tests: in-memory exporters). */
+  tracerProvider?: TracerProvider;
+  /** Extra metric readers (tests: an in-memory exporter's reader). */
+  metricReaders?: IMetricReader[];
+  /** Upstream URLs by id, for `server.address`/`server.port`. */
+  upstreams?: ReadonlyArray<{ id: string; url: string }>;
+}
+
+/** The project's telemetry: span + metric recorders fed by the tracker, and the Prometheus text. */
+export interface Telemetry {
+  readonly settings: TelemetrySettings;
+  /** Null when no trace export is configured: the hot path then does one check and nothing else. */
+  readonly spans: SpanRecorder | null;
+  readonly metrics: MetricsRecorder;
+  /** ForwardContext.extraRequestHeaders: forwards a `traceparent` naming the proxy's span. */
+  extraRequestHeaders(handle: ExchangeHandle, req?: IncomingMessage): string[] | null;
+  /** ForwardContext.onStreamOpened. */
+  onStreamOpened(handle: ExchangeHandle): void;
+  /** SessionTracker onExchange. */
+  onExchange(record: ExchangeRecord, session: SessionRecord | null): void;
+  /** Tee of the recorder's observation stream. */
+  onObservation(obs: Observation): void;
+  /** Root span for a probe run (a no-op object when tracing is off). */
+  probeRun(opts: ProbeRunOptions): ProbeRunSpan;
+  watch(sources: MetricSources): void;
+  /** Prometheus text exposition of every metric. */
+  metricsText(): Promise<string>;
+  /** Flushes pending spans and metrics, then stops exporters. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+const NOOP_PROBE_RUN: ProbeRunSpan = {
+  traceparent: '',
+  step() {},
+  end() {},
+};
+
+// NodeSDK registers process-wide globals, so one instance serves every server in the process.
+let sharedSdk: { sdk: NodeSDK; users: number } | null = null;
+
+function startTraceSdk(settings: TelemetrySettings): Tracer {
+  if (!sharedSdk) {
+    const sdk = new NodeSDK({
+      serviceName: settings.serviceName,
+      // Span processors come from OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_* (http/protobuf default).
+      // Metrics and logs are not the SDK's business here: empty lists stop its OTLP defaults.
+      metricReaders: [],
+      logRecordProcessors: [],
+      instrumentations: [],
+    });
+    sdk.start();
+    sharedSdk = { sdk, users: 0 };
+  }
+  sharedSdk.users++;
+  return trace.getTracer(SCOPE);
+}
+
+async function stopTraceSdk(): Promise<void> {
+  if (!sharedSdk) return;
+  sharedSdk.users--;
+  if (sharedSdk.users > 0) return;
+  const { sdk } = sharedSdk;
+  sharedSdk = null;
+  await sdk.shutdown();
+  trace.disable();
+}
+
+function upstreamAddresses(upstreams: SetupTelemetryOptions['upstreams']) {
+  const map = new Map<string, UpstreamAddress>();
+  for (const u of upstreams ?? []) {
+    try {
+      const url = new URL(u.url);
+      const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+      map.set(u.id, { address: url.hostname.replace(/^\[|\]$/g, ''), port });
+    } catch {
+      // A bad URL is the config loader's error to report, not ours.
+    }
+  }
+  return map;
+}
+
+function headerValue(req: IncomingMessage, name: string): string | null {
+  const v = req.headers[name];
+  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+}
+
+export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
+  const settings = readTelemetrySettings(opts.env ?? process.env);
+  let resource: Resource = resourceFromAttributes({ 'service.name': settings.serviceName });
+  if (opts.env === undefined || opts.env === process.env) {
+    resource = detectResources({ detectors: [envDetector] }).merge(resource);
+  }
+
+  // Metrics always exist: /metrics is a local pull, not an export.
+  const prometheus = new PrometheusExporter({ preventServerStart: true });
+  const readers: IMetricReader[] = [prometheus, ...(opts.metricReaders ?? [])];
+  for (const kind of settings.metricExporters) {
+    readers.push(
+      kind === 'otlp'
+        ? getPeriodicExportingMetricReaderFromEnv(getOtlpMetricExporterFromEnv())
+        : new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter() }),
+    );
+  }
+  const meterProvider = new MeterProvider({ resource, readers });
+  const metrics = createMetricsRecorder(meterProvider.getMeter(SCOPE));
+  const serializer = new PrometheusSerializer();
+
+  let usesSharedSdk = false;
+  let tracer: Tracer | null = null;
+  if (opts.tracerProvider) tracer = opts.tracerProvider.getTracer(SCOPE);
+  else if (settings.exportTraces) {
+    tracer = startTraceSdk(settings);
+    usesSharedSdk = true;
+  }
+  const addresses = upstreamAddresses(opts.upstreams);
+  const spans = tracer ? createSpanRecorder({ tracer, upstreamAddress: (id) => addresses.get(id) }) : null;
+
+  let shuttingDown: Promise<void> | null = null;
+  return {
+    settings,
+    spans,
+    metrics,
+    extraRequestHeaders(handle, req) {
+      if (spans === null) return null;
+      const tp = spans.requestStarted(handle.record, {
+        traceparent: req ? headerValue(req, 'traceparent') : null,
+        metaTraceparent: handle.begin.request.metaTraceparent,
+      });
+      return tp ? ['traceparent', tp] : null;
+    },
+    onStreamOpened(handle) {
+      spans?.streamOpened(handle.record);
+    },
+    onExchange(record, session) {
+      metrics.exchangeFinished(record, session);
+      spans?.exchangeFinished(record, session);
+    },
+    onObservation(obs) {
+      metrics.observation(obs);
+    },
+    probeRun(o) {
+      return spans ? spans.probeRun(o) : NOOP_PROBE_RUN;
+    },
+    watch(sources) {
+      metrics.watch(sources);
+    },
+    async metricsText() {
+      const { resourceMetrics } = await prometheus.collect();
+      return serializer.serialize(resourceMetrics);
+    },
+    shutdown() {
+      shuttingDown ??= (async () => {
+        await meterProvider.shutdown().catch(() => {});
+        if (usesSharedSdk) await stopTraceSdk().catch(() => {});
+        else if (opts.tracerProvider && 'forceFlush' in opts.tracerProvider) {
+          await (opts.tracerProvider as { forceFlush(): Promise<void> }).forceFlush().catch(() => {});
+        }
+      })();
+      return shuttingDown;
+    },
+  };
+}

@@ -1,0 +1,375 @@
+// Spans and metrics of real proxied traffic, captured with the SDK's in-memory exporters:
+// the real serve stack on loopback, the demo upstream on the official MCP SDK, raw HTTP clients.
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  type DataPoint,
+  type Histogram,
+  InMemoryMetricExporter,
+  PeriodicExportingMetricReader,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  initializeSession,
+  postJsonRpc,
+  toolsListMessage,
+  upstreamPool,
+} from '../../test/fixtures/upstreams.js';
+import { upstreamConfig } from '../../test/helpers/proxy.js';
+import { defaultConfig } from '../config/load.js';
+import type { UpstreamConfig } from '../config/schema.js';
+import { silentLogger } from '../log.js';
+import { hashSessionId } from '../security/hash.js';
+import { type RunningServer, startServer } from '../server.js';
+import { readRequestEnvelope } from '../sessions/jsonrpc.js';
+import { SessionTracker } from '../sessions/tracker.js';
+import * as sc from './semconv.js';
+import { setupTelemetry } from './setup.js';
+
+function memoryTelemetry(upstreams: UpstreamConfig[] = []) {
+  const spanExporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spanExporter)] });
+  const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const metricReader = new PeriodicExportingMetricReader({
+    exporter: metricExporter,
+    exportIntervalMillis: 3_600_000,
+  });
+  const telemetry = setupTelemetry({ env: {}, tracerProvider, metricReaders: [metricReader], upstreams });
+  return {
+    telemetry,
+    spans: () => spanExporter.getFinishedSpans(),
+    span(name: string): ReadableSpan {
+      const found = spanExporter.getFinishedSpans().filter((s) => s.name === name);
+      expect(found.map((s) => s.name)).toEqual([name]);
+      return found[0]!;
+    },
+    async metrics(): Promise<ResourceMetrics> {
+      metricExporter.reset();
+      await metricReader.forceFlush();
+      return metricExporter.getMetrics().at(-1)!;
+    },
+  };
+}
+
+function points(rm: ResourceMetrics, name: string): DataPoint<unknown>[] {
+  return rm.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name)?.dataPoints ?? [];
+}
+
+const incomingParent = {
+  traceId: '0af7651916cd43dd8448eb211c80319c',
+  spanId: 'b7ad6b7169203331',
+};
+const metaParent = {
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId: '00f067aa0ba902b7',
+};
+
+const servers: RunningServer[] = [];
+const upstreams = upstreamPool();
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await upstreams.closeAll();
+});
+
+async function startProxy(upstreamConfigs: UpstreamConfig[], telemetry = memoryTelemetry(upstreamConfigs)) {
+  const base = defaultConfig();
+  const running = await startServer({
+    config: {
+      ...base,
+      upstreams: upstreamConfigs,
+      server: { ...base.server, port: 0, host: '127.0.0.1', shutdownGraceSeconds: 1 },
+      storage: { url: 'sqlite::memory:' },
+    },
+    logger: silentLogger,
+    telemetry: telemetry.telemetry,
+  });
+  servers.push(running);
+  return { running, t: telemetry, url: (id: string) => `${running.url}/mcp/${id}` };
+}
+
+describe('request spans', () => {
+  it('initialize: client and server name/version, handshake latency, hashed session id, parent from the traceparent header', async () => {
+    const upstream = await upstreams.start({});
+    const { t, url } = await startProxy([upstreamConfig('demo', upstream.url)]);
+
+    const { sessionId } = await initializeSession(url('demo'), {
+      headers: { traceparent: `00-${incomingParent.traceId}-${incomingParent.spanId}-01` },
+    });
+    expect(sessionId).toBeTruthy();
+
+    const span = t.span('initialize');
+    expect(span.kind).toBe(SpanKind.CLIENT);
+    expect(span.spanContext().traceId).toBe(incomingParent.traceId);
+    expect(span.parentSpanContext?.spanId).toBe(incomingParent.spanId);
+    expect(span.status.code).toBe(SpanStatusCode.UNSET);
+    const a = span.attributes;
+    expect(a[sc.ATTR_MCP_METHOD_NAME]).toBe('initialize');
+    expect(a[sc.ATTR_JSONRPC_REQUEST_ID]).toBe('1');
+    expect(a[sc.ATTR_MCP_SESSION_ID]).toBe(hashSessionId(sessionId!));
+    expect(a[sc.ATTR_MCP_SESSION_ID]).not.toBe(sessionId);
+    expect(a[sc.ATTR_CLIENT_NAME]).toBe('mcp-session-probe-tests');
+    expect(a[sc.ATTR_CLIENT_VERSION]).toBe('0.0.0');
+    expect(a[sc.ATTR_SERVER_NAME]).toBe('mcp-session-probe-demo');
+    expect(a[sc.ATTR_SERVER_VERSION]).toBe('0.1.0');
+    expect(a[sc.ATTR_UPSTREAM]).toBe('demo');
+    expect(a[sc.ATTR_SOURCE]).toBe('proxy');
+    expect(a[sc.ATTR_OUTCOME]).toBe('ok');
+    expect(a[sc.ATTR_MCP_PROTOCOL_VERSION]).toEqual(expect.any(String));
+    expect(a[sc.ATTR_NETWORK_TRANSPORT]).toBe('tcp');
+    expect(a[sc.ATTR_SERVER_ADDRESS]).toBe('127.0.0.1');
+    expect(a[sc.ATTR_SERVER_PORT]).toBe(upstream.port);
+    const latency = a[sc.ATTR_INIT_LATENCY] as number;
+    const spanSeconds = span.duration[0] + span.duration[1] / 1e9;
+    expect(latency).toBeGreaterThan(0);
+    expect(latency).toBeLessThanOrEqual(spanSeconds + 0.001);
+
+    const rm = await t.metrics();
+    const init = points(rm, sc.METRIC_INIT_DURATION) as DataPoint<Histogram>[];
+    expect(init).toHaveLength(1);
+    expect(init[0]!.value.count).toBe(1);
+    expect(init[0]!.attributes).toEqual({ [sc.ATTR_UPSTREAM]: 'demo', [sc.ATTR_SOURCE]: 'proxy' });
+    expect(points(rm, sc.METRIC_SESSIONS_ACTIVE)[0]?.value).toBe(1);
+  });
+
+  it('tools/call: span `tools/call echo` with gen_ai attributes, parented by params._meta.traceparent (SEP-414)', async () => {
+    const upstream = await upstreams.start({});
+    const { t, url } = await startProxy([upstreamConfig('demo', upstream.url)]);
+    const { sessionId } = await initializeSession(url('demo'));
+    const res = await postJsonRpc(
+      url('demo'),
+      {
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: {
+          name: 'echo',
+          arguments: { text: 'hi' },
+          _meta: { traceparent: `00-${metaParent.traceId}-${metaParent.spanId}-01` },
+        },
+      },
+      { sessionId },
+    );
+    expect(res.status).toBe(200);
+
+    const span = t.span('tools/call echo');
+    expect(span.spanContext().traceId).toBe(metaParent.traceId);
+    expect(span.parentSpanContext?.spanId).toBe(metaParent.spanId);
+    expect(span.status.code).toBe(SpanStatusCode.UNSET);
+    expect(span.attributes).toMatchObject({
+      [sc.ATTR_MCP_METHOD_NAME]: 'tools/call',
+      [sc.ATTR_GEN_AI_TOOL_NAME]: 'echo',
+      [sc.ATTR_GEN_AI_OPERATION_NAME]: 'execute_tool',
+      [sc.ATTR_JSONRPC_REQUEST_ID]: '7',
+      [sc.ATTR_MCP_SESSION_ID]: hashSessionId(sessionId!),
+      [sc.ATTR_OUTCOME]: 'ok',
+      [sc.ATTR_SESSION_AGE]: expect.any(Number),
+      [sc.ATTR_IDLE_GAP]: expect.any(Number),
+      [sc.ATTR_HTTP_RESPONSE_STATUS_CODE]: 200,
+    });
+    expect(span.attributes[sc.ATTR_ERROR_TYPE]).toBeUndefined();
+    // The body was not rewritten: the upstream answered the same id.
+    expect((res.messages[0] as { id: number }).id).toBe(7);
+
+    const op = points(await t.metrics(), sc.METRIC_CLIENT_OPERATION_DURATION) as DataPoint<Histogram>[];
+    const call = op.find((p) => p.attributes[sc.ATTR_MCP_METHOD_NAME] === 'tools/call');
+    expect(call?.attributes).toEqual({
+      [sc.ATTR_UPSTREAM]: 'demo',
+      [sc.ATTR_SOURCE]: 'proxy',
+      [sc.ATTR_MCP_METHOD_NAME]: 'tools/call',
+      [sc.ATTR_GEN_AI_TOOL_NAME]: 'echo',
+    });
+    expect(call?.value.count).toBe(1);
+    expect(call?.value.buckets.boundaries).toEqual(sc.MCP_DURATION_BUCKETS);
+  });
+
+  it('expiry: ERROR span with error.type=session_expired and the idle gap within 0.1 s of the real one', async () => {
+    const upstream = await upstreams.start({ idleTimeoutMs: 250 });
+    const { t, url } = await startProxy([upstreamConfig('demo', upstream.url)]);
+    const { sessionId } = await initializeSession(url('demo'));
+    const lastActivity = performance.now();
+    await new Promise((r) => setTimeout(r, 600));
+    const sentAt = performance.now();
+    const res = await postJsonRpc(url('demo'), toolsListMessage(3), { sessionId });
+    expect(res.status).toBe(404);
+    const realGapSeconds = (sentAt - lastActivity) / 1000;
+
+    const span = t.span('tools/list');
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span.attributes[sc.ATTR_ERROR_TYPE]).toBe('session_expired');
+    expect(span.attributes[sc.ATTR_OUTCOME]).toBe('session_expired');
+    expect(span.attributes[sc.ATTR_OUTCOME_CONFIDENCE]).toBe('spec');
+    expect(span.attributes[sc.ATTR_HTTP_RESPONSE_STATUS_CODE]).toBe(404);
+    const gap = span.attributes[sc.ATTR_IDLE_GAP] as number;
+    expect(Math.abs(gap - realGapSeconds)).toBeLessThan(0.1);
+    expect(span.attributes[sc.ATTR_SESSION_AGE] as number).toBeGreaterThanOrEqual(gap);
+    expect(span.events.map((e) => e.name)).toEqual([sc.EVENT_SESSION_EXPIRED]);
+
+    const rm = await t.metrics();
+    expect(points(rm, sc.METRIC_EXPIRATIONS)).toEqual([
+      expect.objectContaining({
+        value: 1,
+        attributes: {
+          [sc.ATTR_UPSTREAM]: 'demo',
+          [sc.ATTR_SOURCE]: 'proxy',
+          [sc.ATTR_OUTCOME_CONFIDENCE]: 'spec',
+        },
+      }),
+    ]);
+    const gaps = points(rm, sc.METRIC_IDLE_GAP) as DataPoint<Histogram>[];
+    const expired = gaps.find((p) => p.attributes[sc.ATTR_OUTCOME] === 'session_expired');
+    expect(expired?.value.count).toBe(1);
+    expect(Math.abs((expired?.value.sum ?? 0) - realGapSeconds)).toBeLessThan(0.1);
+    // Survivals are visible too: notifications/initialized came right after initialize.
+    expect(gaps.find((p) => p.attributes[sc.ATTR_OUTCOME] === 'ok')?.value.count).toBe(1);
+    // The expired session is no longer active, and its lifetime was recorded.
+    expect(points(rm, sc.METRIC_SESSIONS_ACTIVE)[0]?.value).toBe(0);
+    const lifetimes = points(rm, sc.METRIC_CLIENT_SESSION_DURATION) as DataPoint<Histogram>[];
+    expect(lifetimes[0]?.attributes[sc.ATTR_ERROR_TYPE]).toBe('session_expired');
+  });
+});
+
+/** A bare upstream that records request headers and answers every POST with an empty result. */
+async function recordingUpstream(): Promise<{ url: string; seen: IncomingHttpHeaders[]; server: Server }> {
+  const seen: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers);
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      const id = (JSON.parse(body || '{}') as { id?: unknown }).id ?? null;
+      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'sess-raw-1234' });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id, result: {} }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/mcp`, seen, server };
+}
+
+describe('traceparent propagation', () => {
+  it('replaces the client traceparent with one naming the proxy span, in the same trace', async () => {
+    const up = await recordingUpstream();
+    try {
+      const { t, url } = await startProxy([upstreamConfig('rec', up.url)]);
+      const res = await postJsonRpc(url('rec'), toolsListMessage(1), {
+        headers: { traceparent: `00-${incomingParent.traceId}-${incomingParent.spanId}-01` },
+      });
+      expect(res.status).toBe(200);
+      const span = t.span('tools/list');
+      expect(up.seen).toHaveLength(1);
+      expect(up.seen[0]!['traceparent']).toBe(`00-${incomingParent.traceId}-${span.spanContext().spanId}-01`);
+    } finally {
+      up.server.close();
+    }
+  });
+
+  it('without a tracer adds nothing and passes the client traceparent through untouched', async () => {
+    const up = await recordingUpstream();
+    try {
+      const off = setupTelemetry({ env: {} });
+      expect(off.spans).toBeNull();
+      const { url } = await startProxy([upstreamConfig('rec', up.url)], {
+        ...memoryTelemetry(),
+        telemetry: off,
+      });
+      const tp = `00-${incomingParent.traceId}-${incomingParent.spanId}-01`;
+      await postJsonRpc(url('rec'), toolsListMessage(1), { headers: { traceparent: tp } });
+      await postJsonRpc(url('rec'), toolsListMessage(2));
+      expect(up.seen.map((h) => h['traceparent'])).toEqual([tp, undefined]);
+    } finally {
+      up.server.close();
+    }
+  });
+});
+
+describe('probe spans', () => {
+  it('a probe run is a root span `mcpprobe.probe {upstream}` with a child per step and per probe exchange', async () => {
+    const t = memoryTelemetry();
+    let clock = 1_000_000;
+    const tracker = new SessionTracker({
+      source: 'probe',
+      onObservation: t.telemetry.onObservation,
+      onExchange: t.telemetry.onExchange,
+      now: () => clock,
+    });
+    const run = t.telemetry.probeRun({
+      upstream: 'linear',
+      mode: 'ladder',
+      runId: 'run-1',
+      startedAt: clock,
+    });
+
+    const init = tracker.begin({
+      upstream: 'linear',
+      transport: 'streamable-http',
+      httpMethod: 'POST',
+      sessionId: null,
+      request: readRequestEnvelope(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { clientInfo: { name: 'p', version: '1' } },
+        }),
+      ),
+      probeRunId: 'run-1',
+    });
+    clock += 120;
+    init.headers(200, 'probe-session-raw');
+    init.message({
+      id: '1',
+      method: null,
+      isResponse: true,
+      hasError: false,
+      errorCode: null,
+      errorMessage: null,
+    });
+    init.finish();
+    run.step({ name: 'idle 30s', startedAt: clock, endedAt: clock + 30_000, idleTargetSeconds: 30 });
+    clock += 30_000;
+    run.step({
+      name: 'tools/list after 30s',
+      startedAt: clock,
+      endedAt: clock + 50,
+      errorType: 'session_expired',
+      errorMessage: 'HTTP 404',
+    });
+    run.end({ endedAt: clock + 60 });
+
+    const root = t.span('mcpprobe.probe linear');
+    expect(root.parentSpanContext).toBeUndefined();
+    expect(root.attributes).toMatchObject({
+      [sc.ATTR_UPSTREAM]: 'linear',
+      [sc.ATTR_PROBE_MODE]: 'ladder',
+      [sc.ATTR_PROBE_RUN_ID]: 'run-1',
+      [sc.ATTR_SOURCE]: 'probe',
+    });
+    const children = t.spans().filter((s) => s !== root);
+    expect(children.map((s) => s.name).sort()).toEqual(['idle 30s', 'initialize', 'tools/list after 30s']);
+    for (const child of children) {
+      expect(child.spanContext().traceId).toBe(root.spanContext().traceId);
+      expect(child.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+    }
+    const failed = t.span('tools/list after 30s');
+    expect(failed.status.code).toBe(SpanStatusCode.ERROR);
+    expect(failed.attributes[sc.ATTR_ERROR_TYPE]).toBe('session_expired');
+    expect(t.span('idle 30s').attributes[sc.ATTR_PROBE_IDLE_TARGET]).toBe(30);
+    expect(t.span('initialize').attributes[sc.ATTR_MCP_SESSION_ID]).toBe(hashSessionId('probe-session-raw'));
+
+    // Probe traffic is labelled apart from agent traffic.
+    const init2 = points(await t.metrics(), sc.METRIC_INIT_DURATION) as DataPoint<Histogram>[];
+    expect(init2.map((p) => p.attributes[sc.ATTR_SOURCE])).toEqual(['probe']);
+    expect(init2[0]!.value.sum).toBeCloseTo(0.12, 5);
+  });
+});
