@@ -28,12 +28,12 @@ const call = (callerHash: string | null, start: number, end: number): ReplayCall
 
 /**
  * Caller a: gaps 10 s, 50 s, 337 s. Caller b: gap 25 s. Six calls.
- * Hand-computed with turn gap 120 s, init 1 s, window (30, 40], pool TTL 24 s (30 × 0.8):
+ * Hand-computed with turn gap 120 s, init 1 s, window (30, 40], pool TTL 15 s (30 × 0.5):
  *   per-call: 6 sessions → 100 s per 100 calls, no stale risk.
  *   per-turn: a opens at 0 and 400 (reuses at gap 10 safe, gap 50 > 30 risky); b reuses at 25 (safe)
  *             → 3 sessions → 50 s; 1 risky reuse of 6 → 16.667 per 100.
- *   pool 24 s: a reuses only at gap 10; b's gap 25 ≥ 24 opens anew → 5 sessions → 83.333 s, no risk.
- *   pool 24 s + keepalive: one session per caller → 2 → 33.333 s; pings cap the gap the upstream sees at 24 s.
+ *   pool 15 s: a reuses only at gap 10; b's gap 25 ≥ 15 opens anew → 5 sessions → 83.333 s, no risk.
+ *   pool 15 s + keepalive: one session per caller → 2 → 33.333 s; pings cap the gap the upstream sees at 15 s.
  */
 const CALLS: ReplayCall[] = [
   call('a', 0, 1),
@@ -49,7 +49,7 @@ describe('replayStrategies', () => {
     const out = replayStrategies(CALLS, lifetime(), {
       turnGapMs: 120_000,
       initCostMs: 1000,
-      poolIdleTtlMs: 24_000,
+      poolIdleTtlMs: 15_000,
     });
     expect(out).toEqual([
       {
@@ -74,7 +74,7 @@ describe('replayStrategies', () => {
       },
       {
         strategy: 'pool',
-        idleTtlMs: 24_000,
+        idleTtlMs: 15_000,
         keepaliveIntervalMs: null,
         calls: 6,
         sessions: 5,
@@ -89,22 +89,22 @@ describe('replayStrategies', () => {
     const out = replayStrategies(CALLS, lifetime(), {
       turnGapMs: 120_000,
       initCostMs: 1000,
-      poolIdleTtlMs: 24_000,
-      keepaliveIntervalMs: 24_000,
+      poolIdleTtlMs: 15_000,
+      keepaliveIntervalMs: 15_000,
     });
     expect(out[2]).toMatchObject({ sessions: 2, riskyReuses: 0, expectedInitSecondsPer100Calls: 33.333 });
   });
 
   it('an age-limited upstream: risk and pool retirement follow the session age', () => {
-    // Window (30, 40] of age; pool retires at 24 s of age. a: ages 11 (reuse), 62 (new), 400 (new).
+    // Window (30, 40] of age; pool retires at 15 s of age. a: ages 11 (reuse), 62 (new), 400 (new).
     const out = replayStrategies(CALLS, lifetime({ basis: 'age' }), {
       turnGapMs: 120_000,
       initCostMs: 1000,
-      poolIdleTtlMs: 24_000,
+      poolIdleTtlMs: 15_000,
     });
     // per-turn: a reuses at age 11 (safe) and 62 (> 30: risky); b at age 25.5 (safe).
     expect(out[1]).toMatchObject({ sessions: 3, riskyReuses: 1 });
-    // pool: a reuses at age 11 only; b at age 25.5 ≥ 24 opens anew.
+    // pool: a reuses at age 11 only; b at age 25.5 ≥ 15 opens anew.
     expect(out[2]).toMatchObject({ sessions: 5, riskyReuses: 0 });
   });
 
@@ -145,30 +145,30 @@ describe('recommendStrategy', () => {
 
   it('recommends a pool with a TTL on the safe side and keepalive pings when the probe proved them', () => {
     const r = recommendStrategy(lifetime(), CALLS, { turnGapMs: 120_000, keepalive: { keepsAlive: true } });
-    expect(r).toMatchObject({ strategy: 'pool', poolIdleTtlMs: 24_000, keepaliveIntervalMs: 24_000 });
+    expect(r).toMatchObject({ strategy: 'pool', poolIdleTtlMs: 15_000, keepaliveIntervalMs: 15_000 });
     expect(r.poolIdleTtlMs!).toBeLessThanOrEqual(lifetime().lowerMs!);
     expect(r.reason).toBe(
-      'sessions expire between 30 s and 40 s idle; pinging every 24 s keeps them alive and saves 66.7 s of init per 100 calls over per-call with 0 expected stale failures',
+      'sessions expire between 30 s and 40 s idle; pinging every 15 s keeps them alive and saves 66.7 s of init per 100 calls over per-call with 0 expected stale failures',
     );
   });
 
   it('recommends a pool when the calls come at gaps a pool can bridge but turns cannot', () => {
-    // Calls 21 s apart with a 20 s turn gap: every call starts a new turn, while the 24 s pool reuses.
-    const calls = [call('a', 0, 0), call('a', 21, 21), call('a', 42, 42), call('a', 63, 63)];
-    const r = recommendStrategy(lifetime(), calls, { turnGapMs: 20_000 });
+    // Calls 12 s apart with a 10 s turn gap: every call starts a new turn, while the 15 s pool reuses.
+    const calls = [call('a', 0, 0), call('a', 12, 12), call('a', 24, 24), call('a', 36, 36)];
+    const r = recommendStrategy(lifetime(), calls, { turnGapMs: 10_000 });
     expect(r).toMatchObject({
       strategy: 'pool',
-      poolIdleTtlMs: 24_000,
+      poolIdleTtlMs: 15_000,
       expectedInitSecondsPer100Calls: { 'per-call': 100, 'per-turn': 100, pool: 25 },
     });
     expect(r.reason).toBe(
-      'sessions expire between 30 s and 40 s idle; retiring them after 24 s idle stays on the safe side and saves 75.0 s of init per 100 calls over per-call with 0 expected stale failures',
+      'sessions expire between 30 s and 40 s idle; retiring them after 15 s idle stays on the safe side and saves 75.0 s of init per 100 calls over per-call with 0 expected stale failures',
     );
   });
 
   it('falls back to the default workload without traffic and says so', () => {
     const r = recommendStrategy(lifetime(), [], { turnGapMs: 120_000 });
-    // 5 turns of 4 calls 10 s apart: per-turn and the 24 s pool both open 5 sessions of 20 calls.
+    // 5 turns of 4 calls 10 s apart: per-turn and the 15 s pool both open 5 sessions of 20 calls.
     expect(r).toMatchObject({
       strategy: 'per-turn',
       workload: { source: 'default', calls: 20, callers: 1 },
@@ -207,8 +207,8 @@ describe('recommendStrategy', () => {
 });
 
 describe('safePoolTtlMs', () => {
-  it('keeps a 20 % margin below the lower bound, and none without one', () => {
-    expect(safePoolTtlMs({ lowerMs: 2500, validatesSessionIds: true })).toBe(2000);
+  it('retires at half the lower bound (a sweeper with P <= T), and has no TTL without a bound', () => {
+    expect(safePoolTtlMs({ lowerMs: 3999, validatesSessionIds: true })).toBe(1999);
     expect(safePoolTtlMs({ lowerMs: null, validatesSessionIds: true })).toBeNull();
     expect(safePoolTtlMs({ lowerMs: 2500, validatesSessionIds: false })).toBeNull();
   });

@@ -2,8 +2,14 @@
 import type { LatencySummary, LifetimeEstimate } from './lifetime.js';
 import { type ReplayCall, replayStrategies, type StrategyName, type StrategyOutcome } from './replay.js';
 
-/** A pool retires sessions this fraction below the safe bound: the window's lower edge is only what was seen. */
-export const POOL_SAFETY_MARGIN = 0.2;
+/**
+ * A pool retires sessions at half the window's lower bound. Many servers sweep expired
+ * sessions periodically: with timeout T and sweep period P a session idle anywhere in
+ * (T, T + P] may or may not be gone, so a survival at L proves only T + P > L. For a
+ * sweeper that runs at least as often as its timeout (P <= T) that means T > L / 2,
+ * and the probe cannot tell a sweeper from a clean timeout without many samples.
+ */
+export const POOL_SAFETY_MARGIN = 0.5;
 /** Hosted MCP servers commonly take about a second to open a session (DESIGN.md). */
 export const DEFAULT_INIT_COST_MS = 1000;
 
