@@ -17,11 +17,13 @@ import {
 
 const MAX_POINTS = 3000;
 
-function windowText(lifetime: LifetimeView): string {
-  const { lowerBoundSeconds: lo, upperBoundSeconds: hi } = lifetime;
-  if (lo === null && hi === null) return 'no lifetime window yet';
-  if (hi === null) return `sessions survived ${formatSeconds(lo)} idle; no expiry seen above it`;
-  return `sessions expire after an idle time in (${formatSeconds(lo ?? 0)}, ${formatSeconds(hi)}]`;
+type Window = { lowerBoundSeconds: number | null; upperBoundSeconds: number | null };
+
+function windowText(w: Window | undefined): string {
+  if (!w || (w.lowerBoundSeconds === null && w.upperBoundSeconds === null)) return 'no window yet';
+  if (w.upperBoundSeconds === null)
+    return `survived ${formatSeconds(w.lowerBoundSeconds)} idle, no expiry above it`;
+  return `expire after an idle time in (${formatSeconds(w.lowerBoundSeconds ?? 0)}, ${formatSeconds(w.upperBoundSeconds)}]`;
 }
 
 export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; lifetime: LifetimeView }) {
@@ -30,22 +32,24 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
   const height = 250;
   const margin = { left: 132, right: 20, top: 14, bottom: 44 };
   const bandHeight = (height - margin.top - margin.bottom) / 2;
-  const { lowerBoundSeconds: lo, upperBoundSeconds: hi } = props.lifetime;
-  const domain = idleGapDomain([...points.map((p) => p.gapSeconds), lo ?? 0, hi ?? 0]);
+  // Shade the idle-gap window even when the age explanation fits better: this axis is idle gap.
+  const noStreamWindow: Window = props.lifetime.windows?.idle ?? props.lifetime;
+  const streamWindow: Window | undefined = props.lifetime.withStream;
+  const bounds = [noStreamWindow, streamWindow].flatMap((w) => [
+    w?.lowerBoundSeconds ?? 0,
+    w?.upperBoundSeconds ?? 0,
+  ]);
+  const domain = idleGapDomain([...points.map((p) => p.gapSeconds), ...bounds]);
   const x = logScale(domain, [margin.left, width - margin.right]);
   const ticks = logTicks(domain);
   const bands = [
-    { attached: false, label: 'no GET stream', y: margin.top },
-    { attached: true, label: 'GET stream open', y: margin.top + bandHeight },
+    { attached: false, label: 'no GET stream', y: margin.top, window: noStreamWindow },
+    { attached: true, label: 'GET stream open', y: margin.top + bandHeight, window: streamWindow },
   ];
   const count = (attached: boolean, expired: boolean) =>
     points.filter((p) => p.streamAttached === attached && p.expired === expired).length;
   const titleId = `survival-title-${props.id}`;
   const descId = `survival-desc-${props.id}`;
-  const shade =
-    lo === null && hi === null
-      ? null
-      : { from: x(lo ?? domain[0]), to: x(hi ?? domain[1]), open: hi === null };
   return (
     <svg
       class="chart survival-chart"
@@ -58,23 +62,9 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
       <desc id={descId}>
         Idle gap before each request on a known session, on a logarithmic axis. Without a GET stream:{' '}
         {count(false, false)} survived, {count(false, true)} expired. With a GET stream open:{' '}
-        {count(true, false)} survived, {count(true, true)} expired. {windowText(props.lifetime)}.
+        {count(true, false)} survived, {count(true, true)} expired. Without a stream sessions{' '}
+        {windowText(noStreamWindow)}; with a stream they {windowText(streamWindow)}.
       </desc>
-      {shade && (
-        <g class="window">
-          <rect
-            x={shade.from}
-            y={margin.top}
-            width={Math.max(2, shade.to - shade.from)}
-            height={bandHeight * 2}
-            fill={shade.open ? 'url(#open-window)' : '#0969da'}
-            fill-opacity={shade.open ? 1 : 0.13}
-          />
-          <text x={shade.from + 4} y={margin.top + 11} class="window-label">
-            {hi === null ? 'no expiry seen' : 'lifetime window'}
-          </text>
-        </g>
-      )}
       <defs>
         <pattern
           id="open-window"
@@ -115,8 +105,29 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
         const surviveY = band.y + bandHeight * 0.32;
         const expireY = band.y + bandHeight * 0.7;
         const inBand = points.filter((p) => p.streamAttached === band.attached);
+        const lo = band.window?.lowerBoundSeconds ?? null;
+        const hi = band.window?.upperBoundSeconds ?? null;
+        const from = x(lo ?? domain[0]);
+        const to = x(hi ?? domain[1]);
         return (
           <g class={band.attached ? 'band stream' : 'band no-stream'}>
+            {(lo !== null || hi !== null) && (
+              <g class="window" data-lower={lo ?? ''} data-upper={hi ?? ''}>
+                <rect
+                  x={from}
+                  y={band.y + 1}
+                  width={Math.max(2, to - from)}
+                  height={bandHeight - 1}
+                  fill={hi === null ? 'url(#open-window)' : '#0969da'}
+                  fill-opacity={hi === null ? 1 : 0.13}
+                >
+                  <title>{windowText(band.window)}</title>
+                </rect>
+                <text x={from + 4} y={band.y + 12} class="window-label">
+                  {hi === null ? 'no expiry seen' : `(${formatSeconds(lo ?? 0)}, ${formatSeconds(hi)}]`}
+                </text>
+              </g>
+            )}
             <line x1={margin.left} x2={width - margin.right} y1={band.y} y2={band.y} class="band-edge" />
             <text x={8} y={band.y + bandHeight / 2 - 4} class="band-label">
               {band.label}

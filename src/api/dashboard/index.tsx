@@ -2,6 +2,7 @@
 // mounted with `app.route('/', dashboard({...}))`. See access.ts for the admin token.
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { buildUpstreamReport } from '../../analysis/report.js';
 import { PROBE_MODES } from '../../config/schema.js';
 import type { ObservationStore } from '../../store/types.js';
 import { dashboardAccess, safeEqual, safeNext, signIn } from './access.js';
@@ -32,22 +33,35 @@ export interface DashboardOptions {
   store: ObservationStore;
   /** `admin.token`: when set, pages need the bearer header or the sign-in cookie. */
   adminToken?: string | undefined;
-  /** Lifetime estimate and recommendation from src/analysis; without it a plain idle window is shown. */
+  /** Lifetime estimate and recommendation; default: src/analysis over the same store. */
   analysis?: AnalysisSource | undefined;
+  /** `analysis.turnGapSeconds` for the default analysis (calls closer than this are one turn). */
+  turnGapSeconds?: number | undefined;
   /** Starts a probe for the no-JavaScript form; the live form uses POST /api/probes directly. */
   startProbe?: ((input: ProbeFormInput) => Promise<{ id: string }>) | undefined;
   now?: () => number;
+}
+
+/** The lifetime estimate and recommendation that /api/report serves, per upstream. */
+export function storeAnalysis(store: ObservationStore, turnGapSeconds = 120, now = Date.now): AnalysisSource {
+  return {
+    upstream: async (id) => {
+      const report = await buildUpstreamReport(store, id, { analysis: { turnGapSeconds } }, { now });
+      return report && { lifetime: report.lifetime, recommendation: report.recommendation };
+    },
+  };
 }
 
 export function dashboard({
   store,
   adminToken,
   analysis,
+  turnGapSeconds,
   startProbe,
   now = Date.now,
 }: DashboardOptions): Hono {
   const app = new Hono();
-  const load = { store, analysis, now };
+  const load = { store, analysis: analysis ?? storeAnalysis(store, turnGapSeconds, now), now };
 
   app.get('/login', (c) =>
     c.html(<LoginPage next={safeNext(c.req.query('next'))} failed={c.req.query('failed') === '1'} />),

@@ -5,20 +5,31 @@
 export const LIVE_PROBE_SCRIPT = `
 (() => {
   const FINAL = new Set(['done', 'failed', 'cancelled']);
+  const secs = (v) => (typeof v === 'number' ? v.toFixed(3) + 's' : '?');
+  // One line per src/probe ProbeEvent, in the CLI's progress format.
   const describe = (type, d) => {
     if (d == null || typeof d !== 'object') return type + (d == null ? '' : ': ' + d);
-    if (typeof d.line === 'string') return d.line;
-    if (typeof d.message === 'string' && !d.checkpoint) return d.message;
-    const c = d.checkpoint || (d.idleSecondsTarget !== undefined ? d : null);
-    if (c) {
-      const who = d.upstream || c.upstream ? '[upstream=' + (d.upstream || c.upstream) + ' ' : '[';
-      const t = 't=+' + (c.idleSecondsTarget ?? c.elapsedSinceOpenSeconds ?? '?') + 's] ';
-      const latency = typeof c.latencySeconds === 'number' ? ' ' + c.latencySeconds.toFixed(3) + 's' : '';
-      const tools = typeof c.toolsReturned === 'number' ? ' (tools=' + c.toolsReturned + ')' : '';
-      return who + t + (c.success ? 'OK' : 'FAIL ' + (c.errorType || '') + (c.httpStatus ? ' ' + c.httpStatus : '')) + latency + tools;
+    const at = '[upstream=' + (d.upstream || '?') + ' t=+' + (typeof d.t === 'number' ? Math.round(d.t) : '?') + 's] ';
+    switch (d.type) {
+      case 'opened':
+        return at + 'session opened: initialize ' + secs(d.initLatencySeconds) + (d.sessionIssued === false ? ' (stateless)' : '') + (d.toolsReturned != null ? ' (tools=' + d.toolsReturned + ')' : '');
+      case 'control':
+        return at + 'control request with a made-up session id: ' + (d.validatesSessionIds === false ? 'accepted (ids not validated)' : d.validatesSessionIds ? 'refused (ids validated)' : 'inconclusive') + (d.httpStatus ? ' ' + d.httpStatus : '');
+      case 'waiting':
+        return at + 'idle until ' + d.idleSecondsTarget + 's';
+      case 'checkpoint': {
+        const c = d.checkpoint || {};
+        return at + 'idle ' + c.idleSecondsTarget + 's: ' + (c.success ? 'OK ' + secs(c.latencySeconds) + (c.toolsReturned != null ? ' (tools=' + c.toolsReturned + ')' : '') : 'FAIL ' + (c.errorType || '') + (c.httpStatus ? ' ' + c.httpStatus : ''));
+      }
+      case 'keepalive':
+        return at + 'keepalive: ' + JSON.stringify(d.keepalive).slice(0, 160);
+      case 'upstream-done':
+        return at + 'done' + (d.fatalError ? ': ' + d.fatalError : '');
+      case 'run-done':
+        return 'probe ' + d.status;
+      default:
+        return (d.type || type) + ': ' + JSON.stringify(d).slice(0, 200);
     }
-    if (typeof d.status === 'string') return 'probe ' + d.status + (d.fatalError ? ': ' + d.fatalError : '');
-    return type + ': ' + JSON.stringify(d).slice(0, 200);
   };
   for (const form of document.querySelectorAll('form[data-live-probe]')) {
     const out = document.getElementById(form.dataset.output);
@@ -62,19 +73,23 @@ export const LIVE_PROBE_SCRIPT = `
         again.addEventListener('click', () => location.reload());
         title.append(again);
       };
+      const seen = new Set();
       const onEvent = (event) => {
+        // A reconnecting EventSource may replay events it already delivered.
+        if (event.lastEventId && seen.has(event.lastEventId)) return;
+        if (event.lastEventId) seen.add(event.lastEventId);
         let d = event.data;
         try { d = JSON.parse(event.data); } catch {}
         const item = document.createElement('li');
         item.textContent = describe(event.type, d);
         if (d && d.checkpoint) item.className = d.checkpoint.success ? 'ok' : 'fail';
-        else if (d && typeof d.success === 'boolean') item.className = d.success ? 'ok' : 'fail';
+        item.dataset.type = (d && d.type) || event.type;
         list.append(item);
-        const status = d && typeof d.status === 'string' ? d.status : null;
+        const status = d && d.type === 'run-done' ? d.status : null;
         if (status) state.textContent = status;
-        if ((status && FINAL.has(status)) || event.type === 'done' || event.type === 'end') finish(status || 'done');
+        if ((status && FINAL.has(status)) || event.type === 'run-done') finish(status || 'done');
       };
-      for (const type of ['message', 'progress', 'checkpoint', 'result', 'status', 'done', 'end']) source.addEventListener(type, onEvent);
+      for (const type of ['message', 'opened', 'control', 'waiting', 'checkpoint', 'keepalive', 'upstream-done', 'run-done']) source.addEventListener(type, onEvent);
       source.addEventListener('error', () => {
         if (source.readyState === EventSource.CLOSED) finish(state.textContent === 'running' ? 'disconnected' : state.textContent);
       });

@@ -27,6 +27,12 @@ export interface LifetimeView {
   expirations: number;
   validatesSessionIds: boolean | null;
   initLatencySeconds: { p50: number | null; p90: number | null; n: number };
+  stateless?: boolean;
+  /** Idle-gap window of requests made while a GET stream was attached. */
+  withStream?: { lowerBoundSeconds: number | null; upperBoundSeconds: number | null };
+  /** Both explanations; `idle` is what the idle-gap chart shades even when the basis is `age`. */
+  windows?: { idle: { lowerBoundSeconds: number | null; upperBoundSeconds: number | null } };
+  observations?: { proxy: number; probe: number };
 }
 
 /** DESIGN.md `/api/report` recommendation fields the dashboard reads. */
@@ -35,7 +41,17 @@ export interface RecommendationView {
   poolIdleTtlSeconds: number | null;
   keepaliveIntervalSeconds: number | null;
   reason: string;
-  expectedInitSecondsPer100Calls?: Record<string, number | null> | null;
+  expectedInitSecondsPer100Calls?: Partial<Record<string, number | null>> | null;
+  /** Per strategy replayed (src/analysis): what each would have cost on the real traffic. */
+  strategies?: Array<{
+    strategy: string;
+    idleTtlSeconds: number | null;
+    keepaliveIntervalSeconds: number | null;
+    calls: number;
+    sessions: number;
+    expectedInitSecondsPer100Calls: number;
+    expectedStaleFailuresPer100Calls: number | null;
+  }>;
 }
 
 /** Where the lifetime and recommendation come from: src/analysis when wired, else the fallback here. */
@@ -86,11 +102,11 @@ export function gapPoints(exchanges: readonly StoredExchange[]): GapPoint[] {
  * A stand-in for src/analysis's estimate while that is not wired: the DESIGN.md idle window
  * only (largest survival below every expiry, smallest expiry above every survival).
  */
-export function fallbackLifetime(
-  points: readonly GapPoint[],
-  initLatenciesSeconds: readonly number[],
-  validatesSessionIds: boolean | null,
-): LifetimeView {
+/** DESIGN.md window over one set of points: (largest survival below every expiry, smallest expiry above every survival]. */
+export function idleWindow(points: readonly GapPoint[]): {
+  lowerBoundSeconds: number | null;
+  upperBoundSeconds: number | null;
+} {
   const survived = points.filter((p) => !p.expired).map((p) => p.gapSeconds);
   const expired = points.filter((p) => p.expired).map((p) => p.gapSeconds);
   const minExpired = expired.length ? Math.min(...expired) : Number.POSITIVE_INFINITY;
@@ -100,15 +116,33 @@ export function fallbackLifetime(
   return {
     lowerBoundSeconds: below.length ? Math.max(...below) : null,
     upperBoundSeconds: above.length ? Math.min(...above) : null,
-    basis: expired.length === 0 ? 'none_observed' : above.length === expired.length ? 'idle' : 'inconsistent',
-    survivals: survived.length,
-    expirations: expired.length,
+  };
+}
+
+/**
+ * A stand-in used only when no analysis source answers: the idle window alone, without
+ * the age explanation or the probe's evidence (src/analysis has those).
+ */
+export function fallbackLifetime(
+  points: readonly GapPoint[],
+  initLatenciesSeconds: readonly number[],
+  validatesSessionIds: boolean | null,
+): LifetimeView {
+  const noStream = points.filter((p) => !p.streamAttached);
+  const window = idleWindow(noStream);
+  const expirations = noStream.filter((p) => p.expired).length;
+  return {
+    ...window,
+    basis: expirations === 0 ? 'none_observed' : window.upperBoundSeconds === null ? 'inconsistent' : 'idle',
+    survivals: noStream.length - expirations,
+    expirations,
     validatesSessionIds,
     initLatencySeconds: {
       p50: percentile(initLatenciesSeconds, 50),
       p90: percentile(initLatenciesSeconds, 90),
       n: initLatenciesSeconds.length,
     },
+    withStream: idleWindow(points.filter((p) => p.streamAttached)),
   };
 }
 

@@ -151,6 +151,56 @@ function Legend() {
   );
 }
 
+function StrategyTable(props: { r: RecommendationView | null }) {
+  const rows = props.r?.strategies ?? [];
+  if (rows.length === 0) return null;
+  return (
+    <table class="strategies">
+      <caption>Each strategy replayed on the recorded calls (per 100 calls)</caption>
+      <thead>
+        <tr>
+          <th scope="col">Strategy</th>
+          <th scope="col" class="num">
+            Idle TTL
+          </th>
+          <th scope="col" class="num">
+            Sessions opened
+          </th>
+          <th scope="col" class="num">
+            Init seconds / 100 calls
+          </th>
+          <th scope="col" class="num">
+            Stale-session failures / 100 calls
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((o) => (
+          <tr class={o.strategy === props.r?.strategy ? 'chosen' : undefined}>
+            <th scope="row">
+              {o.strategy}
+              {o.strategy === props.r?.strategy ? ' (recommended)' : ''}
+              {o.keepaliveIntervalSeconds !== null
+                ? ` + ping every ${formatSeconds(o.keepaliveIntervalSeconds)}`
+                : ''}
+            </th>
+            <td class="num">{formatSeconds(o.idleTtlSeconds)}</td>
+            <td class="num">
+              {o.sessions} / {o.calls} calls
+            </td>
+            <td class="num">{o.expectedInitSecondsPer100Calls.toFixed(1)}</td>
+            <td class="num">
+              {o.expectedStaleFailuresPer100Calls === null
+                ? 'unknown'
+                : o.expectedStaleFailuresPer100Calls.toFixed(1)}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function ExpirationsTable(props: { rows: StoredExchange[]; now: number }) {
   if (props.rows.length === 0) return <p class="muted">No session has expired yet.</p>;
   return (
@@ -345,6 +395,8 @@ export function UpstreamPage(props: { detail: UpstreamDetail; startedProbe: stri
           <Legend />
         </figcaption>
       </figure>
+
+      <StrategyTable r={d.recommendation} />
 
       <div class="grid2">
         <section aria-labelledby="init-heading">
