@@ -1,36 +1,51 @@
 // The proxy under test in its own process: the real serve stack (startServer) with a
-// temp SQLite store. argv: `recording=on|off` then id=url pairs. Answers `mem`
+// temp SQLite store and telemetry on. argv: `recording=on|off` then id=url pairs. Answers `mem`
 // (after a full GC; start with --expose-gc) and `flush` over IPC.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ExportResultCode } from '@opentelemetry/core';
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
+import { setupTelemetry } from '../src/telemetry/index.js';
 import { answerParent } from './processes.js';
 
 const [recordingArg, ...pairs] = process.argv.slice(2);
 const base = defaultConfig();
+const upstreams = pairs.map((pair) => {
+  const eq = pair.indexOf('=');
+  return {
+    id: pair.slice(0, eq),
+    name: pair.slice(0, eq),
+    url: pair.slice(eq + 1),
+    transport: 'streamable-http' as const,
+    headers: {},
+    timeoutSeconds: 60,
+  };
+});
+// Telemetry fully on (spans built, batched and "exported"; metrics recorded) with an exporter
+// that drops everything: what tracing costs the proxy, without a collector to talk to.
+const noopExporter: SpanExporter = {
+  export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }),
+  shutdown: async () => {},
+};
+const telemetry = setupTelemetry({
+  tracerProvider: new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(noopExporter)] }),
+  upstreams,
+});
 const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-bench-'));
 const running = await startServer({
   config: {
     ...base,
-    upstreams: pairs.map((pair) => {
-      const eq = pair.indexOf('=');
-      return {
-        id: pair.slice(0, eq),
-        name: pair.slice(0, eq),
-        url: pair.slice(eq + 1),
-        transport: 'streamable-http' as const,
-        headers: {},
-        timeoutSeconds: 60,
-      };
-    }),
+    upstreams,
     server: { ...base.server, host: '127.0.0.1', port: 0, shutdownGraceSeconds: 1 },
     storage: { url: `sqlite:${join(dir, 'bench.db')}` },
   },
   logger: silentLogger,
   recording: recordingArg !== 'recording=off',
+  telemetry,
 });
 
 answerParent({

@@ -3,14 +3,16 @@
 // fixture upstream and server-everything. Rounds are interleaved and medians reported,
 // because the machine is shared; every ratio compares numbers from the same run.
 // Writes bench/results.json and bench/results.md. See bench/README.md.
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findFreePort, startServerEverything } from '../test/fixtures/upstreams.js';
 import { type CellResult, McpLoadClient, median, percentile, type RpcMethod } from './load.js';
 import { startNginx } from './nginx.js';
 import { type BenchChild, cpuMicrosOf, rssBytesOf, startChild } from './processes.js';
-import { evaluateTargets, renderMarkdown, type Summary } from './report.js';
+import { evaluateTargets, type IdleCost, renderMarkdown, type Summary } from './report.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -19,6 +21,8 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string' },
     'duration-ms': { type: 'string' },
     'idle-sessions': { type: 'string' },
+    /** Comma-separated substrings: run only the scenarios whose name contains one (e.g. `raw ping`). */
+    only: { type: 'string' },
   },
 });
 const quick = flags.quick === true;
@@ -26,6 +30,10 @@ const ROUNDS = Number(flags.rounds ?? (quick ? 2 : 3));
 const CELL_MS = Number(flags['duration-ms'] ?? (quick ? 400 : 1200));
 const IDLE_SESSIONS = Number(flags['idle-sessions'] ?? (quick ? 2000 : 5000));
 const SESSIONS_PER_CLIENT = 8;
+// The proxy children build spans and metrics and hand spans to an exporter that drops them
+// (bench/proxyChild.ts); no OTEL_* variable from the caller's shell may send them anywhere.
+for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
+const TELEMETRY_NOTE = 'on in both proxy rows (spans batched to a no-op exporter, metrics in-process)';
 
 type UpstreamId = 'raw' | 'fixture' | 'everything';
 interface Scenario {
@@ -44,6 +52,11 @@ for (const [upstream, method] of [
   for (const concurrency of [1, 16]) {
     SCENARIOS.push({ name: `${upstream} ${method} c${concurrency}`, upstream, method, concurrency });
   }
+}
+
+if (flags.only) {
+  const wanted = flags.only.split(',');
+  SCENARIOS.splice(0, SCENARIOS.length, ...SCENARIOS.filter((s) => wanted.some((w) => s.name.includes(w))));
 }
 
 interface Target {
@@ -73,11 +86,13 @@ async function main(): Promise<void> {
 
   const passThrough = await track(startChild('pass-through', './passThrough.ts', pairs));
   const proxyFlags = ['--expose-gc'];
-  if (flags.profile) proxyFlags.push('--cpu-prof', '--cpu-prof-dir=bench/profiles');
+  if (flags.profile)
+    proxyFlags.push('--cpu-prof', '--cpu-prof-dir=bench/profiles', '--cpu-prof-interval=250');
   const proxy = await track(startChild('proxy', './proxyChild.ts', ['recording=on', ...pairs], proxyFlags));
   const proxyNoRec = await track(
-    startChild('proxy (recording off)', './proxyChild.ts', ['recording=off', ...pairs], ['--expose-gc']),
+    startChild('proxy (recording off)', './proxyChild.ts', ['recording=off', ...pairs], proxyFlags),
   );
+  if (flags.profile) log(`profiling proxy pid ${proxy.pid} and proxy (recording off) pid ${proxyNoRec.pid}`);
   const nginx = await startNginx(await findFreePort(), upstreamUrls).catch((err) => {
     log(`nginx skipped: ${(err as Error).message}`);
     return null;
@@ -117,6 +132,21 @@ async function main(): Promise<void> {
       toClose.push(() => client.close());
     }
   }
+  if (flags.profile) {
+    // Profile mode: load only the profiled proxy (raw upstream, where its own cost shows), then exit.
+    for (const t of targets.filter((x) => x.name.startsWith('proxy'))) {
+      for (const s of SCENARIOS.filter((x) => x.upstream === 'raw' && x.concurrency === 16)) {
+        const m = await measure(t, s, 8000);
+        log(
+          `profiled ${t.name} ${s.name}: ${m.throughput.toFixed(0)} req/s, ${m.cpuMicrosPerRequest.toFixed(0)} µs CPU/req`,
+        );
+      }
+    }
+    log(
+      'profile written to bench/profiles/ when the proxy exits; summarize with tsx bench/profileSummary.ts',
+    );
+    return;
+  }
   log(`${targets.length} targets × ${SCENARIOS.length} scenarios, sessions open; warming up`);
   for (const s of SCENARIOS) for (const t of targets) await measure(t, s, Math.min(300, CELL_MS));
 
@@ -135,7 +165,7 @@ async function main(): Promise<void> {
     log(`round ${round + 1}/${ROUNDS} done`);
   }
 
-  const summary: Summary = { scenarios: [], idle: null };
+  const summary: Summary = { scenarios: [], idle: null, trackerIdle: null };
   for (const s of SCENARIOS) {
     const rows = targets.map((t) => {
       const runs = cells.get(`${s.name}|${t.name}`) ?? [];
@@ -155,6 +185,7 @@ async function main(): Promise<void> {
 
   log(`idle sessions: opening ${IDLE_SESSIONS} through the proxy`);
   summary.idle = await idleSessionCost(proxy, via(proxy.ready.port)('raw'));
+  summary.trackerIdle = trackerOnlyCost(quick ? 20_000 : 50_000);
 
   const targetsMet = evaluateTargets(summary);
   const results = {
@@ -167,7 +198,7 @@ async function main(): Promise<void> {
       sessionsPerClient: SESSIONS_PER_CLIENT,
       idleSessions: IDLE_SESSIONS,
     },
-    telemetry: 'not measured: src/telemetry does not exist yet',
+    telemetry: TELEMETRY_NOTE,
     summary,
     targets: targetsMet,
   };
@@ -220,6 +251,23 @@ async function idleSessionCost(proxy: BenchChild, url: string) {
     heapBytesPerSession: (after.heapUsed - before.heapUsed) / n,
     rssKbPer1000Sessions: ((rssAfter - rssBefore) / n) * (1000 / 1024),
   };
+}
+
+/** The tracker alone in a fresh process (bench/trackerMemory.ts): no store, no sockets, no allocator noise. */
+function trackerOnlyCost(sessions: number): IdleCost {
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./trackerMemory.ts', import.meta.url)),
+      String(sessions),
+    ],
+    { encoding: 'utf8' },
+  );
+  const m = JSON.parse(out) as Omit<IdleCost, 'rssKbPer1000Sessions'>;
+  return { ...m, rssKbPer1000Sessions: m.rssBytesPerSession * (1000 / 1024) };
 }
 
 async function track(p: Promise<BenchChild>): Promise<BenchChild> {
