@@ -1,0 +1,194 @@
+// `transport: "auto"`: which transport does an upstream speak? The spec's backwards-
+// compatibility section: POST an InitializeRequest first; a Streamable HTTP server answers
+// it, a legacy HTTP+SSE server answers 4xx (404/405), and then a GET opens its SSE stream
+// whose first event is `endpoint`. What was found is remembered in the store.
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { createParser } from 'eventsource-parser';
+import { type Dispatcher, request } from 'undici';
+import { redactText, redactUrl } from '../security/redact.js';
+import type { TransportKind } from '../sessions/types.js';
+import type { ObservationStore } from '../store/types.js';
+import { assertReadOnly } from './readOnly.js';
+import { PROBE_CLIENT_INFO } from './session.js';
+
+export interface TransportDetection {
+  transport: TransportKind;
+  /** What decided it, for logs and the probe result. */
+  evidence: string;
+}
+
+export interface DetectTransportOptions {
+  timeoutMs?: number;
+  dispatcher?: Dispatcher;
+  signal?: AbortSignal;
+}
+
+/** Status codes of the initialize POST that mean "not a Streamable HTTP endpoint" (spec: 4xx, e.g. 404/405). */
+const LEGACY_HINT_STATUSES = new Set([400, 404, 405]);
+
+export class TransportDetectionError extends Error {
+  override readonly name = 'TransportDetectionError';
+}
+
+/**
+ * Detects the transport of the MCP server at `url`. `headers` are the upstream's configured
+ * headers (auth). A Streamable HTTP session opened by the test is deleted again; a legacy
+ * stream is closed as soon as its endpoint event arrived. Throws `TransportDetectionError`
+ * naming the URL (redacted), what was answered and what to do.
+ */
+export async function detectTransport(
+  url: string,
+  headers: Readonly<Record<string, string>> = {},
+  opts: DetectTransportOptions = {},
+): Promise<TransportDetection> {
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const shown = redactUrl(url);
+  const timeouts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
+
+  let initStatus: number;
+  const initialize = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: PROBE_CLIENT_INFO },
+  };
+  assertReadOnly({ httpMethod: 'POST', message: initialize, holdStream: false });
+  try {
+    const res = await request(url, {
+      method: 'POST',
+      headers: {
+        ...headers,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify(initialize),
+      dispatcher: opts.dispatcher,
+      signal: opts.signal,
+      ...timeouts,
+    });
+    initStatus = res.statusCode;
+    const sessionId = firstHeader(res.headers['mcp-session-id']);
+    await res.body.dump();
+    if (initStatus >= 200 && initStatus < 300) {
+      if (sessionId !== null) await deleteQuietly(url, headers, sessionId, { ...opts, timeoutMs });
+      return { transport: 'streamable-http', evidence: `POST initialize answered ${initStatus}` };
+    }
+  } catch (err) {
+    throw new TransportDetectionError(
+      `transport auto: ${shown} did not answer an initialize POST (${redactText(describe(err))}); check the URL, or set transport explicitly`,
+    );
+  }
+  if (initStatus === 401 || initStatus === 403) {
+    throw new TransportDetectionError(
+      `transport auto: ${shown} answered the initialize POST with ${initStatus}; check the upstream's headers (Authorization)`,
+    );
+  }
+  if (!LEGACY_HINT_STATUSES.has(initStatus)) {
+    throw new TransportDetectionError(
+      `transport auto: ${shown} answered the initialize POST with ${initStatus}, which says neither Streamable HTTP nor HTTP+SSE; set transport explicitly`,
+    );
+  }
+
+  // The legacy transport's GET stream is its session itself, not an extra held stream.
+  assertReadOnly({ httpMethod: 'GET', holdStream: true });
+  try {
+    const res = await request(url, {
+      method: 'GET',
+      headers: { ...headers, accept: 'text/event-stream' },
+      dispatcher: opts.dispatcher,
+      signal: opts.signal,
+      ...timeouts,
+    });
+    const contentType = firstHeader(res.headers['content-type']) ?? '';
+    if (res.statusCode !== 200 || !contentType.startsWith('text/event-stream')) {
+      res.body.destroy();
+      throw new TransportDetectionError(
+        `transport auto: ${shown} answered the initialize POST with ${initStatus} and a GET with ${res.statusCode} (${contentType || 'no content type'}); it speaks neither transport at this URL`,
+      );
+    }
+    if (!(await sawEndpointEvent(res.body))) {
+      throw new TransportDetectionError(
+        `transport auto: ${shown} opened an event stream but sent no endpoint event first; set transport explicitly`,
+      );
+    }
+    return {
+      transport: 'sse',
+      evidence: `POST initialize answered ${initStatus}; GET opened an SSE stream announcing an endpoint`,
+    };
+  } catch (err) {
+    if (err instanceof TransportDetectionError) throw err;
+    throw new TransportDetectionError(
+      `transport auto: ${shown} answered the initialize POST with ${initStatus} and no legacy SSE stream within ${timeoutMs / 1000}s (${redactText(describe(err))})`,
+    );
+  }
+}
+
+/**
+ * The configured transport, or for `auto` the one remembered in the store, or else the one
+ * detected now (and remembered). `transport` is the config value (`http` already mapped).
+ */
+export async function resolveTransport(
+  upstream: { id: string; url: string; transport: string; headers?: Readonly<Record<string, string>> },
+  store: Pick<ObservationStore, 'listUpstreams' | 'setUpstreamFlags'> | null,
+  opts: DetectTransportOptions = {},
+): Promise<TransportDetection> {
+  if (upstream.transport === 'streamable-http' || upstream.transport === 'sse') {
+    return { transport: upstream.transport, evidence: 'configured' };
+  }
+  const stored = store ? (await store.listUpstreams()).find((u) => u.id === upstream.id) : undefined;
+  if (stored?.transport === 'streamable-http' || stored?.transport === 'sse') {
+    return { transport: stored.transport, evidence: 'detected earlier (store)' };
+  }
+  const found = await detectTransport(upstream.url, upstream.headers ?? {}, opts);
+  await store?.setUpstreamFlags(upstream.id, { transport: found.transport });
+  return found;
+}
+
+async function sawEndpointEvent(body: AsyncIterable<Buffer>): Promise<boolean> {
+  let found = false;
+  let events = 0;
+  const parser = createParser({
+    onEvent: (event) => {
+      events++;
+      if (event.event === 'endpoint') found = true;
+    },
+  });
+  const decoder = new TextDecoder();
+  for await (const chunk of body) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    // The endpoint event comes first; a few events without it settle the question.
+    if (found || events >= 5) break;
+  }
+  return found;
+}
+
+async function deleteQuietly(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  sessionId: string,
+  opts: DetectTransportOptions & { timeoutMs: number },
+): Promise<void> {
+  assertReadOnly({ httpMethod: 'DELETE', holdStream: false });
+  try {
+    const res = await request(url, {
+      method: 'DELETE',
+      headers: { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': LATEST_PROTOCOL_VERSION },
+      dispatcher: opts.dispatcher,
+      signal: opts.signal,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    });
+    await res.body.dump();
+  } catch {
+    // A server without DELETE forgets the session on its own.
+  }
+}
+
+function firstHeader(v: string | string[] | undefined): string | null {
+  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string }; message?: string };
+  return e?.cause?.code ?? e?.code ?? e?.message ?? 'connection failed';
+}
