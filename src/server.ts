@@ -21,7 +21,7 @@ import { hashCaller } from './security/hash.js';
 import { redactUrl } from './security/redact.js';
 import { SessionTracker } from './sessions/tracker.js';
 import { openStore } from './store/index.js';
-import { createRecorder, type Recorder } from './store/recorder.js';
+import { createRecorder, type Recorder, type RecorderOptions } from './store/recorder.js';
 import type { ObservationStore } from './store/types.js';
 import { metricsRoute, setupTelemetry, type Telemetry } from './telemetry/index.js';
 
@@ -38,6 +38,8 @@ export interface StartServerOptions {
    * its observations instead of writing them to the store: the benchmark's "recording off".
    */
   recording?: boolean;
+  /** Recorder knobs (tests: a small queue shows drops without 100,000 requests). */
+  recorder?: Pick<RecorderOptions, 'maxQueue' | 'flushIntervalMs' | 'maxBackoffMs'>;
   /** Telemetry to use; by default it is set up from the standard `OTEL_*` variables. */
   telemetry?: Telemetry;
 }
@@ -96,7 +98,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       validatesSessionIds: null,
     })),
   );
-  const recorder = createRecorder({ store, logger });
+  const recorder = createRecorder({ store, logger, ...opts.recorder });
   const tracker = new SessionTracker({
     onObservation:
       opts.recording === false
@@ -169,13 +171,19 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     closing ??= (async () => {
       const grace = config.server.shutdownGraceSeconds * 1000;
       await new Promise<void>((resolve) => {
+        // Requests that finish during the grace period leave keep-alive connections behind,
+        // which would hold server.close() for the whole grace: close them as they go idle.
+        const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
+        idleSweep.unref();
         const timer = setTimeout(() => {
+          clearInterval(idleSweep);
           server.closeAllConnections();
           resolve();
         }, grace);
         timer.unref();
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(idleSweep);
           resolve();
         });
         server.closeIdleConnections();

@@ -1,0 +1,367 @@
+// Fault tests (issue 7): what the client sees and what is recorded when the upstream,
+// the client, the store or the process itself fails. Real servers on loopback only.
+import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
+import type { Logger } from '../src/log.js';
+import { startServer } from '../src/server.js';
+import { openStore } from '../src/store/index.js';
+import type { SqliteObservationStore } from '../src/store/sqlite.js';
+import {
+  initializeMessage,
+  initializeSession,
+  openEventStream,
+  postJsonRpc,
+  toolsListMessage,
+  upstreamPool,
+} from './fixtures/upstreams.js';
+import { startServe, writeConfig } from './helpers/cli.js';
+import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
+
+const upstreams = upstreamPool();
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  await upstreams.closeAll();
+});
+
+/** A raw node:http upstream on a free loopback port, for faults the SDK server cannot produce. */
+async function rawUpstream(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ url: string; server: Server }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`, server };
+}
+
+async function proxyFor(url: string, extra = {}): Promise<TestProxy> {
+  const p = await startTestProxy([upstreamConfig('up', url, extra)]);
+  cleanups.push(() => p.cleanup());
+  return p;
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+const PROGRESS_EVENT =
+  'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\n\n';
+
+describe('faults: the upstream', () => {
+  it('resets mid-SSE: the client stream ends and the exchange is stream_closed', async () => {
+    const { url } = await rawUpstream((req, res) => {
+      req.resume();
+      req.once('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(PROGRESS_EVENT);
+        setTimeout(() => res.socket?.destroy(), 50);
+      });
+    });
+    const p = await proxyFor(url);
+    const res = await fetch(p.mcpUrl('up'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': 'sid-1',
+      },
+      body: JSON.stringify(toolsListMessage(7)),
+    });
+    expect(res.status).toBe(200);
+    let received = '';
+    let failed = false;
+    try {
+      for await (const chunk of res.body!) received += Buffer.from(chunk).toString();
+    } catch {
+      failed = true; // the proxy cut the client stream, as the upstream cut its own
+    }
+    expect(received).toContain('notifications/progress');
+    expect(failed).toBe(true);
+    await p.flush();
+    const [exchange] = await p.store.listExchanges({ upstream: 'up' });
+    expect(exchange).toMatchObject({ outcome: 'stream_closed', httpStatus: 200, rpcMethod: 'tools/list' });
+  });
+});
+
+describe('faults: the client goes away', () => {
+  /** An upstream that answers nothing (`hold`) or only SSE headers and one event (`stream`), counting open requests. */
+  async function holdingUpstream(mode: 'hold' | 'stream') {
+    let open = 0;
+    let seen = 0;
+    const up = await rawUpstream((req, res) => {
+      open++;
+      seen++;
+      res.once('close', () => open--);
+      req.resume();
+      if (mode === 'stream')
+        req.once('end', () => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(PROGRESS_EVENT);
+        });
+    });
+    return { ...up, open: () => open, seen: () => seen };
+  }
+
+  for (const mode of ['hold', 'stream'] as const) {
+    it(`mid-${mode === 'hold' ? 'request' : 'stream'}: the upstream request is aborted and nothing stays in flight`, async () => {
+      const up = await holdingUpstream(mode);
+      const p = await proxyFor(up.url);
+      const pool = p.registry.get('up')!.pool;
+      const abort = new AbortController();
+      const pending = fetch(p.mcpUrl('up'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify(toolsListMessage()),
+        signal: abort.signal,
+      }).then(async (res) => {
+        // Mid-stream: read the first event, then go away.
+        const reader = res.body!.getReader();
+        await reader.read();
+        abort.abort();
+      });
+      await waitFor('the upstream to receive the request', () => up.open() === 1);
+      if (mode === 'hold') abort.abort();
+      await pending.catch(() => {});
+      await waitFor('the upstream request to be closed', () => up.open() === 0);
+      await waitFor(
+        'the proxy pool to have nothing running',
+        () => pool.stats.running === 0 && pool.stats.pending === 0,
+      );
+      // And the proxy keeps working on the same pool.
+      expect(up.seen()).toBe(1);
+      await p.flush();
+      const exchanges = await p.store.listExchanges({ upstream: 'up' });
+      expect(exchanges).toHaveLength(1);
+      expect(exchanges[0]!.endedAt).not.toBeNull();
+    });
+  }
+});
+
+describe('faults: a slow client reading a fast SSE stream', () => {
+  it('backpressure reaches the upstream: the proxy does not buffer the stream', async () => {
+    const EVENT = `data: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { data: 'x'.repeat(64 * 1024) } })}\n\n`;
+    const TOTAL_EVENTS = 512; // ~32 MiB
+    let pushed = 0;
+    const { url } = await rawUpstream((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let sent = 0;
+      const pump = () => {
+        while (sent < TOTAL_EVENTS) {
+          sent++;
+          pushed += EVENT.length;
+          if (!res.write(EVENT)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    const p = await proxyFor(url);
+    const { hostname, port } = new URL(p.url);
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          hostname,
+          port,
+          path: '/mcp/up',
+          method: 'GET',
+          headers: { accept: 'text/event-stream', 'mcp-session-id': 's' },
+        },
+        resolve,
+      );
+      req.once('error', reject);
+      req.end();
+    });
+    expect(response.statusCode).toBe(200);
+    // The client reads nothing for a while.
+    const heapBefore = process.memoryUsage().heapUsed;
+    await sleep(800);
+    const pushedWhileStalled = pushed;
+    expect(pushedWhileStalled).toBeLessThan(16 * 1024 * 1024); // socket buffers, not the stream
+    expect(pushedWhileStalled).toBeLessThan((TOTAL_EVENTS * EVENT.length) / 2);
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(32 * 1024 * 1024);
+    // Then it reads everything, intact.
+    let received = 0;
+    for await (const chunk of response) received += (chunk as Buffer).length;
+    expect(received).toBe(TOTAL_EVENTS * EVENT.length);
+  });
+});
+
+describe('faults: the store', () => {
+  it('turns read-only: forwarding goes on, drops are counted on /metrics, logged once per burst, recording resumes', async () => {
+    const upstream = await upstreams.start({ responseMode: 'json' });
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-faults-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const lines: Array<{ level: string; msg: string }> = [];
+    const capture = (level: string) => (msg: string) => void lines.push({ level, msg });
+    const logger: Logger = {
+      debug: capture('debug'),
+      info: capture('info'),
+      warn: capture('warn'),
+      error: capture('error'),
+    };
+    const base = defaultConfig();
+    const config: Config = {
+      ...base,
+      upstreams: [upstreamConfig('up', upstream.url)],
+      server: { ...base.server, port: 0, host: '127.0.0.1', shutdownGraceSeconds: 1 },
+      storage: { url: `sqlite:${join(dir, 'probe.db')}` },
+    };
+    const running = await startServer({
+      config,
+      logger,
+      recorder: { maxQueue: 10, flushIntervalMs: 10, maxBackoffMs: 50 },
+    });
+    cleanups.push(() => running.close());
+    const sqlite = (running.store as SqliteObservationStore).sqlite;
+    const mcp = `${running.url}/mcp/up`;
+    await postJsonRpc(mcp, initializeMessage());
+    await running.recorder.flush();
+
+    // The database turns read-only under the running proxy (as a remounted disk would).
+    sqlite.pragma('query_only = ON');
+    for (let i = 0; i < 15; i++) {
+      const res = await postJsonRpc(mcp, initializeMessage(i));
+      expect(res.status).toBe(200);
+    }
+    await running.recorder.flush();
+    expect(running.recorder.stats()).toMatchObject({ failing: true });
+    expect(running.recorder.stats().dropped).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${running.url}/metrics`)).text();
+    const dropped = /^mcpprobe_recorder_dropped\S*\s+(\d+)/m.exec(metrics);
+    expect(dropped, metrics.slice(0, 2000)).not.toBeNull();
+    expect(Number(dropped![1])).toBe(running.recorder.stats().dropped);
+    expect(lines.filter((l) => l.msg.includes('store write failed'))).toHaveLength(1);
+
+    // Writable again.
+    sqlite.pragma('query_only = OFF');
+    const res = await postJsonRpc(mcp, toolsListMessage(99));
+    expect(res.status).toBeLessThan(500);
+    await waitFor('the recorder to recover', () => !running.recorder.stats().failing);
+    await running.recorder.flush();
+    expect(running.recorder.stats().queued).toBe(0);
+    expect(lines.filter((l) => l.msg.includes('recovered'))).toHaveLength(1);
+    const exchanges = await running.store.listExchanges({ upstream: 'up', limit: 1000 });
+    expect(exchanges.some((e) => e.rpcId === '99')).toBe(true);
+  });
+});
+
+describe('faults: the process', () => {
+  async function cliSetup() {
+    const upstream = await upstreams.start({ responseMode: 'json' });
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-cli-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dbPath = join(dir, 'probe.db');
+    const configPath = writeConfig(dir, {
+      upstreams: [{ id: 'up', url: upstream.url }],
+      server: { host: '127.0.0.1', port: 0, shutdownGraceSeconds: 5 },
+      storage: { url: `sqlite:${dbPath}` },
+    });
+    return { upstream, dir, dbPath, configPath };
+  }
+
+  it('kill -9 under load, then restart: the database opens and everything flushed before is there', async () => {
+    const { dbPath, configPath } = await cliSetup();
+    const serve = await startServe(configPath);
+    cleanups.push(() => void serve.child.kill('SIGKILL'));
+    const mcp = `${serve.url}/mcp/up`;
+    const { sessionId } = await initializeSession(mcp);
+    for (let i = 0; i < 40; i++) await postJsonRpc(mcp, toolsListMessage(1000 + i), { sessionId });
+    await sleep(400); // several recorder flush intervals: all of the above is written
+    // Load continues while the process is killed.
+    const load = Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => postJsonRpc(mcp, toolsListMessage(5000 + i), { sessionId })),
+    );
+    await sleep(5);
+    serve.child.kill('SIGKILL');
+    expect(await serve.exited).toBe('SIGKILL');
+    await load;
+
+    const store = await openStore(`sqlite:${dbPath}`);
+    try {
+      await store.migrate();
+      const ids = new Set((await store.listExchanges({ upstream: 'up', limit: 10_000 })).map((e) => e.rpcId));
+      for (let i = 0; i < 40; i++) expect(ids.has(String(1000 + i))).toBe(true);
+      expect((await store.listSessions({ upstream: 'up' })).length).toBe(1);
+    } finally {
+      await store.close();
+    }
+    // And the CLI starts again on the same file.
+    const again = await startServe(configPath);
+    cleanups.push(() => void again.child.kill('SIGKILL'));
+    expect((await fetch(`${again.url}/healthz`)).status).toBe(200);
+  }, 40_000);
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal}: stops accepting, lets in-flight requests finish, ends GET streams, flushes, closes the db, exits 0`, async () => {
+      const { upstream, dbPath, configPath } = await cliSetup();
+      const serve = await startServe(configPath);
+      cleanups.push(() => void serve.child.kill('SIGKILL'));
+      const mcp = `${serve.url}/mcp/up`;
+      const { sessionId } = await initializeSession(mcp);
+      const stream = await openEventStream(mcp, { sessionId: sessionId! });
+      expect(stream.status).toBe(200);
+      // An in-flight call that takes ~600 ms, still running when the signal arrives.
+      const before = upstream.stats.methods.length;
+      const inFlight = postJsonRpc(
+        mcp,
+        {
+          jsonrpc: '2.0',
+          id: 77,
+          method: 'tools/call',
+          params: { name: 'slow_progress', arguments: { steps: 3, intervalMs: 200 } },
+        },
+        { sessionId },
+      );
+      await waitFor(
+        'the upstream to receive the in-flight call',
+        () => upstream.stats.methods.length > before,
+      );
+      const signalledAt = performance.now();
+      serve.child.kill(signal);
+      const answered = await inFlight;
+      expect(answered.status).toBe(200);
+      await stream.ended; // the GET stream was ended by the proxy, not left hanging
+      expect(await serve.exited).toBe(0);
+      // Well within the 5 s grace: finished requests' keep-alive connections do not hold the exit.
+      expect(performance.now() - signalledAt).toBeLessThan(4000);
+      await expect(fetch(`${serve.url}/healthz`)).rejects.toThrow(); // no longer accepting
+      const store = await openStore(`sqlite:${dbPath}`);
+      try {
+        const exchanges = await store.listExchanges({ upstream: 'up', limit: 100 });
+        expect(exchanges.find((e) => e.rpcId === '77')).toMatchObject({
+          outcome: 'ok',
+          toolName: 'slow_progress',
+        });
+      } finally {
+        await store.close();
+      }
+      expect(serve.output()).toContain(`${signal} received`);
+    }, 30_000);
+  }
+});
