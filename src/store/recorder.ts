@@ -27,6 +27,8 @@ export interface RecorderStats {
   written: number;
   /** Dropped because the queue was full (oldest first), or rejected by the store as invalid. */
   dropped: number;
+  /** Session snapshots replaced in the queue by a newer snapshot of the same session (never lost data). */
+  coalesced: number;
   /** Failed write attempts. */
   failures: number;
   lastError: string | null;
@@ -57,6 +59,7 @@ export function createRecorder({
   const queue = new ObservationQueue();
   let written = 0;
   let dropped = 0;
+  let coalesced = 0;
   let failures = 0;
   let lastError: string | null = null;
   let failing = false;
@@ -181,7 +184,11 @@ export function createRecorder({
           dropped += 1;
           return;
         }
-        queue.push(obs);
+        if (!queue.push(obs)) {
+          coalesced += 1;
+          schedule(failing ? backoffMs : flushIntervalMs);
+          return;
+        }
         if (queue.size > maxQueue) {
           queue.remove(1);
           dropped += 1;
@@ -210,7 +217,7 @@ export function createRecorder({
     },
 
     stats() {
-      return { queued: queue.size, written, dropped, failures, lastError, failing };
+      return { queued: queue.size, written, dropped, coalesced, failures, lastError, failing };
     },
   };
 }
@@ -233,21 +240,44 @@ function describe(err: unknown): string {
   return String(err);
 }
 
-/** FIFO with O(1) amortized push and removal from the head. */
+/**
+ * FIFO with O(1) amortized push and removal from the head. Session observations are
+ * full snapshots (the tracker emits one after every exchange), so a newer snapshot of a
+ * session replaces the one still waiting instead of queuing a second upsert: under load
+ * a batch carries one session row per active session, not one per request.
+ */
 class ObservationQueue {
   private items: Observation[] = [];
   private head = 0;
+  /** Absolute index of each session's waiting snapshot (upstream NUL source NUL hash). */
+  private sessionAt = new Map<string, number>();
+  /** Items below this index were handed out by `peek` (a write in flight): never replaced. */
+  private sealed = 0;
 
   get size(): number {
     return this.items.length - this.head;
   }
 
-  push(obs: Observation): void {
+  /** Appends, or replaces a waiting snapshot of the same session; false when it replaced. */
+  push(obs: Observation): boolean {
+    if (obs.type === 'session') {
+      const s = obs.session;
+      const key = s.upstream + '\0' + s.source + '\0' + s.sessionHash;
+      const at = this.sessionAt.get(key);
+      if (at !== undefined && at >= this.head && at >= this.sealed) {
+        this.items[at] = obs;
+        return false;
+      }
+      this.sessionAt.set(key, this.items.length);
+    }
     this.items.push(obs);
+    return true;
   }
 
   peek(n: number): Observation[] {
-    return this.items.slice(this.head, this.head + n);
+    const batch = this.items.slice(this.head, this.head + n);
+    this.sealed = this.head + batch.length;
+    return batch;
   }
 
   remove(n: number): void {
@@ -255,10 +285,15 @@ class ObservationQueue {
     // Compact once the dead prefix dominates, keeping removal amortized O(1).
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
+      this.sealed = Math.max(0, this.sealed - this.head);
       this.head = 0;
+      // Indexes moved: forget them (later snapshots simply queue again).
+      this.sessionAt.clear();
     } else if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;
+      this.sealed = 0;
+      this.sessionAt.clear();
     }
   }
 }
