@@ -1,0 +1,155 @@
+// The probe result JSON (DESIGN.md "Probe result JSON", contract field names) and the
+// progress events of a run. Seconds with millisecond precision throughout.
+import type { ProbeMode } from '../config/schema.js';
+import type { Outcome } from '../sessions/types.js';
+import type { IdleWindow } from './window.js';
+
+export type ProbeStatus = 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface Checkpoint {
+  /** The idle gap asked for (ladder: the offset from the first call, as the original script labelled it). */
+  idleSecondsTarget: number;
+  /** From the `initialize` request of the session to this call. */
+  elapsedSinceOpenSeconds: number | null;
+  /** The real idle gap: from the end of the previous exchange on the session to this call. */
+  elapsedSinceLastCallSeconds: number | null;
+  success: boolean;
+  latencySeconds: number | null;
+  toolsReturned: number | null;
+  /** DESIGN.md outcome label; null on success. */
+  errorType: Outcome | null;
+  errorMessage: string | null;
+  httpStatus: number | null;
+  /** A standalone GET stream was held open during the idle period. */
+  streamAttached: boolean;
+  /** `open` when the session could not even be opened (the gap was never tested). */
+  failedAt: 'open' | 'checkpoint' | null;
+  /** Bisect round (0 = the initial fanout); null in other modes. */
+  round: number | null;
+}
+
+export interface KeepaliveResult {
+  intervalSeconds: number;
+  /** How long the session went without a tool call, pinging every `intervalSeconds`. */
+  idleSeconds: number;
+  pings: number;
+  pingFailures: number;
+  /** The `tools/list` after the idle period succeeded: pings keep sessions alive. */
+  keptAlive: boolean;
+  errorType: Outcome | null;
+  errorMessage: string | null;
+}
+
+export interface ControlRequestResult {
+  httpStatus: number | null;
+  outcome: Outcome;
+  /** The made-up session id was served as if it were real. */
+  accepted: boolean;
+}
+
+export interface UpstreamProbeResult {
+  upstream: string;
+  initLatencySeconds: number | null;
+  firstCallLatencySeconds: number | null;
+  sessionIssued: boolean | null;
+  protocolVersion: string | null;
+  checkpoints: Checkpoint[];
+  fatalError: string | null;
+  /** TCP (+TLS) connect time. */
+  connectSeconds: number | null;
+  initializedLatencySeconds: number | null;
+  warmCallLatencySeconds: number | null;
+  toolsReturned: number | null;
+  serverName: string | null;
+  serverVersion: string | null;
+  /** No session id issued: no idle lifetime, checkpoints skipped. */
+  stateless: boolean | null;
+  /** What a fresh session per call costs: initialize + initialized + one tools/list. */
+  perCallCostSeconds: number | null;
+  /** true: DELETE answered 2xx; false: 405 (or other refusal); null: not tried. */
+  deleteSupported: boolean | null;
+  deleteHttpStatus: number | null;
+  controlRequest: ControlRequestResult | null;
+  /** false when the control request was accepted: survivals then prove nothing. */
+  validatesSessionIds: boolean | null;
+  holdStream: boolean;
+  window: IdleWindow | null;
+  keepalive: KeepaliveResult | null;
+  /** Things a reader must know (stateless, ids not validated, ...). */
+  warnings: string[];
+}
+
+export interface ProbeOptionsJson {
+  holdStream: boolean;
+  keepaliveSeconds: number | null;
+  timeoutSeconds: number | null;
+  budget: number;
+  minWindowSeconds: number;
+}
+
+export interface ProbeResult {
+  id: string;
+  status: ProbeStatus;
+  startedAt: string;
+  elapsedSeconds: number;
+  mode: ProbeMode;
+  intervals: number[];
+  options: ProbeOptionsJson;
+  results: UpstreamProbeResult[];
+  fatalError: string | null;
+}
+
+interface EventBase {
+  /** Seconds since the run started. */
+  t: number;
+  upstream: string;
+}
+
+/** One event per step of a run (SSE at /api/probes/:id/events, progress lines in the CLI). */
+export type ProbeEvent =
+  | (EventBase & {
+      type: 'opened';
+      sessionIssued: boolean;
+      initLatencySeconds: number | null;
+      firstCallLatencySeconds: number | null;
+      toolsReturned: number | null;
+      protocolVersion: string | null;
+    })
+  | (EventBase & { type: 'control'; validatesSessionIds: boolean | null; httpStatus: number | null })
+  | (EventBase & { type: 'waiting'; idleSecondsTarget: number; untilSeconds: number })
+  | (EventBase & { type: 'checkpoint'; checkpoint: Checkpoint })
+  | (EventBase & { type: 'keepalive'; keepalive: KeepaliveResult })
+  | (EventBase & { type: 'upstream-done'; fatalError: string | null; warnings: string[] })
+  | { type: 'run-done'; t: number; status: ProbeStatus };
+
+export function seconds(ms: number | null | undefined): number | null {
+  return ms === null || ms === undefined ? null : Math.round(ms) / 1000;
+}
+
+export function emptyUpstreamResult(upstream: string, holdStream: boolean): UpstreamProbeResult {
+  return {
+    upstream,
+    initLatencySeconds: null,
+    firstCallLatencySeconds: null,
+    sessionIssued: null,
+    protocolVersion: null,
+    checkpoints: [],
+    fatalError: null,
+    connectSeconds: null,
+    initializedLatencySeconds: null,
+    warmCallLatencySeconds: null,
+    toolsReturned: null,
+    serverName: null,
+    serverVersion: null,
+    stateless: null,
+    perCallCostSeconds: null,
+    deleteSupported: null,
+    deleteHttpStatus: null,
+    controlRequest: null,
+    validatesSessionIds: null,
+    holdStream,
+    window: null,
+    keepalive: null,
+    warnings: [],
+  };
+}

@@ -1,0 +1,179 @@
+// One probe run over one or more upstreams, all probed concurrently. Every probe
+// exchange is recorded through a SessionTracker (source "probe") into the recorder,
+// and the run itself (result JSON) is saved to the store as it progresses.
+import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { Agent } from 'undici';
+import type { ProbeMode, UpstreamConfig } from '../config/schema.js';
+import { SessionTracker } from '../sessions/tracker.js';
+import type { Observation } from '../sessions/types.js';
+import type { ObservationStore } from '../store/types.js';
+import { emptyUpstreamResult, type ProbeEvent, type ProbeResult, type ProbeStatus } from './result.js';
+import { type BisectOptions, probeUpstream } from './upstreamProbe.js';
+import { ProbeCancelled, ProbeWire } from './wire.js';
+
+/** The original script's checkpoints. */
+export const DEFAULT_INTERVALS_SECONDS = [5, 30, 60, 300, 900, 1800] as const;
+export const QUICK_INTERVALS_SECONDS = [5, 30, 60] as const;
+export const DEFAULT_MODE: ProbeMode = 'fanout';
+
+export type ProbeTarget = Pick<UpstreamConfig, 'id' | 'url' | 'headers' | 'timeoutSeconds'>;
+
+export interface ProbeRunOptions {
+  upstreams: readonly ProbeTarget[];
+  mode?: ProbeMode;
+  intervalsSeconds?: readonly number[];
+  holdStream?: boolean;
+  keepaliveSeconds?: number | null;
+  /** Per-call timeout; each upstream's `timeoutSeconds` when absent. */
+  timeoutSeconds?: number | null;
+  bisect?: Partial<BisectOptions>;
+  /** Where observations go (the recorder's `record`). */
+  record: (obs: Observation) => void;
+  /** Saves the run and the `validatesSessionIds` flags; optional (tests, dry runs). */
+  store?: Pick<ObservationStore, 'saveProbeRun' | 'setUpstreamFlags'> | null;
+  onEvent?: (event: ProbeEvent) => void;
+  id?: string;
+  now?: () => number;
+}
+
+export interface ProbeRun {
+  readonly id: string;
+  /** The live result: filled in as the run goes. */
+  readonly result: ProbeResult;
+  readonly done: Promise<ProbeResult>;
+  cancel(): void;
+}
+
+export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
+  const now = opts.now ?? Date.now;
+  const id = opts.id ?? randomUUID();
+  const mode = opts.mode ?? DEFAULT_MODE;
+  const intervals = [...(opts.intervalsSeconds ?? DEFAULT_INTERVALS_SECONDS)];
+  const holdStream = opts.holdStream ?? false;
+  const bisect: BisectOptions = {
+    budget: opts.bisect?.budget ?? 16,
+    minWindowSeconds: opts.bisect?.minWindowSeconds ?? 1,
+    parallel: opts.bisect?.parallel ?? 3,
+  };
+  const startedMs = now();
+  const result: ProbeResult = {
+    id,
+    status: 'running',
+    startedAt: new Date(startedMs).toISOString(),
+    elapsedSeconds: 0,
+    mode,
+    intervals,
+    options: {
+      holdStream,
+      keepaliveSeconds: opts.keepaliveSeconds ?? null,
+      timeoutSeconds: opts.timeoutSeconds ?? null,
+      budget: bisect.budget,
+      minWindowSeconds: bisect.minWindowSeconds,
+    },
+    results: opts.upstreams.map((u) => emptyUpstreamResult(u.id, holdStream)),
+    fatalError: null,
+  };
+  const clock = () => Math.round(now() - startedMs) / 1000;
+  const abort = new AbortController();
+  // Every in-flight probe request listens for cancellation: many at once is expected.
+  setMaxListeners(0, abort.signal);
+  const tracker = new SessionTracker({ source: 'probe', onObservation: opts.record, now });
+  // Probe sessions hold their own connections; a GET stream must not block a POST.
+  const dispatcher = new Agent({ connections: null, pipelining: 1 });
+  const store = opts.store ?? null;
+
+  let saving: Promise<void> = Promise.resolve();
+  const save = (finishedAt: number | null) => {
+    if (!store) return saving;
+    result.elapsedSeconds = clock();
+    const row = {
+      id,
+      status: result.status,
+      mode,
+      upstreams: opts.upstreams.map((u) => u.id),
+      startedAt: startedMs,
+      finishedAt,
+      result: structuredClone(result),
+    };
+    saving = saving.then(() => store.saveProbeRun(row)).catch(() => {});
+    return saving;
+  };
+  // Checkpoints are saved as they come (bounded: at most one write per 250 ms).
+  let saveTimer: NodeJS.Timeout | null = null;
+  const emit = (event: ProbeEvent) => {
+    result.elapsedSeconds = clock();
+    try {
+      opts.onEvent?.(event);
+    } catch {
+      // A listener must not break the probe.
+    }
+    if (store && saveTimer === null && event.type !== 'waiting') {
+      saveTimer = setTimeout(() => {
+        saveTimer = null;
+        void save(null);
+      }, 250);
+      saveTimer.unref();
+    }
+  };
+
+  const done = (async (): Promise<ProbeResult> => {
+    await save(null);
+    const outcomes = await Promise.allSettled(
+      opts.upstreams.map((u, i) => {
+        const wire = new ProbeWire({
+          upstream: u.id,
+          url: u.url,
+          headers: u.headers,
+          timeoutMs: (opts.timeoutSeconds ?? u.timeoutSeconds) * 1000,
+          tracker,
+          probeRunId: id,
+          holdStream,
+          dispatcher,
+          signal: abort.signal,
+        });
+        return probeUpstream({
+          wire,
+          result: result.results[i]!,
+          mode,
+          intervalsSeconds: intervals,
+          keepaliveSeconds: opts.keepaliveSeconds ?? null,
+          bisect,
+          signal: abort.signal,
+          clock,
+          emit,
+        });
+      }),
+    );
+    let status: ProbeStatus = 'done';
+    if (abort.signal.aborted) status = 'cancelled';
+    else {
+      const failure = outcomes.find((o) => o.status === 'rejected' && !(o.reason instanceof ProbeCancelled));
+      if (failure) {
+        status = 'failed';
+        result.fatalError = `probe run failed: ${(failure as PromiseRejectedResult).reason}`;
+      }
+    }
+    if (store) {
+      for (const r of result.results) {
+        if (r.validatesSessionIds !== null)
+          await store
+            .setUpstreamFlags(r.upstream, { validatesSessionIds: r.validatesSessionIds })
+            .catch(() => {});
+      }
+    }
+    if (saveTimer) clearTimeout(saveTimer);
+    saveTimer = null;
+    result.status = status;
+    result.elapsedSeconds = clock();
+    await save(now());
+    await dispatcher.close().catch(() => {});
+    const final: ProbeEvent = { type: 'run-done', t: result.elapsedSeconds, status };
+    try {
+      opts.onEvent?.(final);
+    } catch {}
+    return result;
+  })();
+
+  return { id, result, done, cancel: () => abort.abort() };
+}

@@ -1,0 +1,377 @@
+// Probing one upstream: the baseline measurements (connect, initialize, initialized,
+// cold and warm tools/list, control request, DELETE), then the idle checkpoints of the
+// chosen mode, then the optional keepalive check. The result object is filled in as
+// the probe goes, so a cancelled run still reports everything measured so far.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProbeMode } from '../config/schema.js';
+import {
+  type Checkpoint,
+  type KeepaliveResult,
+  type ProbeEvent,
+  seconds,
+  type UpstreamProbeResult,
+} from './result.js';
+import { ProbeSession, toolsReturned } from './session.js';
+import { idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
+import { type ExchangeResult, measureConnectMs, ProbeCancelled, type ProbeWire } from './wire.js';
+
+export interface BisectOptions {
+  /** Sessions bisect may open after the initial fanout. Default 16. */
+  budget: number;
+  /** Stop once the window is narrower than max(this, 10% of its lower edge). Default 1 s. */
+  minWindowSeconds: number;
+  /** Sessions per round. Default 3. */
+  parallel: number;
+}
+
+export interface ProbeUpstreamOptions {
+  wire: ProbeWire;
+  result: UpstreamProbeResult;
+  mode: ProbeMode;
+  intervalsSeconds: readonly number[];
+  keepaliveSeconds: number | null;
+  bisect: BisectOptions;
+  signal: AbortSignal;
+  /** Seconds since the run started, for events. */
+  clock: () => number;
+  emit: (event: ProbeEvent) => void;
+}
+
+/** Monotonic-enough wall clock in ms; the tracker uses the same one via the wire. */
+type Now = () => number;
+
+export async function probeUpstream(o: ProbeUpstreamOptions): Promise<void> {
+  const { wire, result } = o;
+  const now: Now = wire.opts.tracker.now;
+  try {
+    // The idle sessions start as soon as the first initialize shows the upstream answers
+    // and issues session ids; the rest of the baseline runs meanwhile, so the wall time
+    // of a run stays about its longest interval.
+    let sessionful!: (yes: boolean) => void;
+    const firstSession = new Promise<boolean>((resolve) => {
+      sessionful = resolve;
+    });
+    const idle = (async () => {
+      if (!(await firstSession)) return;
+      if (o.mode === 'ladder') await ladder(o, now);
+      else {
+        await fanout(o, now, o.intervalsSeconds, o.mode === 'bisect' ? 0 : null);
+        if (o.mode === 'bisect') await bisect(o, now);
+      }
+    })();
+    const base = baseline(o, sessionful).finally(() => sessionful(false));
+    const [b, i] = await Promise.allSettled([base, idle]);
+    if (b.status === 'rejected') throw b.reason;
+    if (i.status === 'rejected') throw i.reason;
+    if (result.fatalError === null && result.stateless === false) {
+      result.window = windowOf(result.checkpoints);
+      if (o.keepaliveSeconds !== null) await keepalive(o, now);
+    }
+  } catch (err) {
+    if (err instanceof ProbeCancelled || o.signal.aborted) throw new ProbeCancelled();
+    result.fatalError = `probe of "${result.upstream}" failed: ${(err as Error).message}`;
+  } finally {
+    o.emit({
+      type: 'upstream-done',
+      t: o.clock(),
+      upstream: result.upstream,
+      fatalError: result.fatalError,
+      warnings: result.warnings,
+    });
+  }
+}
+
+/** `sessionful` is told, right after the first initialize, whether idle checkpoints make sense. */
+async function baseline(o: ProbeUpstreamOptions, sessionful: (yes: boolean) => void): Promise<void> {
+  const { wire, result } = o;
+  result.connectSeconds = seconds(await measureConnectMs(wire.opts.url, wire.opts.timeoutMs));
+  const opened = await ProbeSession.open(wire, (init) =>
+    sessionful(init.outcome === 'ok' && init.issuedSessionId !== null),
+  );
+  result.initLatencySeconds = seconds(opened.init.latencyMs);
+  if (opened.failure?.step === 'initialize' || !opened.session) {
+    const e = opened.init;
+    result.fatalError = `initialize failed: ${e.outcome}${e.httpStatus ? ` (HTTP ${e.httpStatus})` : ''}${e.errorMessage ? `: ${e.errorMessage}` : ''}${e.outcome === 'auth' ? '; check the upstream headers (Authorization) in the config' : ''}`;
+    return;
+  }
+  const session = opened.session;
+  result.sessionIssued = session.sessionId !== null;
+  result.stateless = session.sessionId === null;
+  result.protocolVersion = session.protocolVersion;
+  result.serverName = session.serverName;
+  result.serverVersion = session.serverVersion;
+  result.initializedLatencySeconds = seconds(opened.initialized?.latencyMs);
+  if (opened.failure) {
+    const e = opened.failure.exchange;
+    result.fatalError = `${opened.failure.step} failed right after initialize: ${e.outcome}${e.httpStatus ? ` (HTTP ${e.httpStatus})` : ''}${e.errorMessage ? `: ${e.errorMessage}` : ''}`;
+    await session.close({ delete: true });
+    return;
+  }
+  const first = opened.firstCall!;
+  result.firstCallLatencySeconds = seconds(first.latencyMs);
+  result.toolsReturned = toolsReturned(first);
+  const warm = await session.listTools();
+  result.warmCallLatencySeconds = warm.outcome === 'ok' ? seconds(warm.latencyMs) : null;
+  result.perCallCostSeconds = seconds(
+    opened.init.latencyMs + (opened.initialized?.latencyMs ?? 0) + first.latencyMs,
+  );
+  o.emit({
+    type: 'opened',
+    t: o.clock(),
+    upstream: result.upstream,
+    sessionIssued: result.sessionIssued,
+    initLatencySeconds: result.initLatencySeconds,
+    firstCallLatencySeconds: result.firstCallLatencySeconds,
+    toolsReturned: result.toolsReturned,
+    protocolVersion: result.protocolVersion,
+  });
+
+  if (result.stateless) {
+    result.warnings.push(
+      `stateless: "${result.upstream}" issues no session id, so sessions have no idle lifetime; idle checkpoints skipped. Each call costs about ${result.perCallCostSeconds}s with a fresh initialize, ${result.warmCallLatencySeconds}s without.`,
+    );
+    return;
+  }
+
+  // The control request: a made-up session id. A server that serves it does not check ids.
+  const control = await wire.post(
+    { method: 'tools/list' },
+    {
+      sessionId: `mcp-session-probe-control-${randomUUID()}`,
+      trackedSessionId: null,
+      protocolVersion: session.protocolVersion,
+    },
+  );
+  const accepted = control.outcome === 'ok';
+  result.controlRequest = { httpStatus: control.httpStatus, outcome: control.outcome, accepted };
+  result.validatesSessionIds = control.httpStatus === null ? null : !accepted;
+  if (accepted) {
+    result.warnings.push(
+      `SESSION IDS NOT VALIDATED: "${result.upstream}" served a made-up session id (HTTP ${control.httpStatus}); survivals prove nothing about its idle lifetime.`,
+    );
+  }
+  o.emit({
+    type: 'control',
+    t: o.clock(),
+    upstream: result.upstream,
+    validatesSessionIds: result.validatesSessionIds,
+    httpStatus: control.httpStatus,
+  });
+
+  const del = await session.close({ delete: true });
+  result.deleteHttpStatus = del?.httpStatus ?? null;
+  result.deleteSupported =
+    del?.httpStatus === null || del?.httpStatus === undefined
+      ? null
+      : del.httpStatus >= 200 && del.httpStatus < 300;
+}
+
+/** Sleeps until `atMs` on the tracker clock; throws ProbeCancelled when the run is cancelled. */
+async function sleepUntil(atMs: number, now: Now, signal: AbortSignal): Promise<void> {
+  const ms = atMs - now();
+  if (ms > 0) {
+    try {
+      await sleep(ms, undefined, { signal });
+    } catch {
+      throw new ProbeCancelled();
+    }
+  }
+  if (signal.aborted) throw new ProbeCancelled();
+}
+
+function checkpointFrom(
+  target: number,
+  exchange: ExchangeResult,
+  openedAtMs: number,
+  streamAttached: boolean,
+  round: number | null,
+): Checkpoint {
+  const r = exchange.record;
+  const ok = exchange.outcome === 'ok';
+  return {
+    idleSecondsTarget: target,
+    elapsedSinceOpenSeconds: seconds(r.startedAt - openedAtMs),
+    elapsedSinceLastCallSeconds: seconds(r.idleGapMs),
+    success: ok,
+    latencySeconds: seconds(exchange.latencyMs),
+    toolsReturned: ok ? toolsReturned(exchange) : null,
+    errorType: ok ? null : exchange.outcome,
+    errorMessage: ok ? null : exchange.errorMessage,
+    httpStatus: exchange.httpStatus,
+    streamAttached: streamAttached || r.streamAttached,
+    failedAt: ok ? null : 'checkpoint',
+    round,
+  };
+}
+
+function openFailure(
+  target: number,
+  exchange: ExchangeResult,
+  step: string,
+  round: number | null,
+): Checkpoint {
+  return {
+    idleSecondsTarget: target,
+    elapsedSinceOpenSeconds: null,
+    elapsedSinceLastCallSeconds: null,
+    success: false,
+    latencySeconds: seconds(exchange.latencyMs),
+    toolsReturned: null,
+    errorType: exchange.outcome === 'ok' ? 'http_error' : exchange.outcome,
+    errorMessage: `could not open a session (${step}): ${exchange.errorMessage ?? exchange.outcome}`,
+    httpStatus: exchange.httpStatus,
+    streamAttached: false,
+    failedAt: 'open',
+    round,
+  };
+}
+
+function record(o: ProbeUpstreamOptions, c: Checkpoint): void {
+  o.result.checkpoints.push(c);
+  o.emit({ type: 'checkpoint', t: o.clock(), upstream: o.result.upstream, checkpoint: c });
+}
+
+/** Opens a session and (with --hold-stream) its GET stream. */
+async function openForIdle(o: ProbeUpstreamOptions, target: number, round: number | null) {
+  const opened = await ProbeSession.open(o.wire);
+  if (opened.failure || !opened.session) {
+    const f = opened.failure ?? { step: 'initialize', exchange: opened.init };
+    await opened.session?.close({ delete: true });
+    record(o, openFailure(target, f.exchange, f.step, round));
+    return null;
+  }
+  const session = opened.session;
+  if (o.result.holdStream && !(await session.holdStream())) {
+    o.result.warnings.push(
+      `--hold-stream: "${o.result.upstream}" refused a standalone GET stream; idled without one`,
+    );
+  }
+  return { session, openedAtMs: opened.init.record.startedAt, lastEndMs: opened.firstCall!.record.endedAt! };
+}
+
+/** One session per gap, all opened together; each idles its gap once, then one tools/list. */
+async function fanout(o: ProbeUpstreamOptions, now: Now, gaps: readonly number[], round: number | null) {
+  await Promise.all(
+    gaps.map(async (gap) => {
+      const opened = await openForIdle(o, gap, round);
+      if (!opened) return;
+      const { session } = opened;
+      try {
+        o.emit({
+          type: 'waiting',
+          t: o.clock(),
+          upstream: o.result.upstream,
+          idleSecondsTarget: gap,
+          untilSeconds: o.clock() + gap,
+        });
+        await sleepUntil(opened.lastEndMs + gap * 1000, now, o.signal);
+        const answer = await session.listTools();
+        record(o, checkpointFrom(gap, answer, opened.openedAtMs, session.streamHeld, round));
+        await session.close({ delete: answer.outcome === 'ok' && o.result.deleteSupported !== false });
+      } catch (err) {
+        await session.close({ delete: false }).catch(() => {});
+        throw err;
+      }
+    }),
+  );
+}
+
+/** One session; checkpoints at offsets from the first call; stops at the first failure. */
+async function ladder(o: ProbeUpstreamOptions, now: Now): Promise<void> {
+  const offsets = [...o.intervalsSeconds].sort((a, b) => a - b);
+  const opened = await openForIdle(o, offsets[0] ?? 0, null);
+  if (!opened) return;
+  const { session } = opened;
+  let alive = true;
+  try {
+    for (const offset of offsets) {
+      o.emit({
+        type: 'waiting',
+        t: o.clock(),
+        upstream: o.result.upstream,
+        idleSecondsTarget: offset,
+        untilSeconds: o.clock() + (opened.lastEndMs + offset * 1000 - now()) / 1000,
+      });
+      await sleepUntil(opened.lastEndMs + offset * 1000, now, o.signal);
+      const answer = await session.listTools();
+      record(o, checkpointFrom(offset, answer, opened.openedAtMs, session.streamHeld, null));
+      if (answer.outcome !== 'ok') {
+        alive = false;
+        break;
+      }
+    }
+  } finally {
+    await session.close({ delete: alive && o.result.deleteSupported !== false }).catch(() => {});
+  }
+}
+
+function windowOf(checkpoints: readonly Checkpoint[]) {
+  return idleWindow(
+    checkpoints
+      .filter((c) => (c.failedAt === 'checkpoint' ? c.errorType === 'session_expired' : c.success))
+      .filter((c) => c.elapsedSinceLastCallSeconds !== null)
+      .map((c) => ({ gapSeconds: c.elapsedSinceLastCallSeconds!, survived: c.success })),
+  );
+}
+
+async function bisect(o: ProbeUpstreamOptions, now: Now): Promise<void> {
+  let spent = 0;
+  for (let round = 1; ; round++) {
+    const w = windowOf(o.result.checkpoints);
+    if (w.upperSeconds === null || windowIsNarrow(w, o.bisect.minWindowSeconds)) return;
+    const count = Math.min(o.bisect.parallel, o.bisect.budget - spent);
+    const gaps = nextBisectGaps(w, count);
+    if (gaps.length === 0) return;
+    spent += gaps.length;
+    await fanout(o, now, gaps, round);
+  }
+}
+
+/** A session that pings every N s for longer than the window's upper edge, then one tools/list. */
+async function keepalive(o: ProbeUpstreamOptions, now: Now): Promise<void> {
+  const interval = o.keepaliveSeconds!;
+  const edge = o.result.window?.upperSeconds ?? Math.max(...o.intervalsSeconds);
+  const idleSeconds = Math.round(Math.max(edge * 1.5, edge + interval) * 1000) / 1000;
+  const opened = await openForIdle(o, idleSeconds, null);
+  if (!opened) return;
+  const { session } = opened;
+  const result: KeepaliveResult = {
+    intervalSeconds: interval,
+    idleSeconds,
+    pings: 0,
+    pingFailures: 0,
+    keptAlive: false,
+    errorType: null,
+    errorMessage: null,
+  };
+  try {
+    const deadline = opened.lastEndMs + idleSeconds * 1000;
+    let next = opened.lastEndMs + interval * 1000;
+    while (next < deadline) {
+      await sleepUntil(next, now, o.signal);
+      const ping = await session.ping();
+      result.pings++;
+      if (ping.outcome !== 'ok') {
+        result.pingFailures++;
+        result.errorType = ping.outcome;
+        result.errorMessage = `ping ${result.pings} failed: ${ping.errorMessage ?? ping.outcome}`;
+        if (ping.outcome === 'session_expired') break;
+      }
+      next = (ping.record.endedAt ?? now()) + interval * 1000;
+    }
+    if (result.errorType !== 'session_expired') {
+      await sleepUntil(deadline, now, o.signal);
+      const answer = await session.listTools();
+      result.keptAlive = answer.outcome === 'ok';
+      if (!result.keptAlive) {
+        result.errorType = answer.outcome;
+        result.errorMessage = answer.errorMessage;
+      }
+    }
+    o.result.keepalive = result;
+    o.emit({ type: 'keepalive', t: o.clock(), upstream: o.result.upstream, keepalive: result });
+  } finally {
+    await session.close({ delete: result.keptAlive && o.result.deleteSupported !== false }).catch(() => {});
+  }
+}
