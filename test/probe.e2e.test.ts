@@ -287,7 +287,8 @@ describe('scale', () => {
     for (const r of result.results)
       for (const c of r.checkpoints)
         expect(c.elapsedSinceLastCallSeconds! - c.idleSecondsTarget).toBeLessThan(0.5);
-    // Longest interval 5 s; one upstream after the other would take 50 × 5 s.
-    expect(result.elapsedSeconds).toBeLessThan(6.5);
+    // Longest interval 5 s; one upstream after the other would take 50 × 5 s. Alone it takes
+    // ~5.9 s; the slack is for a suite sharing two cores.
+    expect(result.elapsedSeconds).toBeLessThan(9);
   });
 });
