@@ -30,7 +30,7 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
   const points = props.points.slice(-MAX_POINTS);
   const width = 760;
   const height = 250;
-  const margin = { left: 132, right: 20, top: 14, bottom: 44 };
+  const margin = { left: 176, right: 20, top: 14, bottom: 44 };
   const bandHeight = (height - margin.top - margin.bottom) / 2;
   // Shade the idle-gap window even when the age explanation fits better: this axis is idle gap.
   const noStreamWindow: Window = props.lifetime.windows?.idle ?? props.lifetime;
@@ -190,9 +190,9 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
 }
 
 export function InitLatencyHistogram(props: { id: string; latenciesSeconds: readonly number[] }) {
-  const width = 380;
-  const height = 210;
-  const margin = { left: 40, right: 12, top: 14, bottom: 42 };
+  const width = 500;
+  const height = 220;
+  const margin = { left: 40, right: 16, top: 14, bottom: 42 };
   const bins = histogram(props.latenciesSeconds, 10);
   const titleId = `init-title-${props.id}`;
   const descId = `init-desc-${props.id}`;
@@ -253,7 +253,12 @@ export function InitLatencyHistogram(props: { id: string; latenciesSeconds: read
         v === null ? null : (
           <g class="marker">
             <line x1={x(v)} x2={x(v)} y1={margin.top} y2={height - margin.bottom} class="pline" />
-            <text x={x(v) + 3} y={margin.top + 10 + i * 12} class="tick">
+            <text
+              x={x(v) > width / 2 ? x(v) - 4 : x(v) + 4}
+              y={margin.top + 10 + i * 13}
+              text-anchor={x(v) > width / 2 ? 'end' : 'start'}
+              class="tick"
+            >
               {name} {formatSeconds(v)}
             </text>
           </g>
@@ -289,7 +294,7 @@ export function SessionTimeline(props: {
   const sessions = props.sessions.slice(0, TIMELINE_ROWS);
   const width = 760;
   const rowHeight = 16;
-  const margin = { left: 132, right: 20, top: 10, bottom: 40 };
+  const margin = { left: 176, right: 20, top: 10, bottom: 40 };
   const height = margin.top + margin.bottom + Math.max(1, sessions.length) * rowHeight;
   const titleId = `timeline-title-${props.id}`;
   const descId = `timeline-desc-${props.id}`;

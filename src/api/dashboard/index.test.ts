@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ExchangeRecord } from '../../sessions/types.js';
+import { openStore } from '../../store/index.js';
+import type { ObservationStore } from '../../store/types.js';
+import { ADMIN_COOKIE, adminCookieValue } from './access.js';
+import { dashboard, type ProbeFormInput } from './index.js';
+
+const TOKEN = 'unit-test-admin-token';
+const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
+let dir: string;
+let store: ObservationStore;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dashboard-test-'));
+  store = await openStore(`sqlite:${join(dir, 'probe.db')}`);
+  await store.migrate();
+  await store.upsertUpstreams([
+    {
+      id: 'linear',
+      name: '<script>alert(1)</script> Linear',
+      url: 'https://mcp.example/mcp',
+      transport: 'streamable-http',
+      stateless: null,
+      validatesSessionIds: null,
+    },
+  ]);
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function exchange(
+  gapSeconds: number,
+  outcome: 'ok' | 'session_expired',
+  streamAttached = false,
+): ExchangeRecord {
+  const startedAt = NOW - 60_000;
+  return {
+    upstream: 'linear',
+    source: 'proxy',
+    probeRunId: null,
+    transport: 'streamable-http',
+    sessionHash: `s${gapSeconds}${outcome}`.padEnd(16, '0').slice(0, 16),
+    httpMethod: 'POST',
+    rpcMethod: 'tools/list',
+    rpcCount: 1,
+    toolName: null,
+    rpcId: '2',
+    startedAt,
+    headersAt: startedAt + 10,
+    responseAt: startedAt + 20,
+    endedAt: startedAt + 20,
+    httpStatus: outcome === 'ok' ? 200 : 404,
+    outcome,
+    confidence: outcome === 'ok' ? null : 'spec',
+    idleGapMs: gapSeconds * 1000,
+    sessionAgeMs: gapSeconds * 1000 + 500,
+    streamAttached,
+    exchangesBefore: 2,
+    protocolVersion: '2025-06-18',
+    callerHash: 'c1',
+    rpcErrorCode: null,
+    errorMessage: null,
+  };
+}
+
+const app = (extra: Partial<Parameters<typeof dashboard>[0]> = {}) =>
+  dashboard({ store, adminToken: TOKEN, now: () => NOW, ...extra });
+const signedIn = { cookie: `${ADMIN_COOKIE}=${adminCookieValue(TOKEN)}` };
+
+describe('dashboard access behind admin.token', () => {
+  it('sends a browser without credentials to the sign-in form, keeping where it was going', async () => {
+    const res = await app().request('/upstreams/linear?x=1');
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/login?next=%2Fupstreams%2Flinear%3Fx%3D1');
+    expect(await (await app().request('/login?next=/upstreams/linear')).text()).toContain('name="token"');
+  });
+
+  it('turns a matching ?token= into an HttpOnly SameSite=Strict cookie holding an HMAC, and strips it from the address', async () => {
+    const res = await app().request(`/upstreams/linear?token=${TOKEN}&x=1`);
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/upstreams/linear?x=1');
+    const cookie = res.headers.get('set-cookie') ?? '';
+    expect(cookie).toContain(`${ADMIN_COOKIE}=${adminCookieValue(TOKEN)}`);
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Strict');
+    expect(cookie).not.toContain(TOKEN);
+    const wrong = await app().request('/?token=nope');
+    expect(wrong.headers.get('location')).toBe('/login?failed=1&next=%2F');
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('accepts the cookie or the bearer header, and the login form only with the right token', async () => {
+    expect((await app().request('/', { headers: signedIn })).status).toBe(200);
+    expect((await app().request('/', { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect((await app().request('/', { headers: { cookie: `${ADMIN_COOKIE}=${TOKEN}` } })).status).toBe(303);
+    const form = (token: string, next: string) =>
+      app().request('/login', { method: 'POST', body: new URLSearchParams({ token, next }) });
+    expect((await form('wrong', '/')).status).toBe(401);
+    const ok = await form(TOKEN, '/upstreams/linear');
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('/upstreams/linear');
+    expect(ok.headers.get('set-cookie')).toContain(adminCookieValue(TOKEN));
+    // An off-site `next` would turn the login form into an open redirect.
+    expect((await form(TOKEN, '//evil.example/')).headers.get('location')).toBe('/');
+  });
+});
+
+describe('dashboard pages', () => {
+  it('escapes upstream names and shows the overview row', async () => {
+    const html = await (await app().request('/', { headers: signedIn })).text();
+    expect(html).not.toContain('<script>alert(1)</script>');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; Linear');
+    expect(html).toContain('data-upstream="linear"');
+    expect(html).toContain('not measured yet');
+  });
+
+  it('draws every survival and expiry, and shades each band with its own window', async () => {
+    await store.write(
+      [
+        exchange(1, 'ok'),
+        exchange(2, 'ok'),
+        exchange(5, 'session_expired'),
+        exchange(7, 'session_expired'),
+        exchange(3, 'ok', true),
+        exchange(30, 'ok', true),
+      ].map((e) => ({ type: 'exchange' as const, exchange: e })),
+    );
+    const html = await (await app().request('/upstreams/linear', { headers: signedIn })).text();
+    expect(html).toContain('data-points="6"');
+    expect(html.match(/class="pt survived"/g)).toHaveLength(4);
+    expect(html.match(/class="pt expired"/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(html).toContain('data-lower="2" data-upper="5"');
+    expect(html).toContain('data-lower="30" data-upper=""');
+    expect(html).toContain('<title id="survival-title-linear">');
+    expect(html).toContain('(2 s, 5 s]');
+  });
+
+  it('answers 404 with the unknown id for an unknown upstream', async () => {
+    const res = await app().request('/upstreams/nope', { headers: signedIn });
+    expect(res.status).toBe(404);
+    expect(await res.text()).toContain('<code>nope</code>');
+  });
+});
+
+describe('the probe form without JavaScript', () => {
+  const submit = (a: ReturnType<typeof app>, fields: Record<string, string>) =>
+    a.request('/probes', { method: 'POST', headers: signedIn, body: new URLSearchParams(fields) });
+
+  it('starts the probe and returns to the upstream page naming the run', async () => {
+    const started: ProbeFormInput[] = [];
+    const a = app({
+      startProbe: async (input) => {
+        started.push(input);
+        return { id: 'run-42' };
+      },
+    });
+    const res = await submit(a, { upstream: 'linear', mode: 'fanout', intervals: '5, 30 60' });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/upstreams/linear?probe=run-42#probes');
+    expect(started).toEqual([{ upstream: 'linear', mode: 'fanout', intervals: [5, 30, 60] }]);
+    expect(await (await a.request('/upstreams/linear?probe=run-42', { headers: signedIn })).text()).toContain(
+      'Probe <code>run-42</code> started',
+    );
+  });
+
+  it('names the bad field, and says when no prober is wired', async () => {
+    const bad = await submit(app({ startProbe: async () => ({ id: 'x' }) }), {
+      upstream: 'linear',
+      mode: 'fanout',
+      intervals: '5, soon',
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toBe('probe form: intervals must be positive numbers of seconds');
+    const none = await submit(app(), { upstream: 'linear', mode: 'ladder' });
+    expect(none.status).toBe(501);
+    expect(await submit(app(), { upstream: 'linear', mode: 'ladder' }).then((r) => r.status)).toBe(501);
+    const unsigned = await app().request('/probes', {
+      method: 'POST',
+      body: new URLSearchParams({ upstream: 'linear' }),
+    });
+    expect(unsigned.status).toBe(401);
+  });
+});

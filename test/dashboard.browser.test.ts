@@ -1,0 +1,152 @@
+// The dashboard in a real browser (Debian's chromium driven by playwright-core; never a
+// downloaded browser) against the real serve stack, fixture upstreams and real traffic.
+// The full-page screenshot is kept at test-results/dashboard.png as a CI artifact.
+import { existsSync, mkdirSync } from 'node:fs';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  initializeSession,
+  openEventStream,
+  postJsonRpc,
+  toolsListMessage,
+  upstreamPool,
+} from './fixtures/upstreams.js';
+import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ADMIN_TOKEN = 'dashboard-test-token-7f3a';
+
+const upstreams = upstreamPool();
+const proxies: TestProxy[] = [];
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+afterEach(async () => {
+  await Promise.all(proxies.splice(0).map((p) => p.cleanup()));
+  await upstreams.closeAll();
+});
+
+/** Console errors and uncaught page errors, collected for the whole page life. */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
+/**
+ * Passive traffic through the proxy: sessions that survive short idle gaps, expire after long
+ * ones (idle timeout 400 ms), and one that idles with a GET stream open.
+ */
+async function generateTraffic(p: TestProxy, upstream: string): Promise<void> {
+  const url = p.mcpUrl(upstream);
+  const session = async (gapsMs: number[], withStream = false) => {
+    const { sessionId } = await initializeSession(url);
+    const stream = withStream ? await openEventStream(url, { sessionId }) : null;
+    let id = 10;
+    for (const gap of gapsMs) {
+      await sleep(gap);
+      await postJsonRpc(url, toolsListMessage(id++), { sessionId });
+    }
+    stream?.close();
+  };
+  await Promise.all([
+    session([50, 150, 250, 700]),
+    session([100, 300, 600]),
+    session([120, 900]),
+    session([80, 200], true),
+  ]);
+}
+
+describe('dashboard in chromium', () => {
+  it('signs in with ?token=, shows the overview and a survival chart with data, starts a probe from the form and renders its progress', async () => {
+    const upstream = await upstreams.start({ idleTimeoutMs: 400, initDelayMs: 15, expiryStyle: 'spec' });
+    const quiet = await upstreams.start({});
+    const p = await startTestProxy(
+      [
+        upstreamConfig('fixture', upstream.url, { name: 'Fixture (400 ms idle timeout)' }),
+        upstreamConfig('quiet', quiet.url),
+      ],
+      { config: { admin: { token: ADMIN_TOKEN } } },
+    );
+    proxies.push(p);
+    await generateTraffic(p, 'fixture');
+    await p.flush();
+
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+
+    // Without the token the browser is sent to the sign-in form.
+    await page.goto(`${p.url}/`);
+    expect(new URL(page.url()).pathname).toBe('/login');
+
+    // `?token=` once: redirected to the same page without it, signed in by an HttpOnly cookie.
+    await page.goto(`${p.url}/?token=${ADMIN_TOKEN}`);
+    expect(page.url()).toBe(`${p.url}/`);
+    const cookies = await context.cookies();
+    const cookie = cookies.find((c) => c.name === 'mcpprobe_admin');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+    expect(cookie?.value).not.toContain(ADMIN_TOKEN);
+
+    const row = page.locator('tr[data-upstream="fixture"]');
+    await expect(row.locator('th a').textContent()).resolves.toBe('Fixture (400 ms idle timeout)');
+    const expirations24h = Number(await row.locator('td').last().textContent());
+    expect(expirations24h).toBeGreaterThanOrEqual(2);
+
+    await row.locator('th a').click();
+    await page.waitForURL(`${p.url}/upstreams/fixture`);
+    const chart = page.locator('svg.survival-chart');
+    await expect(chart.getAttribute('data-points')).resolves.toMatch(/^[1-9]\d*$/);
+    expect(await chart.locator('.band.no-stream circle.pt.survived').count()).toBeGreaterThanOrEqual(5);
+    expect(await chart.locator('.band.no-stream path.pt.expired').count()).toBeGreaterThanOrEqual(2);
+    expect(await chart.locator('.band.stream circle.pt.survived').count()).toBeGreaterThanOrEqual(1);
+    // The shaded window sits between the longest survival (≤ 400 ms) and the shortest expiry.
+    const window = chart.locator('.band.no-stream g.window');
+    const lower = Number(await window.getAttribute('data-lower'));
+    const upper = Number(await window.getAttribute('data-upper'));
+    expect(lower).toBeGreaterThan(0.2);
+    expect(lower).toBeLessThan(0.45);
+    expect(upper).toBeGreaterThan(0.4);
+    expect(upper).toBeLessThan(1.5);
+    await expect(chart.locator('title').first().textContent()).resolves.toContain('fixture');
+    expect(await page.locator('table caption', { hasText: 'most recent expiries' }).count()).toBe(1);
+
+    // Kept even if the probe part below fails, so the artifact shows what the page looked like.
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
+
+    // The probe form, driven by keyboard as a person without a mouse would.
+    await page.selectOption('form.probe select[name="mode"]', 'fanout');
+    await page.fill('form.probe input[name="intervals"]', '0.2, 0.6');
+    await page.focus('form.probe button');
+    await page.keyboard.press('Enter');
+    const progress = page.locator('#probe-progress');
+    await progress.locator('li[data-type="checkpoint"]').first().waitFor({ timeout: 15_000 });
+    await progress.locator('li[data-type="run-done"]').waitFor({ timeout: 15_000 });
+    const lines = await progress.locator('li').allTextContents();
+    expect(lines.some((l) => /^\[upstream=fixture t=\+\d+s\] idle 0\.2s: OK/.test(l))).toBe(true);
+    expect(lines.some((l) => /idle 0\.6s: FAIL/.test(l))).toBe(true);
+    expect(lines.at(-1)).toBe('probe done');
+
+    // The finished run is listed after a reload.
+    await page.reload();
+    expect(await page.locator('#probe-runs + table tbody tr').count()).toBeGreaterThanOrEqual(1);
+
+    await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
+});
