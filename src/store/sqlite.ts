@@ -80,18 +80,15 @@ class SqliteStore implements SqliteObservationStore {
     private readonly now: () => number,
   ) {
     // The recorder's path: raw statements prepared once, one transaction per batch.
+    // Exchanges (one row per proxied request) bind positionally: better-sqlite3 binds an
+    // array about twice as fast as an object of named parameters (bench/README.md).
     const insertExchange = sqlite.prepare(`
       INSERT INTO exchanges (
         upstream, source, probe_run_id, transport, session_hash, http_method, rpc_method, rpc_count,
         tool_name, rpc_id, started_at, headers_at, response_at, ended_at, http_status, outcome,
         confidence, idle_gap_ms, session_age_ms, stream_attached, exchanges_before, protocol_version,
         caller_hash, rpc_error_code, error_message
-      ) VALUES (
-        @upstream, @source, @probeRunId, @transport, @sessionHash, @httpMethod, @rpcMethod, @rpcCount,
-        @toolName, @rpcId, @startedAt, @headersAt, @responseAt, @endedAt, @httpStatus, @outcome,
-        @confidence, @idleGapMs, @sessionAgeMs, @streamAttached, @exchangesBefore, @protocolVersion,
-        @callerHash, @rpcErrorCode, @errorMessage
-      )`);
+      ) VALUES (${Array(25).fill('?').join(', ')})`);
     // A later record for the same session overwrites its progress; handshake
     // details are only filled in, never erased by a record that lacks them.
     const upsertSession = sqlite.prepare(`
@@ -353,34 +350,35 @@ const str = (v: unknown): string | null => (v == null ? null : String(v));
 const num = (v: number | null | undefined): number | null =>
   typeof v === 'number' && Number.isFinite(v) ? v : null;
 
-function exchangeParams(x: ExchangeRecord): Record<string, string | number | null> {
-  return {
-    upstream: x.upstream,
-    source: x.source,
-    probeRunId: str(x.probeRunId),
-    transport: x.transport,
-    sessionHash: str(x.sessionHash),
-    httpMethod: x.httpMethod,
-    rpcMethod: str(x.rpcMethod),
-    rpcCount: num(x.rpcCount) ?? 0,
-    toolName: str(x.toolName),
-    rpcId: str(x.rpcId),
-    startedAt: num(x.startedAt),
-    headersAt: num(x.headersAt),
-    responseAt: num(x.responseAt),
-    endedAt: num(x.endedAt),
-    httpStatus: num(x.httpStatus),
-    outcome: x.outcome,
-    confidence: str(x.confidence),
-    idleGapMs: num(x.idleGapMs),
-    sessionAgeMs: num(x.sessionAgeMs),
-    streamAttached: bool(x.streamAttached) ?? 0,
-    exchangesBefore: num(x.exchangesBefore),
-    protocolVersion: str(x.protocolVersion),
-    callerHash: str(x.callerHash),
-    rpcErrorCode: num(x.rpcErrorCode),
-    errorMessage: str(x.errorMessage),
-  };
+/** In the column order of the exchanges INSERT. */
+function exchangeParams(x: ExchangeRecord): Array<string | number | null> {
+  return [
+    x.upstream,
+    x.source,
+    str(x.probeRunId),
+    x.transport,
+    str(x.sessionHash),
+    x.httpMethod,
+    str(x.rpcMethod),
+    num(x.rpcCount) ?? 0,
+    str(x.toolName),
+    str(x.rpcId),
+    num(x.startedAt),
+    num(x.headersAt),
+    num(x.responseAt),
+    num(x.endedAt),
+    num(x.httpStatus),
+    x.outcome,
+    str(x.confidence),
+    num(x.idleGapMs),
+    num(x.sessionAgeMs),
+    bool(x.streamAttached) ?? 0,
+    num(x.exchangesBefore),
+    str(x.protocolVersion),
+    str(x.callerHash),
+    num(x.rpcErrorCode),
+    str(x.errorMessage),
+  ];
 }
 
 function sessionParams(s: SessionRecord): Record<string, string | number | null> {
