@@ -127,11 +127,11 @@ describe('replayStrategies', () => {
 });
 
 describe('recommendStrategy', () => {
-  it('picks per-turn when its stale risk still costs less than the pool’s extra inits', () => {
+  it('prefers the pool without stale risk over per-turn reuse that risks failures', () => {
     const r = recommendStrategy(lifetime(), CALLS, { turnGapMs: 120_000 });
     expect(r).toMatchObject({
-      strategy: 'per-turn',
-      poolIdleTtlMs: null,
+      strategy: 'pool',
+      poolIdleTtlMs: 15_000,
       keepaliveIntervalMs: null,
       initCostMs: 1000,
       expectedInitSecondsPer100Calls: { 'per-call': 100, 'per-turn': 50, pool: 83.333 },
@@ -139,7 +139,32 @@ describe('recommendStrategy', () => {
       workload: { source: 'observed', calls: 6, callers: 2 },
     });
     expect(r.reason).toBe(
-      'sessions expire between 30 s and 40 s idle; reusing a session within a turn saves 50.0 s of init per 100 calls with 16.667 expected stale failures, and a pool saves no more',
+      'sessions expire between 30 s and 40 s idle; retiring them after 15 s idle stays on the safe side and saves 16.7 s of init per 100 calls over per-call, where per-turn reuse would risk 16.667 stale failures per 100 calls',
+    );
+  });
+
+  it('picks per-turn when every reuse within a turn stays below the window', () => {
+    // Gaps 10 s and 25 s, all below the 30 s lower bound: per-turn opens 2 sessions, the 15 s pool 3.
+    const calls = [call('a', 0, 0), call('a', 10, 10), call('a', 35, 35), call('a', 600, 600)];
+    const r = recommendStrategy(lifetime(), calls, { turnGapMs: 120_000 });
+    expect(r).toMatchObject({
+      strategy: 'per-turn',
+      poolIdleTtlMs: null,
+      expectedInitSecondsPer100Calls: { 'per-call': 100, 'per-turn': 50, pool: 75 },
+      expectedStaleFailuresPer100Calls: { 'per-call': 0, 'per-turn': 0, pool: 0 },
+    });
+    expect(r.reason).toBe(
+      'sessions expire between 30 s and 40 s idle; reusing a session within a turn never outlasts that and saves 50.0 s of init per 100 calls, and a pool saves no more',
+    );
+  });
+
+  it('picks per-call when reuse risks failures and no pool is safe', () => {
+    const firstGapExpired = lifetime({ lowerMs: null, upperMs: 5000, survivals: 0, expirations: 3 });
+    const r = recommendStrategy(firstGapExpired, CALLS, { turnGapMs: 120_000 });
+    expect(r).toMatchObject({ strategy: 'per-call', poolIdleTtlMs: null });
+    // Every per-turn reuse (3 of 6 calls) is above the missing lower bound.
+    expect(r.reason).toBe(
+      'sessions expire between 0 s and 5 s idle; per-turn reuse would risk 50 stale failures per 100 calls and no safe pool saves any init, so open a fresh session per call',
     );
   });
 
@@ -148,7 +173,7 @@ describe('recommendStrategy', () => {
     expect(r).toMatchObject({ strategy: 'pool', poolIdleTtlMs: 15_000, keepaliveIntervalMs: 15_000 });
     expect(r.poolIdleTtlMs!).toBeLessThanOrEqual(lifetime().lowerMs!);
     expect(r.reason).toBe(
-      'sessions expire between 30 s and 40 s idle; pinging every 15 s keeps them alive and saves 66.7 s of init per 100 calls over per-call with 0 expected stale failures',
+      'sessions expire between 30 s and 40 s idle; pinging every 15 s keeps them alive and saves 66.7 s of init per 100 calls over per-call, where per-turn reuse would risk 16.667 stale failures per 100 calls',
     );
   });
 
@@ -162,7 +187,7 @@ describe('recommendStrategy', () => {
       expectedInitSecondsPer100Calls: { 'per-call': 100, 'per-turn': 100, pool: 25 },
     });
     expect(r.reason).toBe(
-      'sessions expire between 30 s and 40 s idle; retiring them after 15 s idle stays on the safe side and saves 75.0 s of init per 100 calls over per-call with 0 expected stale failures',
+      'sessions expire between 30 s and 40 s idle; retiring them after 15 s idle stays on the safe side and saves 75.0 s of init per 100 calls over per-call',
     );
   });
 

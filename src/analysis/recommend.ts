@@ -75,8 +75,8 @@ export function safePoolTtlMs(
 
 /**
  * Recommend per-call, per-turn or a pool for one upstream: replay the calls (or the
- * default workload), cost each strategy as init time plus one re-open per expected
- * stale failure, and take the cheapest (the simpler one on a tie).
+ * default workload) and take the one with the least init time among those with no
+ * expected stale-session failures (the simpler one on a tie).
  */
 export function recommendStrategy(
   lifetime: LifetimeEstimate,
@@ -151,10 +151,15 @@ export function recommendStrategy(
       'no session lifetime observed yet (run `mcp-session-probe probe`); per-turn reuse avoids long idle gaps until one is measured',
     );
   }
-  const cost = (o: StrategyOutcome) =>
-    o.expectedInitSecondsPer100Calls + (o.expectedStaleFailuresPer100Calls ?? 0) * (initCostMs / 1000);
+  // Safety first: a stale-session failure is an error an agent sees, an init only costs
+  // time. So take the cheapest strategy with no expected stale failures; per-call
+  // always qualifies, and the pool does by construction (its TTL is below the window).
   let best = strategies[0]!;
-  for (const o of strategies.slice(1)) if (cost(o) < cost(best) - 1e-9) best = o;
+  for (const o of strategies.slice(1)) {
+    if (o.expectedStaleFailuresPer100Calls !== 0) continue;
+    if (o.expectedInitSecondsPer100Calls < best.expectedInitSecondsPer100Calls - 1e-9) best = o;
+  }
+  const turnRisk = perTurn?.expectedStaleFailuresPer100Calls ?? 0;
 
   const perCall = byName['per-call']!;
   const saved = perCall.expectedInitSecondsPer100Calls - best.expectedInitSecondsPer100Calls;
@@ -171,17 +176,17 @@ export function recommendStrategy(
           : `retiring them after ${s(ttl!)} idle stays on the safe side`;
     return pick(
       'pool',
-      `${window}; ${how} and saves ${saved.toFixed(1)} s of init per 100 calls over per-call with ${best.expectedStaleFailuresPer100Calls ?? 0} expected stale failures`,
+      `${window}; ${how} and saves ${saved.toFixed(1)} s of init per 100 calls over per-call${turnRisk > 0 ? `, where per-turn reuse would risk ${turnRisk} stale failures per 100 calls` : ''}`,
     );
   }
   if (best.strategy === 'per-turn') {
     return pick(
       'per-turn',
-      `${window}; reusing a session within a turn saves ${saved.toFixed(1)} s of init per 100 calls with ${best.expectedStaleFailuresPer100Calls} expected stale failures${ttl === null ? '' : ', and a pool saves no more'}`,
+      `${window}; reusing a session within a turn never outlasts that and saves ${saved.toFixed(1)} s of init per 100 calls${ttl === null ? '' : ', and a pool saves no more'}`,
     );
   }
   return pick(
     'per-call',
-    `${window}; the calls are too far apart for reuse to pay off, so a fresh session per call avoids stale-session failures`,
+    `${window}; ${turnRisk > 0 ? `per-turn reuse would risk ${turnRisk} stale failures per 100 calls and ` : ''}no safe pool saves any init, so open a fresh session per call`,
   );
 }
