@@ -50,7 +50,10 @@ export interface ProbeStep {
   attributes?: Attributes;
 }
 
-/** A running probe: a root span `mcpprobe.probe {upstream}` with a child per step. */
+/**
+ * One upstream's part of a probe run: a root span `mcpprobe.probe {upstream}` with a child per
+ * step. Exchanges recorded with the same probe run id and upstream become children too.
+ */
 export interface ProbeRunSpan {
   /** `traceparent` of the run, for requests the prober sends itself. */
   readonly traceparent: string;
@@ -162,14 +165,15 @@ interface OpenExchange {
  */
 export function createSpanRecorder({ tracer, upstreamAddress }: SpanRecorderOptions): SpanRecorder {
   const open = new WeakMap<ExchangeRecord, OpenExchange>();
-  /** Root spans of running probes, so their exchanges become children. */
+  /** Root spans of running probes by run id + upstream, so their exchanges become children. */
   const probeRuns = new Map<string, Span>();
+  const runKey = (runId: string, upstream: string) => `${runId}\0${upstream}`;
 
   const start = (r: ExchangeRecord, parent: Context): Span =>
     tracer.startSpan(exchangeSpanName(r), { kind: SpanKind.CLIENT, startTime: r.startedAt }, parent);
 
   const probeParent = (r: ExchangeRecord): Context => {
-    const run = r.probeRunId ? probeRuns.get(r.probeRunId) : undefined;
+    const run = r.probeRunId ? probeRuns.get(runKey(r.probeRunId, r.upstream)) : undefined;
     return run ? trace.setSpan(ROOT_CONTEXT, run) : ROOT_CONTEXT;
   };
 
@@ -204,15 +208,11 @@ export function createSpanRecorder({ tracer, upstreamAddress }: SpanRecorderOpti
         // The open span ended in streamOpened (or ends now if that hook was not wired);
         // the close is its own short span so the stream's lifetime is an attribute, not a span length.
         if (span.isRecording()) span.end(r.headersAt ?? end);
+        // A child of the (ended) open span: same trace, and the pair reads as one stream.
         const close = tracer.startSpan(
           sc.SPAN_STREAM_CLOSE,
-          {
-            kind: SpanKind.CLIENT,
-            startTime: end,
-            attributes: attrs,
-            links: [{ context: span.spanContext() }],
-          },
-          o.parent,
+          { kind: SpanKind.CLIENT, startTime: end, attributes: attrs },
+          trace.setSpan(o.parent, span),
         );
         close.setAttribute(sc.ATTR_STREAM_DURATION, seconds(end - (r.headersAt ?? r.startedAt)));
         const errorType = errorTypeOf(r);
@@ -251,7 +251,7 @@ export function createSpanRecorder({ tracer, upstreamAddress }: SpanRecorderOpti
         },
         ROOT_CONTEXT,
       );
-      if (runId) probeRuns.set(runId, root);
+      if (runId) probeRuns.set(runKey(runId, upstream), root);
       const rootCtx = trace.setSpan(ROOT_CONTEXT, root);
       let ended = false;
       return {
@@ -279,7 +279,7 @@ export function createSpanRecorder({ tracer, upstreamAddress }: SpanRecorderOpti
         end(result = {}) {
           if (ended) return;
           ended = true;
-          if (runId) probeRuns.delete(runId);
+          if (runId) probeRuns.delete(runKey(runId, upstream));
           if (result.errorType) setError(root, result.errorType, result.errorMessage ?? null);
           root.end(result.endedAt ?? Date.now());
         },

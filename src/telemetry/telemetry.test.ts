@@ -20,6 +20,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   initializeSession,
+  openEventStream,
   postJsonRpc,
   toolsListMessage,
   upstreamPool,
@@ -237,8 +238,10 @@ describe('request spans', () => {
   });
 });
 
-/** A bare upstream that records request headers and answers every POST with an empty result. */
-async function recordingUpstream(): Promise<{ url: string; seen: IncomingHttpHeaders[]; server: Server }> {
+/** A bare upstream that records request headers and answers every POST with `answer(id)` (default: an empty result). */
+async function recordingUpstream(
+  answer: (id: unknown) => object = (id) => ({ jsonrpc: '2.0', id, result: {} }),
+): Promise<{ url: string; seen: IncomingHttpHeaders[]; server: Server }> {
   const seen: IncomingHttpHeaders[] = [];
   const server = createServer((req, res) => {
     seen.push(req.headers);
@@ -249,7 +252,7 @@ async function recordingUpstream(): Promise<{ url: string; seen: IncomingHttpHea
     req.on('end', () => {
       const id = (JSON.parse(body || '{}') as { id?: unknown }).id ?? null;
       res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'sess-raw-1234' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id, result: {} }));
+      res.end(JSON.stringify(answer(id)));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -287,6 +290,64 @@ describe('traceparent propagation', () => {
       await postJsonRpc(url('rec'), toolsListMessage(1), { headers: { traceparent: tp } });
       await postJsonRpc(url('rec'), toolsListMessage(2));
       expect(up.seen.map((h) => h['traceparent'])).toEqual([tp, undefined]);
+    } finally {
+      up.server.close();
+    }
+  });
+});
+
+describe('GET streams and secrets', () => {
+  it('a standalone GET stream is two short spans (open, close), the close carrying how long it stayed open', async () => {
+    const upstream = await upstreams.start({});
+    const { t, url } = await startProxy([upstreamConfig('demo', upstream.url)]);
+    const { sessionId } = await initializeSession(url('demo'));
+    const stream = await openEventStream(url('demo'), { sessionId });
+    expect(stream.status).toBe(200);
+    const openedAt = performance.now();
+    await new Promise((r) => setTimeout(r, 400));
+    stream.close();
+    const heldSeconds = (performance.now() - openedAt) / 1000;
+    for (let i = 0; i < 100 && !t.spans().some((s) => s.name === sc.SPAN_STREAM_CLOSE); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+
+    const open = t.span(sc.SPAN_STREAM_OPEN);
+    const close = t.span(sc.SPAN_STREAM_CLOSE);
+    const secondsOf = (s: ReadableSpan) => s.duration[0] + s.duration[1] / 1e9;
+    // Neither span lasts as long as the stream did.
+    expect(secondsOf(open)).toBeLessThan(0.2);
+    expect(secondsOf(close)).toBeLessThan(0.01);
+    expect(open.attributes[sc.ATTR_MCP_SESSION_ID]).toBe(hashSessionId(sessionId!));
+    expect(close.parentSpanContext?.spanId).toBe(open.spanContext().spanId);
+    expect(close.spanContext().traceId).toBe(open.spanContext().traceId);
+    expect(Math.abs((close.attributes[sc.ATTR_STREAM_DURATION] as number) - heldSeconds)).toBeLessThan(0.1);
+  });
+
+  it('secrets in an upstream error message and the raw session id never reach a span', async () => {
+    const secret = 'sk-live-PLANTEDsecretVALUE0123456789abcdef';
+    const up = await recordingUpstream((id) => ({
+      jsonrpc: '2.0',
+      id,
+      error: { code: -32000, message: `backend refused Authorization: Bearer ${secret} (api_key=${secret})` },
+    }));
+    try {
+      const { t, url } = await startProxy([upstreamConfig('rec', up.url)]);
+      const res = await postJsonRpc(url('rec'), toolsListMessage(1), {
+        headers: { authorization: `Bearer ${secret}` },
+      });
+      expect(res.text).toContain(secret); // the agent sees the upstream's answer unchanged
+      const span = t.span('tools/list');
+      expect(span.status.code).toBe(SpanStatusCode.ERROR);
+      expect(span.attributes[sc.ATTR_ERROR_TYPE]).toBe('-32000');
+      expect(span.status.message).toContain('backend refused');
+      const exported = JSON.stringify(
+        t
+          .spans()
+          .map((s) => ({ name: s.name, attributes: s.attributes, status: s.status, events: s.events })),
+      );
+      expect(exported).not.toContain(secret);
+      expect(exported).not.toContain('sess-raw-1234');
+      expect(JSON.stringify(await t.metrics())).not.toContain(secret);
     } finally {
       up.server.close();
     }
