@@ -178,7 +178,6 @@ describe('the probe form without JavaScript', () => {
     expect(await bad.text()).toBe('probe form: intervals must be positive numbers of seconds');
     const none = await submit(app(), { upstream: 'linear', mode: 'ladder' });
     expect(none.status).toBe(501);
-    expect(await submit(app(), { upstream: 'linear', mode: 'ladder' }).then((r) => r.status)).toBe(501);
     const unsigned = await app().request('/probes', {
       method: 'POST',
       body: new URLSearchParams({ upstream: 'linear' }),
