@@ -132,6 +132,33 @@ describe('SessionTracker: idle gap and age', () => {
     h.call(secret, 404);
     expect(JSON.stringify(h.observations)).not.toContain(secret);
   });
+  it('error text echoing the session id or a secret is stored with the id hashed and the secret redacted', () => {
+    const h = harness();
+    const sid = 'sid-0f9e8d7c6b5a';
+    h.initialize(sid);
+    h.advance(10);
+    const x = h.start(sid);
+    x.headers(404, null);
+    x.message(
+      readResponseEnvelope(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: x.rpcNumber,
+          error: { code: -32001, message: `Session ${sid} not found; api_key=k-123456789` },
+        }),
+      ),
+    );
+    const r = x.finish();
+    expect(r.outcome).toBe('session_expired');
+    expect(r.errorMessage).toContain(hashSessionId(sid));
+    expect(r.errorMessage).not.toContain(sid);
+    expect(r.errorMessage).not.toContain('k-123456789');
+    const y = h.start(null);
+    y.headers(401, null);
+    expect(y.finish({ errorText: 'Unauthorized: Bearer abcdef0123456789abcdef' }).errorMessage).not.toContain(
+      'abcdef0123456789abcdef',
+    );
+  });
 });
 
 describe('SessionTracker: lifecycle', () => {

@@ -1,4 +1,5 @@
 import { hashSessionId } from '../security/hash.js';
+import { redactText } from '../security/redact.js';
 import { classifyOutcome } from './classify.js';
 import {
   type RequestEnvelope,
@@ -17,6 +18,16 @@ import type {
 } from './types.js';
 
 const EMPTY_REQUEST: RequestEnvelope = readRequestEnvelope('');
+
+/**
+ * Upstream error text as it may be stored, logged and exported: secrets redacted, and the raw
+ * session id (servers like to echo it: "Session <id> not found") replaced by its hash.
+ */
+function storableErrorText(text: string | null, sessionId: string | null): string | null {
+  if (text === null) return null;
+  const scrubbed = sessionId ? text.split(sessionId).join(hashSessionId(sessionId)) : text;
+  return redactText(scrubbed);
+}
 
 /** What the tracker keeps per live session. Small on purpose: memory is bounded per session. */
 interface SessionState {
@@ -189,7 +200,12 @@ export class ExchangeHandle {
     });
     r.outcome = outcome;
     r.confidence = confidence;
-    if (outcome !== 'ok') r.errorMessage = (this.rpcError ? this.rpcErrorText : f.errorText) ?? null;
+    if (outcome !== 'ok') {
+      r.errorMessage = storableErrorText(
+        (this.rpcError ? this.rpcErrorText : f.errorText) ?? null,
+        this.begin.sessionId,
+      );
+    }
     this.tracker.finishExchange(this, outcome, f);
     return r;
   }
