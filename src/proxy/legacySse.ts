@@ -20,6 +20,7 @@ import {
   type ForwardContext,
   readBody,
   rejectTooLarge,
+  replaceHeaders,
 } from './streamableHttp.js';
 import { type ResolvedUpstream, type UpstreamRegistry, upstreamPathFor } from './upstreams.js';
 
@@ -346,8 +347,8 @@ export function createLegacySseHandlers({
       protocolVersion: fwd.protocolVersion,
       adopt: false,
     });
-    const extra = ctx.extraRequestHeaders?.(handle);
-    const headers = extra ? fwd.headers.concat(extra) : fwd.headers;
+    const extra = ctx.extraRequestHeaders?.(handle, req);
+    const headers = extra ? replaceHeaders(fwd.headers, extra) : fwd.headers;
 
     let finished = false;
     const call: PendingCall = {
