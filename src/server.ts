@@ -5,10 +5,12 @@ import { Hono } from 'hono';
 import { adminAuth } from './api/auth.js';
 import { dashboard } from './api/dashboard/index.js';
 import { adminApi } from './api/index.js';
+import { probeApi } from './api/probes.js';
 import { reportApi } from './api/report.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { DemoUpstream } from './demo/upstream.js';
 import { createLogger, type Logger } from './log.js';
+import { ProbeRunner } from './probe/runner.js';
 import {
   createProxyHandler,
   createUpstreamRegistry,
@@ -57,6 +59,8 @@ export interface RunningServer {
   logger: Logger;
   demo: DemoUpstream | null;
   telemetry: Telemetry;
+  /** Active probe runs (/api/probes, config schedules). */
+  probes: ProbeRunner;
   close(): Promise<void>;
 }
 
@@ -146,6 +150,19 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     }),
   );
   app.route('/', reportApi({ store, config, now: opts.now }));
+  // Probe observations go to the same store (source "probe") and the same telemetry.
+  const probes = new ProbeRunner({
+    upstreams: () => config.upstreams,
+    record: (obs) => {
+      if (opts.recording !== false) recorder.record(obs);
+      telemetry.onObservation(obs);
+    },
+    store,
+    logger,
+    now: opts.now,
+  });
+  probes.startSchedules();
+  app.route('/', probeApi({ probes }));
   app.route('/', metricsRoute(telemetry));
   app.route('/', dashboard({ store, adminToken: config.admin.token }));
   const honoListener = getRequestListener(app.fetch);
@@ -191,6 +208,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         for (const res of openStreams) res.end();
       });
       tracker.stop();
+      await probes.close();
       await recorder.close();
       await telemetry.shutdown();
       await store.close();
@@ -213,6 +231,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     logger,
     demo,
     telemetry,
+    probes,
     close,
   };
 }
