@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 
 interface ProfileNode {
   id: number;
+  children?: number[];
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
 }
@@ -50,5 +51,23 @@ const print = (title: string, m: Map<string, number>) => {
     process.stdout.write(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}\n`);
   }
 };
+// Inclusive time per source file of this project and per package: a sample counts once for
+// every file or package on its stack (what "the store" or "telemetry" costs, callees included).
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const inclusive = new Map<string, number>();
+for (const [id, us] of selfMicros) {
+  const seen = new Set<string>();
+  for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+    const url = byId.get(cur)!.callFrame.url.replace(/^file:\/\//, '');
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+    const key = m ? `~/${m[1]}` : url.startsWith(process.cwd()) ? url.slice(process.cwd().length + 1) : null;
+    if (key && !seen.has(key)) {
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+    }
+  }
+}
 print('self time by function', byFunction);
 print('self time by file or package', byFile);
+print('inclusive time by project file or package', inclusive);

@@ -32,6 +32,8 @@ export interface Summary {
   idle: IdleCost | null;
   /** The SessionTracker alone in a fresh process: what one more idle session costs. */
   trackerIdle: IdleCost | null;
+  /** bench/recordingCost.ts: CPU per exchange of tracker alone vs tracker + recorder + SQLite, no sockets. */
+  recording: { exchanges: number; trackerOnlyMicros: number; trackerRecorderSqliteMicros: number } | null;
 }
 
 export interface TargetCheck {
@@ -98,6 +100,17 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
       measured: `${f(on / off)}x (${f(on, 0)} vs ${f(off, 0)} µs)`,
       met: on / off <= 1.15,
     });
+    const r = summary.recording;
+    const b = row(s, PASS_THROUGH)?.cpuMicrosPerRequest ?? Number.NaN;
+    if (r) {
+      const added = r.trackerRecorderSqliteMicros - r.trackerOnlyMicros;
+      checks.push({
+        target: 'Recording cost isolated (tracker → recorder → SQLite, no sockets), vs pass-through CPU/req',
+        limit: '≤ 15% of a request',
+        measured: `+${f(added, 1)} µs per exchange = ${f((100 * added) / b, 1)}% of the pass-through's ${f(b, 0)} µs`,
+        met: added / b <= 0.15,
+      });
+    }
   }
   {
     const t = summary.trackerIdle;
@@ -174,6 +187,14 @@ export function renderMarkdown(results: {
         summary.trackerIdle.rssBytesPerSession,
         0,
       )} B RSS and ${f(summary.trackerIdle.heapBytesPerSession, 0)} B heap per idle session.`,
+    );
+  }
+  if (summary.recording) {
+    lines.push(
+      `Recording alone (bench/recordingCost.ts, ${summary.recording.exchanges} exchanges, no sockets): tracker ${f(
+        summary.recording.trackerOnlyMicros,
+        1,
+      )} µs, tracker + recorder + SQLite ${f(summary.recording.trackerRecorderSqliteMicros, 1)} µs CPU per exchange.`,
     );
   }
   lines.push('', '| target | limit | measured | met |', '|---|---|---|---|');

@@ -165,7 +165,7 @@ async function main(): Promise<void> {
     log(`round ${round + 1}/${ROUNDS} done`);
   }
 
-  const summary: Summary = { scenarios: [], idle: null, trackerIdle: null };
+  const summary: Summary = { scenarios: [], idle: null, trackerIdle: null, recording: null };
   for (const s of SCENARIOS) {
     const rows = targets.map((t) => {
       const runs = cells.get(`${s.name}|${t.name}`) ?? [];
@@ -186,6 +186,7 @@ async function main(): Promise<void> {
   log(`idle sessions: opening ${IDLE_SESSIONS} through the proxy`);
   summary.idle = await idleSessionCost(proxy, via(proxy.ready.port)('raw'));
   summary.trackerIdle = trackerOnlyCost(quick ? 20_000 : 50_000);
+  summary.recording = JSON.parse(runBenchScript('./recordingCost.ts', [String(quick ? 20_000 : 50_000)]));
 
   const targetsMet = evaluateTargets(summary);
   const results = {
@@ -255,19 +256,18 @@ async function idleSessionCost(proxy: BenchChild, url: string) {
 
 /** The tracker alone in a fresh process (bench/trackerMemory.ts): no store, no sockets, no allocator noise. */
 function trackerOnlyCost(sessions: number): IdleCost {
-  const out = execFileSync(
-    process.execPath,
-    [
-      '--expose-gc',
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./trackerMemory.ts', import.meta.url)),
-      String(sessions),
-    ],
-    { encoding: 'utf8' },
-  );
+  const out = runBenchScript('./trackerMemory.ts', [String(sessions)]);
   const m = JSON.parse(out) as Omit<IdleCost, 'rssKbPer1000Sessions'>;
   return { ...m, rssKbPer1000Sessions: m.rssBytesPerSession * (1000 / 1024) };
+}
+
+/** Runs a one-shot measurement script in a fresh node process; returns its stdout. */
+function runBenchScript(file: string, args: string[]): string {
+  return execFileSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL(file, import.meta.url)), ...args],
+    { encoding: 'utf8' },
+  );
 }
 
 async function track(p: Promise<BenchChild>): Promise<BenchChild> {
