@@ -47,36 +47,43 @@ function watchErrors(page: Page): string[] {
 }
 
 /**
- * Passive traffic through the proxy: sessions that survive short idle gaps, expire after long
- * ones (idle timeout 400 ms), and one that idles with a GET stream open.
+ * Passive traffic through the proxy: sessions that survive short idle gaps and expire after
+ * long ones (idle timeout 1 s; gaps far from it so a loaded CI machine cannot blur them),
+ * and one that idles with a GET stream open.
  */
 async function generateTraffic(p: TestProxy, upstream: string): Promise<void> {
   const url = p.mcpUrl(upstream);
-  const session = async (gapsMs: number[], withStream = false) => {
-    const { sessionId } = await initializeSession(url);
-    const stream = withStream ? await openEventStream(url, { sessionId }) : null;
-    let id = 10;
-    for (const gap of gapsMs) {
-      await sleep(gap);
-      await postJsonRpc(url, toolsListMessage(id++), { sessionId });
-    }
-    stream?.close();
-  };
-  await Promise.all([
-    session([50, 150, 250, 700]),
-    session([100, 300, 600]),
-    session([120, 900]),
-    session([80, 200], true),
-  ]);
+  const plans = [
+    { gaps: [50, 150, 200, 1800] },
+    { gaps: [100, 200, 2000] },
+    { gaps: [120, 2200] },
+    { gaps: [80, 200], stream: true },
+  ];
+  // Sessions open one after another (the demo upstream has lost sessions whose initialize
+  // overlapped other requests); the first gap of the early ones includes the later openings.
+  const opened: string[] = [];
+  for (const _ of plans) opened.push((await initializeSession(url)).sessionId ?? '');
+  await Promise.all(
+    plans.map(async (plan, index) => {
+      const sessionId = opened[index];
+      const open = plan.stream ? await openEventStream(url, { sessionId }) : null;
+      let id = 10;
+      for (const gap of plan.gaps) {
+        await sleep(gap);
+        await postJsonRpc(url, toolsListMessage(id++), { sessionId });
+      }
+      open?.close();
+    }),
+  );
 }
 
 describe('dashboard in chromium', () => {
   it('signs in with ?token=, shows the overview and a survival chart with data, starts a probe from the form and renders its progress', async () => {
-    const upstream = await upstreams.start({ idleTimeoutMs: 400, initDelayMs: 15, expiryStyle: 'spec' });
+    const upstream = await upstreams.start({ idleTimeoutMs: 1000, initDelayMs: 15, expiryStyle: 'spec' });
     const quiet = await upstreams.start({});
     const p = await startTestProxy(
       [
-        upstreamConfig('fixture', upstream.url, { name: 'Fixture (400 ms idle timeout)' }),
+        upstreamConfig('fixture', upstream.url, { name: 'Fixture (1 s idle timeout)' }),
         upstreamConfig('quiet', quiet.url),
       ],
       { config: { admin: { token: ADMIN_TOKEN } } },
@@ -102,7 +109,7 @@ describe('dashboard in chromium', () => {
     expect(cookie?.value).not.toContain(ADMIN_TOKEN);
 
     const row = page.locator('tr[data-upstream="fixture"]');
-    await expect(row.locator('th a').textContent()).resolves.toBe('Fixture (400 ms idle timeout)');
+    await expect(row.locator('th a').textContent()).resolves.toBe('Fixture (1 s idle timeout)');
     const expirations24h = Number(await row.locator('td').last().textContent());
     expect(expirations24h).toBeGreaterThanOrEqual(2);
 
@@ -113,14 +120,15 @@ describe('dashboard in chromium', () => {
     expect(await chart.locator('.band.no-stream circle.pt.survived').count()).toBeGreaterThanOrEqual(5);
     expect(await chart.locator('.band.no-stream path.pt.expired').count()).toBeGreaterThanOrEqual(2);
     expect(await chart.locator('.band.stream circle.pt.survived').count()).toBeGreaterThanOrEqual(1);
-    // The shaded window sits between the longest survival (≤ 400 ms) and the shortest expiry.
+    // The shaded window sits between the longest survival and the shortest expiry, around 1 s.
     const window = chart.locator('.band.no-stream g.window');
     const lower = Number(await window.getAttribute('data-lower'));
     const upper = Number(await window.getAttribute('data-upper'));
-    expect(lower).toBeGreaterThan(0.2);
-    expect(lower).toBeLessThan(0.45);
-    expect(upper).toBeGreaterThan(0.4);
-    expect(upper).toBeLessThan(1.5);
+    // Bounds around the 1 s timeout; loose because a loaded CI machine stretches the short gaps.
+    expect(lower).toBeGreaterThanOrEqual(0.2);
+    expect(lower).toBeLessThan(1.5);
+    expect(upper).toBeGreaterThan(lower);
+    expect(upper).toBeLessThan(3);
     await expect(chart.locator('title').first().textContent()).resolves.toContain('fixture');
     expect(await page.locator('table caption', { hasText: 'most recent expiries' }).count()).toBe(1);
 
@@ -130,7 +138,7 @@ describe('dashboard in chromium', () => {
 
     // The probe form, driven by keyboard as a person without a mouse would.
     await page.selectOption('form.probe select[name="mode"]', 'fanout');
-    await page.fill('form.probe input[name="intervals"]', '0.2, 0.6');
+    await page.fill('form.probe input[name="intervals"]', '0.2, 1.6');
     await page.focus('form.probe button');
     await page.keyboard.press('Enter');
     const progress = page.locator('#probe-progress');
@@ -138,7 +146,7 @@ describe('dashboard in chromium', () => {
     await progress.locator('li[data-type="run-done"]').waitFor({ timeout: 15_000 });
     const lines = await progress.locator('li').allTextContents();
     expect(lines.some((l) => /^\[upstream=fixture t=\+\d+s\] idle 0\.2s: OK/.test(l))).toBe(true);
-    expect(lines.some((l) => /idle 0\.6s: FAIL/.test(l))).toBe(true);
+    expect(lines.some((l) => /idle 1\.6s: FAIL/.test(l))).toBe(true);
     expect(lines.at(-1)).toBe('probe done');
 
     // The finished run is listed after a reload.
@@ -146,7 +154,7 @@ describe('dashboard in chromium', () => {
     expect(await page.locator('#probe-runs + table tbody tr').count()).toBeGreaterThanOrEqual(1);
 
     await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
-    expect(errors).toEqual([]);
+    expect(errors, errors.join('\n')).toEqual([]);
     await context.close();
   }, 60_000);
 });

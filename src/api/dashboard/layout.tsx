@@ -80,6 +80,11 @@ export function Page(props: { title: string; children: Child; script?: string })
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
+        {/* An inline icon: no /favicon.ico request, no 404 in the console. */}
+        <link
+          rel="icon"
+          href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='6' fill='%231a7f37'/%3E%3C/svg%3E"
+        />
         <title>{props.title} · mcp-session-probe</title>
         <style>{raw(STYLE)}</style>
       </head>
