@@ -129,13 +129,17 @@ export async function detectTransport(
  */
 export async function resolveTransport(
   upstream: { id: string; url: string; transport: string; headers?: Readonly<Record<string, string>> },
-  store: Pick<ObservationStore, 'listUpstreams' | 'setUpstreamFlags'> | null,
+  store:
+    | (Pick<ObservationStore, 'setUpstreamFlags'> & Partial<Pick<ObservationStore, 'listUpstreams'>>)
+    | null,
   opts: DetectTransportOptions = {},
 ): Promise<TransportDetection> {
   if (upstream.transport === 'streamable-http' || upstream.transport === 'sse') {
     return { transport: upstream.transport, evidence: 'configured' };
   }
-  const stored = store ? (await store.listUpstreams()).find((u) => u.id === upstream.id) : undefined;
+  const stored = store?.listUpstreams
+    ? (await store.listUpstreams()).find((u) => u.id === upstream.id)
+    : undefined;
   if (stored?.transport === 'streamable-http' || stored?.transport === 'sse') {
     return { transport: stored.transport, evidence: 'detected earlier (store)' };
   }

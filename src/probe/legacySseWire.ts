@@ -1,0 +1,344 @@
+// Probing a legacy HTTP+SSE (2024-11-05) upstream with the SDK's SSEClientTransport. Here the
+// session *is* the stream, so what a probe measures is how long the upstream (and anything in
+// between) keeps an idle stream open: each `initialize` opens a stream, requests are POSTed to
+// the endpoint it announced and answered on the stream, and the stream ending by itself is the
+// session's expiry. Exchanges go through the same SessionTracker as the proxy's (transport 'sse').
+import { randomUUID } from 'node:crypto';
+import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { request } from 'undici';
+import { redactText } from '../security/redact.js';
+import { readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
+import type { ExchangeHandle } from '../sessions/tracker.js';
+import type { ExchangeRecord } from '../sessions/types.js';
+import { assertReadOnly } from './readOnly.js';
+import {
+  type ExchangeResult,
+  type HeldStream,
+  type JsonRpcRequest,
+  ProbeCancelled,
+  ProbeWire,
+  type SendOptions,
+} from './wire.js';
+
+/** What the result says a legacy probe measured. */
+export const STREAM_LIFETIME_NOTE =
+  'legacy HTTP+SSE: the session is its stream, so the idle checkpoints measured stream lifetime (how long an idle stream stays open)';
+
+/** A made-up session id should be refused at once; a server that never answers it must not stall the probe. */
+const CONTROL_TIMEOUT_MS = 5_000;
+
+interface StreamSession {
+  /** The tracker's raw key and the id handed to ProbeSession; never sent anywhere. */
+  key: string;
+  transport: SSEClientTransport;
+  /** The endpoint the upstream announced (learned from the first POST). */
+  endpoint: URL | null;
+  /** JSON-RPC id → the exchange waiting for its response on the stream. */
+  pending: Map<string, { handle: ExchangeHandle; arrived: (message: JSONRPCMessage | null) => void }>;
+  /** POST bodies in flight → their exchange, so the fetch hook can report the HTTP status. */
+  posting: Map<string, ExchangeHandle>;
+  /** The expiry record once the upstream ended the stream. */
+  expired: ExchangeRecord | null;
+  closedByUs: boolean;
+}
+
+export class LegacySseProbeWire extends ProbeWire {
+  private readonly streams = new Map<string, StreamSession>();
+  private lastEndpoint: URL | null = null;
+  private nextRequestId = 1;
+
+  override async post(
+    message: Omit<JsonRpcRequest, 'jsonrpc' | 'id'>,
+    send: SendOptions = {},
+  ): Promise<ExchangeResult> {
+    const full: JsonRpcRequest = message.method.startsWith('notifications/')
+      ? { jsonrpc: '2.0', ...message }
+      : { jsonrpc: '2.0', id: this.nextRequestId++, ...message };
+    assertReadOnly({ httpMethod: 'POST', message: full, holdStream: this.opts.holdStream });
+    if (this.opts.signal.aborted) throw new ProbeCancelled();
+    if (full.method === 'initialize' && !send.sessionId) return this.openAndInitialize(full, send);
+    const session = send.sessionId ? this.streams.get(send.sessionId) : undefined;
+    if (session === undefined) return this.postOutsideSession(full, send);
+    if (session.expired !== null) {
+      // The stream is gone, and with it the session: that is this request's answer.
+      return resultOf(session.expired, null, null);
+    }
+    return this.exchange(session, full, send);
+  }
+
+  /**
+   * Legacy HTTP+SSE has no DELETE: a session ends when its client closes the stream. Nothing
+   * is sent and nothing recorded; the answer (no HTTP status) says DELETE was not tried.
+   */
+  override async delete(sessionId: string): Promise<ExchangeResult> {
+    const session = this.streams.get(sessionId);
+    if (session) await this.closeStream(session);
+    const unsent = this.opts.tracker.begin({
+      upstream: this.opts.upstream,
+      transport: 'sse',
+      httpMethod: 'DELETE',
+      sessionId: null,
+      request: readRequestEnvelope(''),
+      probeRunId: this.opts.probeRunId,
+    });
+    return resultOf(unsent.record, null, null);
+  }
+
+  /** The legacy stream already is the session's stream; there is no other to hold. */
+  override async openStream(): Promise<HeldStream> {
+    return { httpStatus: null, open: false, ended: Promise.resolve(), close() {} };
+  }
+
+  /** Closes the stream of a session the probe is done with (also for sessions not DELETEd). */
+  override async release(sessionId: string): Promise<void> {
+    const session = this.streams.get(sessionId);
+    if (session) await this.closeStream(session);
+  }
+
+  /** Closes every stream still open (end of run). */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.streams.values()].map((s) => this.closeStream(s)));
+  }
+
+  private async closeStream(session: StreamSession): Promise<void> {
+    this.streams.delete(session.key);
+    if (session.closedByUs || session.expired !== null) return;
+    session.closedByUs = true;
+    await session.transport.close().catch(() => {});
+    this.opts.tracker.endStreamSession(this.opts.upstream, session.key, 'client');
+    for (const p of session.pending.values()) p.arrived(null);
+  }
+
+  private async openAndInitialize(message: JsonRpcRequest, send: SendOptions): Promise<ExchangeResult> {
+    const tracker = this.opts.tracker;
+    const openedAt = tracker.now();
+    const session: StreamSession = {
+      key: `sse-${randomUUID()}`,
+      transport: undefined as unknown as SSEClientTransport,
+      endpoint: null,
+      pending: new Map(),
+      posting: new Map(),
+      expired: null,
+      closedByUs: false,
+    };
+    let streamStatus: number | null = null;
+    session.transport = new SSEClientTransport(new URL(this.opts.url), {
+      requestInit: { headers: { ...this.opts.headers } },
+      // Sees every HTTP request the transport makes: the stream's status, and each POST's.
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        if (init?.method === 'POST') {
+          session.endpoint ??= new URL(String(input instanceof Request ? input.url : input));
+          this.lastEndpoint = session.endpoint;
+          const handle = typeof init.body === 'string' ? session.posting.get(init.body) : undefined;
+          handle?.headers(response.status, null);
+        } else streamStatus = response.status;
+        return response;
+      },
+    });
+    session.transport.onmessage = (msg) => this.onStreamMessage(session, msg);
+    session.transport.onerror = (err) => {
+      if (!(err instanceof SseError) || session.closedByUs || session.expired !== null) return;
+      if (!this.streams.has(session.key)) return; // the stream never opened: reported by start()
+      // The upstream ended the stream (or the network did): the session is over. Stop the
+      // EventSource from reconnecting, which would silently open a new session.
+      session.expired = tracker.endStreamSession(
+        this.opts.upstream,
+        session.key,
+        'upstream',
+        `legacy SSE stream closed by the upstream${err.code ? ` (${err.code})` : ''}`,
+      );
+      void session.transport.close().catch(() => {});
+      for (const p of session.pending.values()) p.arrived(null);
+    };
+
+    try {
+      await withTimeout(session.transport.start(), this.opts.timeoutMs, this.opts.signal);
+    } catch (err) {
+      await session.transport.close().catch(() => {});
+      if (this.opts.signal.aborted) throw new ProbeCancelled();
+      // No stream, no session: recorded as the failed initialize it stands for.
+      const handle = this.beginPost(message, send, null);
+      const code = err instanceof SseError ? (err.code ?? streamStatus) : streamStatus;
+      if (code !== null && code !== undefined) handle.headers(code, null);
+      handle.finish({
+        timedOut: err instanceof StreamTimeout,
+        connectionFailed: !(err instanceof StreamTimeout) && (code === null || code === undefined),
+        errorText: redactText(err instanceof Error ? err.message : String(err)),
+      });
+      return resultOf(handle.record, null, null);
+    }
+    this.streams.set(session.key, session);
+    tracker.openStreamSession({ upstream: this.opts.upstream, sessionId: session.key, openedAt });
+    const answer = await this.exchange(session, message, send);
+    return { ...answer, issuedSessionId: answer.outcome === 'ok' ? session.key : null };
+  }
+
+  private onStreamMessage(session: StreamSession, msg: JSONRPCMessage): void {
+    if (!('id' in msg) || 'method' in msg) return;
+    const waiting = session.pending.get(String(msg.id));
+    if (!waiting) return;
+    session.pending.delete(String(msg.id));
+    const text = JSON.stringify(msg);
+    if (waiting.handle.record.rpcMethod === 'initialize') waiting.handle.initializeResultText = text;
+    waiting.handle.message(readResponseEnvelope(text));
+    waiting.arrived(msg);
+  }
+
+  private beginPost(
+    message: JsonRpcRequest,
+    send: SendOptions,
+    session: StreamSession | null,
+  ): ExchangeHandle {
+    return this.opts.tracker.begin({
+      upstream: this.opts.upstream,
+      transport: 'sse',
+      httpMethod: 'POST',
+      sessionId: session?.key ?? null,
+      request: readRequestEnvelope(JSON.stringify(message)),
+      protocolVersion: send.protocolVersion ?? null,
+      probeRunId: this.opts.probeRunId,
+      adopt: false,
+    });
+  }
+
+  /** One POST on a live stream session; for a request, waits for its response on the stream. */
+  private async exchange(
+    session: StreamSession,
+    message: JsonRpcRequest,
+    send: SendOptions,
+  ): Promise<ExchangeResult> {
+    const handle = this.beginPost(message, send, session);
+    const body = JSON.stringify(message);
+    const id = message.id === undefined ? null : String(message.id);
+    let response: Promise<JSONRPCMessage | null> = Promise.resolve(null);
+    if (id !== null) {
+      // Registered before the POST: the answer may reach the stream before the 202 reaches us.
+      response = new Promise((arrived) => session.pending.set(id, { handle, arrived }));
+    }
+    session.posting.set(body, handle);
+    try {
+      await withTimeout(
+        session.transport.send(message as JSONRPCMessage),
+        this.opts.timeoutMs,
+        this.opts.signal,
+      );
+    } catch (err) {
+      if (id !== null) session.pending.delete(id);
+      if (this.opts.signal.aborted) {
+        handle.finish({ clientAborted: true, aborted: true, errorText: 'probe cancelled' });
+        throw new ProbeCancelled();
+      }
+      const text = err instanceof Error ? err.message : String(err);
+      handle.finish({
+        timedOut: err instanceof StreamTimeout,
+        connectionFailed: !(err instanceof StreamTimeout) && handle.record.httpStatus === null,
+        errorText: redactText(text.replace(/^Error POSTing to endpoint \(HTTP \d+\): /, '')),
+      });
+      return resultOf(handle.record, null, null);
+    } finally {
+      session.posting.delete(body);
+    }
+    let answer: JSONRPCMessage | null = null;
+    try {
+      answer = await withTimeout(response, this.opts.timeoutMs, this.opts.signal);
+    } catch (err) {
+      if (id !== null) session.pending.delete(id);
+      if (this.opts.signal.aborted) {
+        handle.finish({ clientAborted: true, aborted: true, errorText: 'probe cancelled' });
+        throw new ProbeCancelled();
+      }
+      handle.finish({
+        timedOut: true,
+        errorText: `no response on the stream within ${this.opts.timeoutMs / 1000}s`,
+      });
+      return resultOf(handle.record, null, null);
+    }
+    if (id !== null && answer === null) {
+      handle.finish({ responseStreamEnded: true, errorText: 'stream closed before the response arrived' });
+      return resultOf(handle.record, null, null);
+    }
+    handle.finish();
+    const result = answer !== null && 'result' in answer ? (answer.result as Record<string, unknown>) : null;
+    return resultOf(handle.record, result, null);
+  }
+
+  /**
+   * A POST for a session id that is not one of ours: the control request's made-up id. It goes
+   * to the endpoint the upstream announced, with the session id in its query replaced.
+   */
+  private async postOutsideSession(message: JsonRpcRequest, send: SendOptions): Promise<ExchangeResult> {
+    const handle = this.opts.tracker.begin({
+      upstream: this.opts.upstream,
+      transport: 'sse',
+      httpMethod: 'POST',
+      sessionId: send.trackedSessionId !== undefined ? send.trackedSessionId : (send.sessionId ?? null),
+      request: readRequestEnvelope(JSON.stringify(message)),
+      protocolVersion: send.protocolVersion ?? null,
+      probeRunId: this.opts.probeRunId,
+      adopt: false,
+    });
+    if (this.lastEndpoint === null) {
+      handle.finish({ connectionFailed: true, errorText: 'no legacy endpoint known yet' });
+      return resultOf(handle.record, null, null);
+    }
+    const target = new URL(this.lastEndpoint);
+    const param = [...target.searchParams.keys()].find((k) => /session/i.test(k)) ?? 'sessionId';
+    target.searchParams.set(param, send.sessionId ?? '');
+    const timeoutMs = Math.min(this.opts.timeoutMs, CONTROL_TIMEOUT_MS);
+    try {
+      const res = await request(target, {
+        method: 'POST',
+        headers: { ...this.opts.headers, 'content-type': 'application/json' },
+        body: JSON.stringify(message),
+        dispatcher: this.opts.dispatcher,
+        signal: this.opts.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      handle.headers(res.statusCode, null);
+      const text = await res.body.text();
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      handle.finish({ errorText: ok ? null : redactText(text.slice(0, 500)) });
+    } catch (err) {
+      if (this.opts.signal.aborted) {
+        handle.finish({ clientAborted: true, aborted: true, errorText: 'probe cancelled' });
+        throw new ProbeCancelled();
+      }
+      handle.finish({ timedOut: true, errorText: `no answer within ${timeoutMs / 1000}s (${String(err)})` });
+    }
+    return resultOf(handle.record, null, null);
+  }
+}
+
+class StreamTimeout extends Error {}
+
+function withTimeout<T>(work: Promise<T>, ms: number, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StreamTimeout(`no answer within ${ms / 1000}s`)), ms);
+    const onAbort = () => reject(new ProbeCancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    });
+  });
+}
+
+function resultOf(
+  r: ExchangeRecord,
+  result: Record<string, unknown> | null,
+  issuedSessionId: string | null,
+): ExchangeResult {
+  const end = r.responseAt ?? r.endedAt ?? r.startedAt;
+  return {
+    httpStatus: r.httpStatus,
+    outcome: r.outcome,
+    issuedSessionId,
+    result: r.outcome === 'ok' ? result : null,
+    latencyMs: end - r.startedAt,
+    errorMessage: r.errorMessage,
+    record: r,
+  };
+}
