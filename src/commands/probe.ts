@@ -1,4 +1,267 @@
-export async function probeCommand(_argv: string[]): Promise<number> {
-  process.stderr.write('mcp-session-probe probe: not available in this build yet\n');
-  return 2;
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import {
+  applyCliOverrides,
+  CONFIG_PATH_ENV,
+  ConfigError,
+  defaultConfig,
+  loadConfig,
+} from '../config/load.js';
+import { type Config, PROBE_MODES, type ProbeMode, type UpstreamConfig } from '../config/schema.js';
+import { intervalSummary, progressLine, resultTable } from '../probe/format.js';
+import type { ProbeResult } from '../probe/result.js';
+import { DEFAULT_INTERVALS_SECONDS, QUICK_INTERVALS_SECONDS, startProbeRun } from '../probe/run.js';
+import { redactUrl } from '../security/redact.js';
+import { openStore } from '../store/index.js';
+import { createRecorder } from '../store/recorder.js';
+
+export const PROBE_USAGE = `Usage: mcp-session-probe probe [--config FILE] [--db PATH] [--upstreams a,b] [--intervals 5,30,60]
+                             [--quick] [--mode fanout|ladder|bisect] [--output FILE] [--json]
+                             [--timeout 60] [--hold-stream] [--keepalive SECONDS] [--budget 16] [--demo]
+
+Actively probes how long each upstream keeps an idle MCP session, read-only (initialize,
+notifications/initialized, tools/list, ping, DELETE; never tools/call). All upstreams at once.
+
+  --upstreams a,b     only these upstream ids (alias --connectors)
+  --intervals LIST    idle gaps in seconds (default ${DEFAULT_INTERVALS_SECONDS.join(',')}); --quick: ${QUICK_INTERVALS_SECONDS.join(',')}
+  --mode MODE         fanout (default: one session per gap, all at once), ladder (one session,
+                      checkpoints at offsets from the first call), bisect (fanout, then narrow the window)
+  --hold-stream       hold a standalone GET stream during idle periods, as SDK clients do
+  --keepalive N       also test whether a ping every N s keeps a session alive past the window
+  --timeout S         per-call timeout in seconds (default: each upstream's timeoutSeconds, 60)
+  --budget N          sessions bisect may spend after the fanout (default 16)
+  --output FILE       result JSON (default mcp_session_probe_<timestamp>.json); --json prints it on stdout
+  --demo              probe a built-in demo upstream (sessions expire after 3 s idle; default intervals 1,2,5)
+
+Progress goes to stderr, the table to stdout. Exit codes: 0 done, 2 usage/config error or
+nothing to probe, 130 interrupted (what was measured is still written).`;
+
+const DEMO_IDLE_TIMEOUT_MS = 3000;
+const DEMO_INTERVALS = [1, 2, 5];
+
+class UsageError extends Error {}
+
+function parseSecondsList(flag: string, raw: string): number[] {
+  const parts = raw.split(',').map((p) => p.trim());
+  const values = parts.map(Number);
+  const bad = parts.find((p, i) => p === '' || !Number.isFinite(values[i]) || values[i]! <= 0);
+  if (bad !== undefined) {
+    throw new UsageError(
+      `${flag} "${raw}": "${bad}" is not a positive number of seconds; use e.g. ${flag} 5,30,60`,
+    );
+  }
+  return values;
+}
+
+function parsePositive(flag: string, raw: string | undefined, integer = false): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(
+      `${flag} "${raw}" must be a positive ${integer ? 'whole number' : 'number of seconds'}`,
+    );
+  }
+  return n;
+}
+
+export interface ProbeCommandIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Cancels the run as Ctrl-C does (tests). */
+  interrupt?: AbortSignal;
+}
+
+const defaultIo: ProbeCommandIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+export async function probeCommand(argv: string[], io: ProbeCommandIo = defaultIo): Promise<number> {
+  try {
+    return await probe(argv, io);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      io.stderr(`mcp-session-probe probe: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      db: { type: 'string' },
+      upstreams: { type: 'string' },
+      connectors: { type: 'string' },
+      intervals: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      mode: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      json: { type: 'boolean', default: false },
+      timeout: { type: 'string' },
+      'hold-stream': { type: 'boolean', default: false },
+      keepalive: { type: 'string' },
+      budget: { type: 'string' },
+      demo: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout(`${PROBE_USAGE}\n`);
+    return 0;
+  }
+  const mode = (values.mode ?? 'fanout') as ProbeMode;
+  if (!PROBE_MODES.includes(mode)) {
+    throw new UsageError(`--mode "${values.mode}" is not a mode; use ${PROBE_MODES.join(', ')}`);
+  }
+  if (values.quick && values.intervals) throw new UsageError('--quick and --intervals both set; choose one');
+  let intervals = values.intervals
+    ? parseSecondsList('--intervals', values.intervals)
+    : values.quick
+      ? [...QUICK_INTERVALS_SECONDS]
+      : null;
+  const timeoutSeconds = parsePositive('--timeout', values.timeout);
+  const keepaliveSeconds = parsePositive('--keepalive', values.keepalive);
+  const budget = parsePositive('--budget', values.budget, true);
+
+  const fileConfig = await loadConfig({ path: values.config });
+  if (fileConfig === null && !values.demo) {
+    throw new UsageError(
+      `nothing to probe: no config. Pass --config FILE (see examples/config.example.yaml), set ${CONFIG_PATH_ENV}, or try --demo`,
+    );
+  }
+  let config: Config = applyCliOverrides(fileConfig ?? defaultConfig(), { db: values.db });
+  let demo: { close(): Promise<void> } | null = null;
+  if (values.demo) {
+    const { startDemoUpstream } = await import('../demo/upstream.js');
+    const d = await startDemoUpstream({ idleTimeoutMs: DEMO_IDLE_TIMEOUT_MS });
+    demo = d;
+    const demoUpstream: UpstreamConfig = {
+      id: 'demo',
+      name: `Built-in demo (sessions expire after ${DEMO_IDLE_TIMEOUT_MS / 1000} s idle)`,
+      url: d.url,
+      transport: 'streamable-http',
+      headers: {},
+      timeoutSeconds: 60,
+    };
+    config = { ...config, upstreams: [...config.upstreams.filter((u) => u.id !== 'demo'), demoUpstream] };
+    intervals ??= DEMO_INTERVALS;
+  }
+  try {
+    const wanted = values.upstreams ?? values.connectors;
+    let selected = config.upstreams;
+    if (wanted) {
+      const ids = wanted
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const unknown = ids.filter((id) => !config.upstreams.some((u) => u.id === id));
+      if (unknown.length) {
+        throw new UsageError(
+          `unknown upstream ${unknown.map((u) => `"${u}"`).join(', ')}; configured: ${config.upstreams.map((u) => u.id).join(', ')}`,
+        );
+      }
+      selected = config.upstreams.filter((u) => ids.includes(u.id));
+    }
+    if (selected.length === 0) throw new UsageError('nothing to probe: no upstreams selected');
+    return await runAndReport(config, selected, {
+      mode,
+      intervals: intervals ?? [...DEFAULT_INTERVALS_SECONDS],
+      timeoutSeconds,
+      keepaliveSeconds,
+      budget,
+      holdStream: values['hold-stream'],
+      output: values.output,
+      json: values.json,
+      io,
+    });
+  } finally {
+    await demo?.close();
+  }
+}
+
+interface RunChoices {
+  mode: ProbeMode;
+  intervals: number[];
+  timeoutSeconds: number | undefined;
+  keepaliveSeconds: number | undefined;
+  budget: number | undefined;
+  holdStream: boolean;
+  output: string | undefined;
+  json: boolean;
+  io: ProbeCommandIo;
+}
+
+async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunChoices): Promise<number> {
+  const { io } = c;
+  const store = await openStore(config.storage.url);
+  await store.migrate();
+  await store.upsertUpstreams(
+    config.upstreams.map((u) => ({
+      id: u.id,
+      name: u.name,
+      url: redactUrl(u.url),
+      transport: u.transport,
+      stateless: null,
+      validatesSessionIds: null,
+    })),
+  );
+  const recorder = createRecorder({ store });
+  io.stderr(
+    `probing ${upstreams.map((u) => u.id).join(', ')} (${c.mode}, idle ${c.intervals.join(',')} s${c.holdStream ? ', holding a GET stream' : ''})\n`,
+  );
+  const run = startProbeRun({
+    upstreams,
+    mode: c.mode,
+    intervalsSeconds: c.intervals,
+    holdStream: c.holdStream,
+    keepaliveSeconds: c.keepaliveSeconds ?? null,
+    timeoutSeconds: c.timeoutSeconds ?? null,
+    bisect: { budget: c.budget },
+    record: recorder.record,
+    store,
+    onEvent: (event) => {
+      const line = progressLine(event);
+      if (line) io.stderr(`${line}\n`);
+    },
+  });
+
+  // Countdown: long idle periods print how long is left, every 30 s.
+  const countdown = setInterval(() => {
+    io.stderr(`[t=+${Math.round(run.result.elapsedSeconds)}s] waiting for idle checkpoints...\n`);
+  }, 30_000);
+  countdown.unref();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    io.stderr('\ninterrupted: writing what was measured so far (Ctrl-C again to quit at once)\n');
+    run.cancel();
+  };
+  process.on('SIGINT', onSigint);
+  c.io.interrupt?.addEventListener('abort', onSigint, { once: true });
+
+  let result: ProbeResult;
+  try {
+    result = await run.done;
+  } finally {
+    clearInterval(countdown);
+    process.off('SIGINT', onSigint);
+    await recorder.close();
+    await store.close();
+  }
+
+  const file = c.output ?? `mcp_session_probe_${result.startedAt.replace(/[:.]/g, '-')}.json`;
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  if (c.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    io.stdout(`${resultTable(result)}\n\n${intervalSummary(result).join('\n')}\n`);
+    for (const r of result.results) for (const w of r.warnings) io.stdout(`! ${r.upstream}: ${w}\n`);
+  }
+  io.stderr(`results written to ${file}\n`);
+  return result.status === 'cancelled' ? 130 : 0;
 }
