@@ -243,7 +243,7 @@ export class LegacySseProbeWire extends ProbeWire {
     let answer: JSONRPCMessage | null = null;
     try {
       answer = await withTimeout(response, this.opts.timeoutMs, this.opts.signal);
-    } catch (err) {
+    } catch {
       if (id !== null) session.pending.delete(id);
       if (this.opts.signal.aborted) {
         handle.finish({ clientAborted: true, aborted: true, errorText: 'probe cancelled' });

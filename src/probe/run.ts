@@ -8,6 +8,8 @@ import type { ProbeMode, UpstreamConfig } from '../config/schema.js';
 import { SessionTracker } from '../sessions/tracker.js';
 import type { Observation } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
+import { resolveTransport } from './detectTransport.js';
+import { LegacySseProbeWire, STREAM_LIFETIME_NOTE } from './legacySseWire.js';
 import { emptyUpstreamResult, type ProbeEvent, type ProbeResult, type ProbeStatus } from './result.js';
 import { type BisectOptions, probeUpstream } from './upstreamProbe.js';
 import { ProbeCancelled, ProbeWire } from './wire.js';
@@ -17,7 +19,10 @@ export const DEFAULT_INTERVALS_SECONDS = [5, 30, 60, 300, 900, 1800] as const;
 export const QUICK_INTERVALS_SECONDS = [5, 30, 60] as const;
 export const DEFAULT_MODE: ProbeMode = 'fanout';
 
-export type ProbeTarget = Pick<UpstreamConfig, 'id' | 'url' | 'headers' | 'timeoutSeconds'>;
+export type ProbeTarget = Pick<UpstreamConfig, 'id' | 'url' | 'headers' | 'timeoutSeconds'> & {
+  /** `streamable-http` when absent; `auto` is detected (and remembered in the store). */
+  transport?: UpstreamConfig['transport'];
+};
 
 export interface ProbeRunOptions {
   upstreams: readonly ProbeTarget[];
@@ -120,8 +125,8 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
   const done = (async (): Promise<ProbeResult> => {
     await save(null);
     const outcomes = await Promise.allSettled(
-      opts.upstreams.map((u, i) => {
-        const wire = new ProbeWire({
+      opts.upstreams.map(async (u, i) => {
+        const wireOptions = {
           upstream: u.id,
           url: u.url,
           headers: u.headers,
@@ -131,18 +136,38 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
           holdStream,
           dispatcher,
           signal: abort.signal,
-        });
-        return probeUpstream({
-          wire,
-          result: result.results[i]!,
-          mode,
-          intervalsSeconds: intervals,
-          keepaliveSeconds: opts.keepaliveSeconds ?? null,
-          bisect,
-          signal: abort.signal,
-          clock,
-          emit,
-        });
+        };
+        let transport: 'streamable-http' | 'sse';
+        try {
+          transport = (
+            await resolveTransport({ ...u, transport: u.transport ?? 'streamable-http' }, store, {
+              timeoutMs: wireOptions.timeoutMs,
+              dispatcher,
+              signal: abort.signal,
+            })
+          ).transport;
+        } catch (err) {
+          if (abort.signal.aborted) throw new ProbeCancelled();
+          result.results[i]!.fatalError = (err as Error).message;
+          return;
+        }
+        const wire = transport === 'sse' ? new LegacySseProbeWire(wireOptions) : new ProbeWire(wireOptions);
+        if (wire instanceof LegacySseProbeWire) result.results[i]!.warnings.push(STREAM_LIFETIME_NOTE);
+        try {
+          await probeUpstream({
+            wire,
+            result: result.results[i]!,
+            mode,
+            intervalsSeconds: intervals,
+            keepaliveSeconds: opts.keepaliveSeconds ?? null,
+            bisect,
+            signal: abort.signal,
+            clock,
+            emit,
+          });
+        } finally {
+          if (wire instanceof LegacySseProbeWire) await wire.closeAll();
+        }
       }),
     );
     let status: ProbeStatus = 'done';

@@ -108,6 +108,8 @@ export class ProbeSession {
     this.closed = true;
     this.stream?.close();
     await this.stream?.ended;
+    // A legacy HTTP+SSE session's stream must be closed even when it is not DELETEd.
+    if (!del && this.sessionId !== null) await this.wire.release?.(this.sessionId);
     if (!del || this.sessionId === null) {
       if (this.sessionId !== null)
         this.wire.opts.tracker.end(this.wire.opts.upstream, this.sessionId, 'probe_closed');

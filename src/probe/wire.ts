@@ -80,6 +80,9 @@ export class ProbeWire {
   private nextId = 1;
   constructor(readonly opts: ProbeWireOptions) {}
 
+  /** Lets go of a session's transport resources when it is not DELETEd (the legacy SSE wire closes its stream). */
+  release?(sessionId: string): Promise<void>;
+
   /** One JSON-RPC POST: a request (waits for its response) or a notification. */
   async post(
     message: Omit<JsonRpcRequest, 'jsonrpc' | 'id'>,
