@@ -93,6 +93,18 @@ describe('resolveTransport', () => {
     });
     expect((await resolveTransport(config, store)).transport).toBe('sse');
     expect((await store.listUpstreams())[0]!.transport).toBe('sse');
+    // Restarting with the same config (transport auto) keeps what was detected.
+    await store.upsertUpstreams([
+      {
+        id: 'legacy',
+        name: 'legacy',
+        url: upstream.url,
+        transport: 'auto',
+        stateless: null,
+        validatesSessionIds: null,
+      },
+    ]);
+    expect((await store.listUpstreams())[0]!.transport).toBe('sse');
     await upstream.close();
     expect(await resolveTransport(config, store)).toEqual({
       transport: 'sse',

@@ -178,7 +178,9 @@ class SqliteStore implements SqliteObservationStore {
         set: {
           name: sql.raw('excluded.name'),
           url: sql.raw('excluded.url'),
-          transport: sql.raw('excluded.transport'),
+          // A config saying `auto` keeps the transport detected earlier (probe/detectTransport.ts).
+          transport: sql`CASE WHEN excluded.transport = 'auto' AND ${u.transport} IN ('streamable-http', 'sse')
+            THEN ${u.transport} ELSE excluded.transport END`,
           // Measured flags survive a config reload that does not know them.
           stateless: sql`coalesce(excluded.stateless, ${u.stateless})`,
           validatesSessionIds: sql`coalesce(excluded.validates_session_ids, ${u.validatesSessionIds})`,
