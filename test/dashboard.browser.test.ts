@@ -149,6 +149,8 @@ describe('dashboard in chromium', () => {
     expect(lines.some((l) => /idle 1\.6s: FAIL/.test(l))).toBe(true);
     expect(lines.at(-1)).toBe('probe done');
 
+    await page.screenshot({ path: 'test-results/dashboard-probe-progress.png', fullPage: true });
+
     // The finished run is listed after a reload.
     await page.reload();
     expect(await page.locator('#probe-runs + table tbody tr').count()).toBeGreaterThanOrEqual(1);
