@@ -58,6 +58,7 @@ describe('mcp-session-probe probe', () => {
     process.env['PROBE_TEST_TOKEN'] = 'tok-123';
     const config = await configWith(dir, {
       alpha: { url: a.url },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own ${ENV} syntax, interpolated by the loader
       beta: { url: b.url, headers: { Authorization: 'Bearer ${PROBE_TEST_TOKEN}' } },
     });
     const output = join(dir, 'out.json');

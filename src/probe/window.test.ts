@@ -1,0 +1,72 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
+
+const s = (gapSeconds: number) => ({ gapSeconds, survived: true });
+const x = (gapSeconds: number) => ({ gapSeconds, survived: false });
+
+describe('idleWindow', () => {
+  it('a clean timeout: (largest survival, smallest expiry]', () => {
+    expect(idleWindow([s(1), s(2), x(5), x(9)])).toEqual({
+      lowerSeconds: 2,
+      upperSeconds: 5,
+      overlapping: false,
+      survivals: 2,
+      expirations: 2,
+    });
+  });
+
+  it('a sweeping server: survivals and expiries overlap, the window spans the overlap', () => {
+    // Survived 3.4, expired 3.1: the truth is "somewhere between 2 and 4".
+    expect(idleWindow([s(2), x(3.1), s(3.4), x(4)])).toMatchObject({
+      lowerSeconds: 2,
+      upperSeconds: 4,
+      overlapping: true,
+    });
+  });
+
+  it('nothing expired: no upper edge; everything expired: no lower edge', () => {
+    expect(idleWindow([s(1), s(5)])).toMatchObject({ lowerSeconds: 5, upperSeconds: null });
+    expect(idleWindow([x(1), x(5)])).toMatchObject({ lowerSeconds: null, upperSeconds: 1 });
+  });
+
+  it('property: for a clean timeout T the window always contains T', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0.1, max: 1000, noNaN: true }),
+        fc.array(fc.double({ min: 0, max: 2000, noNaN: true }), { minLength: 1, maxLength: 30 }),
+        (timeout, gaps) => {
+          const w = idleWindow(gaps.map((g) => ({ gapSeconds: g, survived: g < timeout })));
+          if (w.lowerSeconds !== null) expect(w.lowerSeconds).toBeLessThan(timeout);
+          if (w.upperSeconds !== null) expect(w.upperSeconds).toBeGreaterThanOrEqual(timeout);
+          expect(w.overlapping).toBe(false);
+        },
+      ),
+    );
+  });
+});
+
+describe('bisect steps', () => {
+  it('spaces gaps evenly strictly inside the window', () => {
+    expect(nextBisectGaps(idleWindow([s(2), x(5)]), 3)).toEqual([2.75, 3.5, 4.25]);
+    expect(nextBisectGaps(idleWindow([x(1)]), 1)).toEqual([0.5]);
+    expect(nextBisectGaps(idleWindow([s(1)]), 3)).toEqual([]);
+    expect(nextBisectGaps(idleWindow([s(1), x(2)]), 0)).toEqual([]);
+  });
+
+  it('stops below max(1 s, 10% of the lower edge)', () => {
+    expect(windowIsNarrow(idleWindow([s(2.75), x(3.5)]))).toBe(true);
+    expect(windowIsNarrow(idleWindow([s(2), x(5)]))).toBe(false);
+    expect(windowIsNarrow(idleWindow([s(300), x(325)]))).toBe(true);
+    expect(windowIsNarrow(idleWindow([s(300), x(340)]))).toBe(false);
+    expect(windowIsNarrow(idleWindow([s(300)]))).toBe(false);
+  });
+
+  it('the acceptance case: idle 3 s, fanout 1,2,5, then one round of 3 → window ≤ 1 s containing 3 s', () => {
+    const points = [s(1), s(2), x(5)];
+    const round = nextBisectGaps(idleWindow(points), 3);
+    const w = idleWindow([...points, ...round.map((g) => ({ gapSeconds: g, survived: g < 3 }))]);
+    expect(w.lowerSeconds! < 3 && w.upperSeconds! >= 3).toBe(true);
+    expect(windowIsNarrow(w)).toBe(true);
+  });
+});
