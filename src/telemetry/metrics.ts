@@ -57,29 +57,50 @@ export function createMetricsRecorder(meter: Meter): MetricsRecorder {
     [sc.ATTR_UPSTREAM]: upstream,
     [sc.ATTR_SOURCE]: source,
   });
+  // Attribute sets are few (labels are low-cardinality), so build each once: the hot path then
+  // allocates nothing for metrics beyond what the SDK does itself.
+  const attrCache = new Map<string, Attributes>();
+  const cached = (key: string, build: () => Attributes): Attributes => {
+    let a = attrCache.get(key);
+    if (a === undefined) {
+      if (attrCache.size >= 10_000) attrCache.clear(); // a bound, should labels ever explode
+      a = build();
+      attrCache.set(key, a);
+    }
+    return a;
+  };
 
   return {
     exchangeFinished(r, session) {
-      const attrs = base(r.upstream, r.source);
+      const who = `${r.upstream}\0${r.source}`;
       if (r.httpMethod === 'POST' && r.rpcMethod && r.rpcId !== null && r.endedAt !== null) {
-        const op: Attributes = { ...attrs, [sc.ATTR_MCP_METHOD_NAME]: r.rpcMethod };
-        if (r.toolName && r.rpcMethod === 'tools/call') op[sc.ATTR_GEN_AI_TOOL_NAME] = r.toolName;
+        const method = r.rpcMethod;
+        const tool = method === 'tools/call' ? r.toolName : null;
         const errorType = errorTypeOf(r);
-        if (errorType) op[sc.ATTR_ERROR_TYPE] = errorType;
+        const op = cached(`op\0${who}\0${method}\0${tool ?? ''}\0${errorType ?? ''}`, () => {
+          const a: Attributes = { ...base(r.upstream, r.source), [sc.ATTR_MCP_METHOD_NAME]: method };
+          if (tool) a[sc.ATTR_GEN_AI_TOOL_NAME] = tool;
+          if (errorType) a[sc.ATTR_ERROR_TYPE] = errorType;
+          return a;
+        });
         operationDuration.record(((r.responseAt ?? r.endedAt) - r.startedAt) / 1000, op);
       }
       if (r.idleGapMs !== null && r.httpMethod !== 'GET') {
-        idleGap.record(r.idleGapMs / 1000, {
-          ...attrs,
+        const gap = cached(`gap\0${who}\0${r.outcome}\0${r.streamAttached}`, () => ({
+          ...base(r.upstream, r.source),
           [sc.ATTR_OUTCOME]: r.outcome,
           [sc.ATTR_STREAM_ATTACHED]: r.streamAttached,
-        });
+        }));
+        idleGap.record(r.idleGapMs / 1000, gap);
       }
       if (r.outcome === 'session_expired') {
-        expirations.add(1, { ...attrs, [sc.ATTR_OUTCOME_CONFIDENCE]: r.confidence ?? 'spec' });
+        expirations.add(1, {
+          ...base(r.upstream, r.source),
+          [sc.ATTR_OUTCOME_CONFIDENCE]: r.confidence ?? 'spec',
+        });
       }
       if (r.rpcMethod === 'initialize' && r.outcome === 'ok' && session?.initLatencyMs != null) {
-        initDuration.record(session.initLatencyMs / 1000, attrs);
+        initDuration.record(session.initLatencyMs / 1000, base(r.upstream, r.source));
       }
     },
 
