@@ -14,7 +14,8 @@ const num = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digi
 
 function windowText(lower: number | null, upper: number | null): string {
   if (lower === null && upper === null) return '-';
-  return `(${num(lower)}, ${upper === null ? '∞' : num(upper)}]`;
+  // No expiry seen: the window is open above.
+  return upper === null ? `(${num(lower)}, ∞)` : `(${num(lower)}, ${num(upper)}]`;
 }
 
 /** Rows of cells → lines with columns padded to the widest cell. */
