@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errors as undiciErrors } from 'undici';
 import type { Logger } from '../log.js';
@@ -115,7 +116,10 @@ export async function forwardStreamableHttp(
   const extra = ctx.extraRequestHeaders?.(handle, req);
   const headers = extra ? replaceHeaders(fwd.headers, extra) : fwd.headers;
 
-  const abort = new AbortController();
+  // undici accepts an EventEmitter as the abort signal: ~0.3 µs per request against ~6 µs
+  // for an AbortController (an EventTarget), and only a client disconnect ever fires it.
+  const abort = new EventEmitter();
+  let aborted = false;
   let finished = false;
   const finish = (f: Parameters<ExchangeHandle['finish']>[0]) => {
     if (finished) return;
@@ -131,7 +135,8 @@ export async function forwardStreamableHttp(
   res.once('close', () => {
     // The client went away (or shutdown ended a GET stream): stop the upstream request too.
     if (upstreamDone) return;
-    abort.abort();
+    aborted = true;
+    abort.emit('abort');
     finish({ clientAborted: true, aborted: true, errorText: 'client disconnected' });
   });
 
@@ -142,13 +147,13 @@ export async function forwardStreamableHttp(
       path: upstreamPathFor(upstream, clientQuery),
       headers,
       body,
-      signal: abort.signal,
+      signal: abort,
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: 0,
     });
   } catch (err) {
     upstreamDone = true;
-    if (abort.signal.aborted) return;
+    if (aborted) return;
     const { timedOut, message } = describeUpstreamError(err);
     finish({ timedOut, connectionFailed: !timedOut, errorText: message });
     const id = jsonRpcIdFrom(envelope.id, body ? body.toString('utf8') : null);
@@ -204,7 +209,7 @@ export async function forwardStreamableHttp(
   });
   resBody.once('error', (err) => {
     upstreamDone = true;
-    if (abort.signal.aborted) return;
+    if (aborted) return;
     safeEnd(observer);
     finish({ aborted: true, errorText: describeUpstreamError(err).message });
     res.destroy();
