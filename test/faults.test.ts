@@ -8,7 +8,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -316,6 +316,45 @@ describe('faults: the process', () => {
     cleanups.push(() => void again.child.kill('SIGKILL'));
     expect((await fetch(`${again.url}/healthz`)).status).toBe(200);
   }, 40_000);
+
+  it('the telemetry collector is down or hangs: forwarding is unaffected and shutdown still exits 0', async () => {
+    // One collector that refuses connections, one that accepts and never answers.
+    let collectorConnections = 0;
+    const hanging = createNetServer((socket) => {
+      collectorConnections++;
+      cleanups.push(() => void socket.destroy());
+    });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => hanging.close(() => r())));
+    const refused = createNetServer();
+    await new Promise<void>((r) => refused.listen(0, '127.0.0.1', r));
+    const refusedPort = (refused.address() as AddressInfo).port;
+    await new Promise((r) => refused.close(r));
+    for (const port of [refusedPort, (hanging.address() as AddressInfo).port]) {
+      const { configPath } = await cliSetup();
+      const serve = await startServe(configPath, {
+        env: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+          OTEL_BSP_SCHEDULE_DELAY: '50',
+          OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+        },
+      });
+      cleanups.push(() => void serve.child.kill('SIGKILL'));
+      const mcp = `${serve.url}/mcp/up`;
+      const { sessionId } = await initializeSession(mcp);
+      const started = performance.now();
+      for (let i = 0; i < 20; i++) {
+        expect((await postJsonRpc(mcp, toolsListMessage(100 + i), { sessionId })).status).toBe(200);
+      }
+      // Twenty calls on loopback: nothing waits for the collector.
+      expect(performance.now() - started).toBeLessThan(5000);
+      serve.child.kill('SIGTERM');
+      expect(await serve.exited).toBe(0);
+    }
+    // The proxy did try to export to the hanging collector: the test is not vacuous.
+    expect(collectorConnections).toBeGreaterThan(0);
+  }, 90_000);
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal}: stops accepting, lets in-flight requests finish, ends GET streams, flushes, closes the db, exits 0`, async () => {
