@@ -159,12 +159,27 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     },
     store,
     logger,
+    telemetry,
     now: opts.now,
   });
   probes.startSchedules();
   app.route('/', probeApi({ probes }));
   app.route('/', metricsRoute(telemetry));
-  app.route('/', dashboard({ store, adminToken: config.admin.token }));
+  app.route(
+    '/',
+    dashboard({
+      store,
+      adminToken: config.admin.token,
+      turnGapSeconds: config.analysis.turnGapSeconds,
+      // The no-JavaScript probe form; the live form POSTs /api/probes itself.
+      startProbe: async ({ upstream, mode, intervals }) =>
+        probes.start({
+          upstreams: [upstream],
+          mode,
+          intervalsSeconds: intervals.length ? intervals : undefined,
+        }),
+    }),
+  );
   const honoListener = getRequestListener(app.fetch);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!proxy(req, res)) honoListener(req, res);

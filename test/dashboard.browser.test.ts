@@ -157,6 +157,21 @@ describe('dashboard in chromium', () => {
 
     await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
     expect(errors, errors.join('\n')).toEqual([]);
+
+    // Without JavaScript the page still reads, and the same form starts a probe by a plain POST.
+    const noScript = await browser.newContext({ javaScriptEnabled: false });
+    await noScript.addCookies(cookies);
+    const plain = await noScript.newPage();
+    await plain.goto(`${p.url}/upstreams/fixture`);
+    expect(await plain.locator('svg.survival-chart path.pt.expired').count()).toBeGreaterThanOrEqual(2);
+    await plain.selectOption('form.probe select[name="mode"]', 'fanout');
+    await plain.fill('form.probe input[name="intervals"]', '0.1');
+    await plain.click('form.probe button');
+    await plain.waitForURL(/\/upstreams\/fixture\?probe=/);
+    await expect(plain.locator('#probe-progress').textContent()).resolves.toMatch(
+      /^Probe \S+ started; reload/,
+    );
+    await noScript.close();
     await context.close();
   }, 60_000);
 });

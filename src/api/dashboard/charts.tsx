@@ -192,7 +192,7 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
 export function InitLatencyHistogram(props: { id: string; latenciesSeconds: readonly number[] }) {
   const width = 500;
   const height = 220;
-  const margin = { left: 40, right: 16, top: 14, bottom: 42 };
+  const margin = { left: 40, right: 28, top: 14, bottom: 42 };
   const bins = histogram(props.latenciesSeconds, 10);
   const titleId = `init-title-${props.id}`;
   const descId = `init-desc-${props.id}`;

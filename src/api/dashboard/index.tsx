@@ -97,7 +97,13 @@ export function dashboard({
       return c.text(`probe form: ${issue?.path.join('.') || 'input'} ${issue?.message ?? 'is invalid'}`, 400);
     }
     if (!startProbe) return c.text('probes cannot be started from this server (no prober configured)', 501);
-    const { id } = await startProbe(parsed.data);
+    let id: string;
+    try {
+      ({ id } = await startProbe(parsed.data));
+    } catch (error) {
+      // Unknown upstream, too many runs, shutting down: the prober's message says which.
+      return c.text(`probe: ${error instanceof Error ? error.message : String(error)}`, 400);
+    }
     return c.redirect(
       `/upstreams/${encodeURIComponent(parsed.data.upstream)}?probe=${encodeURIComponent(id)}#probes`,
       303,

@@ -69,7 +69,8 @@ export const LIVE_PROBE_SCRIPT = `
         state.textContent = status;
         const again = document.createElement('a');
         again.href = location.pathname + '#probe-runs';
-        again.textContent = ' Reload to update the charts';
+        again.textContent = 'Reload to update the charts';
+        title.append(' ');
         again.addEventListener('click', () => location.reload());
         title.append(again);
       };
