@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   estimateLifetime,
@@ -188,5 +189,48 @@ describe('summarizeLatency', () => {
   it('uses nearest rank', () => {
     expect(summarizeLatency([3, 1, 2])).toEqual({ p50Ms: 2, p90Ms: 3, n: 3 });
     expect(summarizeLatency([])).toEqual({ p50Ms: null, p90Ms: null, n: 0 });
+  });
+});
+
+describe('estimateLifetime properties', () => {
+  const gapsMs = fc.array(fc.integer({ min: 0, max: 3_600_000 }), { minLength: 1, maxLength: 60 });
+
+  it('a clean idle timeout T always lies in (lower, upper]', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3_600_000 }), gapsMs, (timeoutMs, gaps) => {
+        // Exact integer milliseconds: no float round trip through seconds.
+        const rows = exchanges(gaps.map((g) => ({ gap: 0, expired: g >= timeoutMs }))).map((row, i) => ({
+          ...row,
+          idleGapMs: gaps[i]!,
+        }));
+        const e = estimateLifetime(rows, []);
+        if (e.lowerMs !== null) expect(e.lowerMs).toBeLessThan(timeoutMs);
+        if (e.upperMs !== null) expect(e.upperMs).toBeGreaterThanOrEqual(timeoutMs);
+        expect(e.idle.overlap).toBe(0);
+        expect(e.basis).toBe(gaps.some((g) => g >= timeoutMs) ? 'idle' : 'none_observed');
+      }),
+    );
+  });
+
+  it('whatever the data: nothing expired at or below the lower bound, nothing survived at or above the upper', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 100_000 }), fc.boolean()), { maxLength: 60 }),
+        (points) => {
+          const w = windowOf(points);
+          const survived = points.filter(([, x]) => !x).map(([g]) => g);
+          const expired = points.filter(([, x]) => x).map(([g]) => g);
+          if (w.lowerMs !== null) {
+            expect(survived).toContain(w.lowerMs);
+            expect(expired.every((g) => g > w.lowerMs!)).toBe(true);
+          }
+          if (w.upperMs !== null) {
+            expect(expired).toContain(w.upperMs);
+            expect(survived.every((g) => g < w.upperMs!)).toBe(true);
+          }
+          if (w.lowerMs !== null && w.upperMs !== null) expect(w.lowerMs).toBeLessThan(w.upperMs);
+        },
+      ),
+    );
   });
 });
