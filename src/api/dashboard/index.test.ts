@@ -140,6 +140,23 @@ describe('dashboard pages', () => {
     expect(html).toContain('(2 s, 5 s]');
   });
 
+  it('renders an upstream without any traffic with every section in its empty state', async () => {
+    const res = await app().request('/upstreams/linear', { headers: signedIn });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    for (const text of [
+      'data-points="0"',
+      'no observations',
+      'no initialize observed yet',
+      'no sessions yet',
+      'No session has expired yet.',
+      'No probe has run against this upstream yet.',
+      'name="intervals"',
+    ]) {
+      expect(html).toContain(text);
+    }
+  });
+
   it('answers 404 with the unknown id for an unknown upstream', async () => {
     const res = await app().request('/upstreams/nope', { headers: signedIn });
     expect(res.status).toBe(404);
