@@ -140,4 +140,22 @@ describe('/api/probes', () => {
     for (const id of ids) await waitForStatus(p, id);
     expect((await post(p, { upstream: 'alpha', intervals: [0.05] })).status).toBe(202);
   });
+
+  it('a config schedule (probe: { every, mode, intervals }) starts runs by itself, never two at once per upstream', async () => {
+    const up = await upstreams.start({ idleTimeoutMs: 1000 });
+    const p = await startTestProxy([
+      upstreamConfig('sched', up.url, { probe: { everyMs: 200, mode: 'ladder', intervals: [0.3] } }),
+    ]);
+    proxies.push(p);
+    let runs: ProbeResult[] = [];
+    for (let i = 0; i < 60 && !runs.some((r) => r.status === 'done'); i++) {
+      await sleep(100);
+      runs = (await (await fetch(`${p.url}/api/probes`)).json()) as ProbeResult[];
+    }
+    const done = runs.find((r) => r.status === 'done');
+    expect(done).toMatchObject({ mode: 'ladder', intervals: [0.3] });
+    expect(done!.results[0]!.checkpoints[0]).toMatchObject({ idleSecondsTarget: 0.3, success: true });
+    // Every 200 ms, but each run takes longer than that: runs never overlap.
+    expect(runs.filter((r) => r.status === 'running').length).toBeLessThanOrEqual(1);
+  });
 });

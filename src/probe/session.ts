@@ -35,7 +35,12 @@ export class ProbeSession {
   }
 
   /** initialize → notifications/initialized → tools/list (the cold first call). */
-  static async open(wire: ProbeWire, onInitialize?: (init: ExchangeResult) => void): Promise<OpenedSession> {
+  static async open(
+    wire: ProbeWire,
+    onInitialize?: (init: ExchangeResult) => void,
+    /** Runs after notifications/initialized, before the first call (a GET stream opens here, as SDK clients do). */
+    beforeFirstCall?: (session: ProbeSession) => Promise<void>,
+  ): Promise<OpenedSession> {
     const init = await wire.post({
       method: 'initialize',
       params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: PROBE_CLIENT_INFO },
@@ -68,6 +73,7 @@ export class ProbeSession {
         failure: { step: 'notifications/initialized', exchange: initialized },
       };
     }
+    await beforeFirstCall?.(session);
     const firstCall = await session.listTools();
     return {
       session,

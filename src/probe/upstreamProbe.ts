@@ -169,8 +169,8 @@ async function baseline(o: ProbeUpstreamOptions, sessionful: (yes: boolean) => v
 
 /** Sleeps until `atMs` on the tracker clock; throws ProbeCancelled when the run is cancelled. */
 async function sleepUntil(atMs: number, now: Now, signal: AbortSignal): Promise<void> {
-  const ms = atMs - now();
-  if (ms > 0) {
+  // Timers may fire a millisecond early against Date.now(): loop so a gap is never short of its target.
+  for (let ms = atMs - now(); ms > 0; ms = atMs - now()) {
     try {
       await sleep(ms, undefined, { signal });
     } catch {
@@ -234,7 +234,10 @@ function record(o: ProbeUpstreamOptions, c: Checkpoint): void {
 
 /** Opens a session and (with --hold-stream) its GET stream. */
 async function openForIdle(o: ProbeUpstreamOptions, target: number, round: number | null) {
-  const opened = await ProbeSession.open(o.wire);
+  let streamRefused = false;
+  const opened = await ProbeSession.open(o.wire, undefined, async (s) => {
+    if (o.result.holdStream) streamRefused = !(await s.holdStream());
+  });
   if (opened.failure || !opened.session) {
     const f = opened.failure ?? { step: 'initialize', exchange: opened.init };
     await opened.session?.close({ delete: true });
@@ -242,7 +245,7 @@ async function openForIdle(o: ProbeUpstreamOptions, target: number, round: numbe
     return null;
   }
   const session = opened.session;
-  if (o.result.holdStream && !(await session.holdStream())) {
+  if (streamRefused) {
     o.result.warnings.push(
       `--hold-stream: "${o.result.upstream}" refused a standalone GET stream; idled without one`,
     );
