@@ -140,6 +140,22 @@ describe('dashboard pages', () => {
     expect(html).toContain('(2 s, 5 s]');
   });
 
+  it('falls back to the plain idle window when the analysis has no answer', async () => {
+    await store.write(
+      [
+        exchange(1, 'ok'),
+        exchange(4, 'ok'),
+        exchange(6, 'session_expired'),
+        exchange(9, 'session_expired'),
+      ].map((e) => ({ type: 'exchange' as const, exchange: e })),
+    );
+    const a = app({ analysis: { upstream: async () => null } });
+    const html = await (await a.request('/upstreams/linear', { headers: signedIn })).text();
+    expect(html).toContain('data-lower="4" data-upper="6"');
+    expect(html).toContain('needs analysis');
+    expect(await (await a.request('/', { headers: signedIn })).text()).toContain('(4 s, 6 s]');
+  });
+
   it('renders an upstream without any traffic with every section in its empty state', async () => {
     const res = await app().request('/upstreams/linear', { headers: signedIn });
     expect(res.status).toBe(200);

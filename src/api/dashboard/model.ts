@@ -160,30 +160,45 @@ export interface LoadOptions {
   now?: () => number;
 }
 
+interface Observed {
+  points: GapPoint[];
+  initLatenciesSeconds: number[];
+}
+
+async function observed(
+  store: ObservationStore,
+  upstream: string,
+): Promise<Observed & { sessions: StoredSession[] }> {
+  const [sessions, exchanges] = await Promise.all([
+    store.listSessions({ upstream, limit: 1000 }),
+    store.listExchanges({ upstream, limit: MAX_EXCHANGES }),
+  ]);
+  return { sessions, points: gapPoints(exchanges), initLatenciesSeconds: initLatencies(sessions) };
+}
+
+/** `data` is read only when the analysis has no answer (the overview then skips the raw rows). */
 async function summarize(
   { store, analysis }: LoadOptions,
   upstream: StoredUpstream,
-  sessions: StoredSession[],
-  exchanges: StoredExchange[],
   runs: ProbeRunRow[],
   now: number,
-): Promise<UpstreamSummary & { points: GapPoint[]; initLatenciesSeconds: number[] }> {
-  const points = gapPoints(exchanges);
-  const latencies = initLatencies(sessions);
-  const analysed = await analysis?.upstream(upstream.id).catch(() => null);
-  const recent = await store.listExpirations({
-    upstream: upstream.id,
-    since: now - DAY_MS,
-    limit: MAX_EXCHANGES,
-  });
+  data: () => Promise<Observed>,
+): Promise<UpstreamSummary> {
+  const [analysed, recent] = await Promise.all([
+    analysis?.upstream(upstream.id).catch(() => null),
+    store.listExpirations({ upstream: upstream.id, since: now - DAY_MS, limit: MAX_EXCHANGES }),
+  ]);
+  let lifetime = analysed?.lifetime;
+  if (!lifetime) {
+    const { points, initLatenciesSeconds } = await data();
+    lifetime = fallbackLifetime(points, initLatenciesSeconds, upstream.validatesSessionIds);
+  }
   return {
     upstream,
-    lifetime: analysed?.lifetime ?? fallbackLifetime(points, latencies, upstream.validatesSessionIds),
+    lifetime,
     recommendation: analysed?.recommendation ?? null,
     lastProbe: runs[0] ?? null,
     expirationsLast24h: recent.length,
-    points,
-    initLatenciesSeconds: latencies,
   };
 }
 
@@ -193,18 +208,7 @@ export async function loadOverview(options: LoadOptions): Promise<UpstreamSummar
   const now = (options.now ?? Date.now)();
   const [upstreams, runs] = await Promise.all([store.listUpstreams(), store.listProbeRuns({ limit: 200 })]);
   return Promise.all(
-    upstreams.map(async (u) => {
-      const [sessions, exchanges] = await Promise.all([
-        store.listSessions({ upstream: u.id, limit: 1000 }),
-        store.listExchanges({ upstream: u.id, limit: MAX_EXCHANGES }),
-      ]);
-      const {
-        points: _p,
-        initLatenciesSeconds: _l,
-        ...summary
-      } = await summarize(options, u, sessions, exchanges, runsFor(runs, u.id), now);
-      return summary;
-    }),
+    upstreams.map((u) => summarize(options, u, runsFor(runs, u.id), now, () => observed(store, u.id))),
   );
 }
 
@@ -214,13 +218,12 @@ export async function loadUpstreamDetail(options: LoadOptions, id: string): Prom
   const now = (options.now ?? Date.now)();
   const upstream = (await store.listUpstreams()).find((u) => u.id === id);
   if (!upstream) return null;
-  const [sessions, exchanges, expirations, runs] = await Promise.all([
-    store.listSessions({ upstream: id, limit: 1000 }),
-    store.listExchanges({ upstream: id, limit: MAX_EXCHANGES }),
+  const [data, expirations, runs] = await Promise.all([
+    observed(store, id),
     store.listExpirations({ upstream: id, limit: 50 }),
     store.listProbeRuns({ upstream: id, limit: 20 }),
   ]);
   const upstreamRuns = runsFor(runs, id);
-  const summary = await summarize(options, upstream, sessions, exchanges, upstreamRuns, now);
-  return { ...summary, sessions, expirations, probeRuns: upstreamRuns, now };
+  const summary = await summarize(options, upstream, upstreamRuns, now, async () => data);
+  return { ...summary, ...data, expirations, probeRuns: upstreamRuns, now };
 }
