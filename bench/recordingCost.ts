@@ -1,14 +1,18 @@
 // CPU per exchange of recording alone, without sockets: the SessionTracker feeding the real
-// recorder and SQLite store, against the same tracker discarding its observations. Run in a
+// recorder and SQLite store, against the same tracker discarding its observations, and
+// against the tracker feeding telemetry (spans to a no-op exporter, metrics). Run in a
 // fresh process; prints one JSON line. argv: exchanges (default 50000).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ExportResultCode } from '@opentelemetry/core';
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { readRequestEnvelope, readResponseEnvelope } from '../src/sessions/jsonrpc.js';
 import { SessionTracker } from '../src/sessions/tracker.js';
 import type { Observation } from '../src/sessions/types.js';
 import { createRecorder } from '../src/store/recorder.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { setupTelemetry, type Telemetry } from '../src/telemetry/index.js';
 
 const n = Number(process.argv[2] ?? 50_000);
 const SESSIONS = 8;
@@ -17,8 +21,12 @@ const initAnswer = readResponseEnvelope('{"jsonrpc":"2.0","id":1,"result":{}}');
 const pingAnswer = readResponseEnvelope('{"jsonrpc":"2.0","id":7,"result":{}}');
 
 /** Drives `n` ping exchanges over 8 sessions; yields to the event loop like a server does. */
-async function drive(onObservation: (o: Observation) => void, flush: () => Promise<void>): Promise<number> {
-  const tracker = new SessionTracker({ onObservation });
+async function drive(
+  onObservation: (o: Observation) => void,
+  flush: () => Promise<void>,
+  telemetry: Telemetry | null = null,
+): Promise<number> {
+  const tracker = new SessionTracker({ onObservation, onExchange: telemetry?.onExchange });
   for (let s = 0; s < SESSIONS; s++) {
     const h = tracker.begin({
       upstream: 'raw',
@@ -41,6 +49,7 @@ async function drive(onObservation: (o: Observation) => void, flush: () => Promi
       sessionId: `3f1c2a9e-8b7d-4e6f-a5c4-00000000000${i % SESSIONS}`,
       request,
     });
+    telemetry?.extraRequestHeaders(h);
     h.headers(200, null);
     h.message(pingAnswer);
     h.finish();
@@ -55,20 +64,34 @@ async function drive(onObservation: (o: Observation) => void, flush: () => Promi
 const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-reccost-'));
 const store = openSqliteStore({ path: join(dir, 'bench.db') });
 const recorder = createRecorder({ store });
-const results: Record<string, number[]> = { off: [], on: [] };
+// Telemetry as the bench's proxy runs it: spans batched to an exporter that drops them, metrics.
+const noopExporter: SpanExporter = {
+  export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }),
+  shutdown: async () => {},
+};
+const telemetry = setupTelemetry({
+  tracerProvider: new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(noopExporter)] }),
+  upstreams: [{ id: 'raw', url: 'http://127.0.0.1:9/mcp' }],
+});
+const discard = () => {};
+const nothing = async () => {};
+const results: Record<'off' | 'on' | 'telemetry', number[]> = { off: [], on: [], telemetry: [] };
 for (let round = 0; round < 3; round++) {
-  results.off!.push(
-    await drive(
-      () => {},
-      async () => {},
-    ),
-  );
-  results.on!.push(await drive(recorder.record, () => recorder.flush()));
+  results.off.push(await drive(discard, nothing));
+  results.on.push(await drive(recorder.record, () => recorder.flush()));
+  results.telemetry.push(await drive(telemetry.onObservation, nothing, telemetry));
 }
+await telemetry.shutdown();
 await recorder.close();
 await store.close();
 rmSync(dir, { recursive: true, force: true });
 const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 process.stdout.write(
-  `${JSON.stringify({ exchanges: n, trackerOnlyMicros: med(results.off!), trackerRecorderSqliteMicros: med(results.on!), coalesced: recorder.stats().coalesced })}\n`,
+  `${JSON.stringify({
+    exchanges: n,
+    trackerOnlyMicros: med(results.off),
+    trackerRecorderSqliteMicros: med(results.on),
+    trackerTelemetryMicros: med(results.telemetry),
+    coalesced: recorder.stats().coalesced,
+  })}\n`,
 );

@@ -33,7 +33,13 @@ export interface Summary {
   /** The SessionTracker alone in a fresh process: what one more idle session costs. */
   trackerIdle: IdleCost | null;
   /** bench/recordingCost.ts: CPU per exchange of tracker alone vs tracker + recorder + SQLite, no sockets. */
-  recording: { exchanges: number; trackerOnlyMicros: number; trackerRecorderSqliteMicros: number } | null;
+  recording: {
+    exchanges: number;
+    trackerOnlyMicros: number;
+    trackerRecorderSqliteMicros: number;
+    /** Tracker + telemetry hooks (spans to a no-op exporter, metrics). */
+    trackerTelemetryMicros?: number;
+  } | null;
 }
 
 export interface TargetCheck {
@@ -194,7 +200,10 @@ export function renderMarkdown(results: {
       `Recording alone (bench/recordingCost.ts, ${summary.recording.exchanges} exchanges, no sockets): tracker ${f(
         summary.recording.trackerOnlyMicros,
         1,
-      )} µs, tracker + recorder + SQLite ${f(summary.recording.trackerRecorderSqliteMicros, 1)} µs CPU per exchange.`,
+      )} µs, tracker + recorder + SQLite ${f(summary.recording.trackerRecorderSqliteMicros, 1)} µs, tracker + telemetry ${f(
+        summary.recording.trackerTelemetryMicros,
+        1,
+      )} µs CPU per exchange.`,
     );
   }
   lines.push('', '| target | limit | measured | met |', '|---|---|---|---|');
