@@ -210,7 +210,7 @@ describe('recommendStrategy', () => {
     });
     expect(r).toMatchObject({ strategy: 'per-call', poolIdleTtlMs: null });
     expect(r.reason).toBe(
-      'stateless upstream: there is no session to keep, so every call stands alone and costs 0.142 s (p50)',
+      'stateless upstream: there is no session to keep, so every call stands alone and costs 0.142 s (p50 of 6 calls)',
     );
   });
 

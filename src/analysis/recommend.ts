@@ -62,7 +62,8 @@ export function defaultWorkload(): ReplayCall[] {
 const DEFAULT_WORKLOAD_TEXT =
   'no agent traffic yet, so a default workload: 5 turns of 4 calls 10 s apart, turns 15 min apart';
 
-const s = (ms: number) => `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : ms % 100 === 0 ? 1 : 3)} s`;
+/** Seconds with at most ms precision and no trailing zeros: 30 s, 1.5 s, 0.142 s. */
+const s = (ms: number) => `${Math.round(ms) / 1000} s`;
 
 /** The pool's safe TTL: the window's lower bound less the margin, or null when no safe TTL exists. */
 export function safePoolTtlMs(
@@ -132,10 +133,11 @@ export function recommendStrategy(
   };
 
   if (lifetime.stateless) {
-    const p50 = opts.callLatency?.p50Ms;
+    const cost = opts.callLatency;
+    const p50 = cost?.p50Ms;
     return pick(
       'per-call',
-      `stateless upstream: there is no session to keep, so every call stands alone${p50 != null ? ` and costs ${s(p50)} (p50)` : ''}`,
+      `stateless upstream: there is no session to keep, so every call stands alone${p50 != null ? ` and costs ${s(p50)} (p50 of ${cost!.n} call${cost!.n === 1 ? '' : 's'})` : ''}`,
     );
   }
   if (lifetime.validatesSessionIds === false) {

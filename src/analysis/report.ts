@@ -90,6 +90,8 @@ interface StoredProbeUpstreamResult {
   upstream?: unknown;
   validatesSessionIds?: unknown;
   keepalive?: { keptAlive?: unknown } | null;
+  /** initialize + initialized + one tools/list on a fresh session: what a call costs on a stateless upstream. */
+  perCallCostSeconds?: unknown;
 }
 
 function probeResultsFor(run: ProbeRunRow, upstream: string): StoredProbeUpstreamResult[] {
@@ -105,6 +107,7 @@ function probeResultsFor(run: ProbeRunRow, upstream: string): StoredProbeUpstrea
 export function probeEvidence(runs: readonly ProbeRunRow[], upstream: string) {
   let validatesSessionIds: boolean | null = null;
   let keepalive: KeepaliveEvidence | null = null;
+  let perCallCostMs: number | null = null;
   const newestFirst = [...runs].sort((a, b) => b.startedAt - a.startedAt);
   for (const run of newestFirst) {
     for (const r of probeResultsFor(run, upstream)) {
@@ -114,12 +117,16 @@ export function probeEvidence(runs: readonly ProbeRunRow[], upstream: string) {
       if (keepalive === null && r.keepalive && typeof r.keepalive.keptAlive === 'boolean') {
         keepalive = { keepsAlive: r.keepalive.keptAlive };
       }
+      if (perCallCostMs === null && typeof r.perCallCostSeconds === 'number') {
+        perCallCostMs = Math.round(r.perCallCostSeconds * 1000);
+      }
     }
   }
   const last = newestFirst[0];
   return {
     validatesSessionIds,
     keepalive,
+    perCallCostMs,
     lastProbe: last
       ? {
           id: last.id,
@@ -159,11 +166,16 @@ async function reportFor(
     validatesSessionIds: upstream.validatesSessionIds ?? evidence.validatesSessionIds,
   });
   const calls = exchanges.filter(isAgentCall);
-  const callLatency = summarizeLatency(
+  const observedCallLatency = summarizeLatency(
     calls
       .filter((c) => c.outcome === 'ok')
       .map((c) => (c.responseAt ?? c.endedAt ?? c.startedAt) - c.startedAt),
   );
+  // Without agent traffic, the probe's fresh-session call is the best known cost of a call.
+  const callLatency =
+    observedCallLatency.n === 0 && evidence.perCallCostMs !== null
+      ? { p50Ms: evidence.perCallCostMs, p90Ms: evidence.perCallCostMs, n: 1 }
+      : observedCallLatency;
   const recommendation = recommendStrategy(lifetime, calls, {
     turnGapMs: config.analysis.turnGapSeconds * 1000,
     keepalive: evidence.keepalive,

@@ -128,6 +128,15 @@ beforeEach(async () => {
       ],
     },
   });
+  await store.saveProbeRun({
+    id: 'run-plain',
+    status: 'done',
+    mode: 'fanout',
+    upstreams: ['plain'],
+    startedAt: T0,
+    finishedAt: T0 + 1000,
+    result: { results: [{ upstream: 'plain', stateless: true, perCallCostSeconds: 0.25 }] },
+  });
 });
 afterEach(() => store.close());
 
@@ -193,6 +202,10 @@ describe('GET /api/report', () => {
       basis: 'none_observed',
       lowerBoundSeconds: null,
     });
+    // No agent traffic on the stateless upstream: the probe's fresh-session call is the cost of a call.
+    expect(plain!.recommendation.reason).toBe(
+      'stateless upstream: there is no session to keep, so every call stands alone and costs 0.25 s (p50 of 1 call) (no agent traffic yet, so a default workload: 5 turns of 4 calls 10 s apart, turns 15 min apart)',
+    );
     expect(plain!.recommendation).toMatchObject({
       strategy: 'per-call',
       poolIdleTtlSeconds: null,
