@@ -85,9 +85,14 @@ export class LegacySseProbeWire extends ProbeWire {
     return resultOf(unsent.record, null, null);
   }
 
-  /** The legacy stream already is the session's stream; there is no other to hold. */
-  override async openStream(): Promise<HeldStream> {
-    return { httpStatus: null, open: false, ended: Promise.resolve(), close() {} };
+  /**
+   * `--hold-stream`: a legacy session always holds its stream (the stream is the session), so
+   * there is nothing more to open; the answer says whether that stream is still up.
+   */
+  override async openStream(sessionId: string): Promise<HeldStream> {
+    const session = this.streams.get(sessionId);
+    const open = session !== undefined && session.expired === null && !session.closedByUs;
+    return { httpStatus: open ? 200 : null, open, ended: Promise.resolve(), close() {} };
   }
 
   /** Closes the stream of a session the probe is done with (also for sessions not DELETEd). */
