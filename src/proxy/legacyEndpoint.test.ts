@@ -56,6 +56,15 @@ describe('createEndpointRewriter', () => {
     expect(r.push(Buffer.from('data: 1\n\n')).toString()).toBe('data: 1\n\n');
   });
 
+  it('keeps the `\n` of a `\r\n` split across chunks when the endpoint event follows (found by the property)', () => {
+    const before = ': a\r\n\r\n';
+    const { out } = run([
+      Buffer.from(before.slice(0, -1)),
+      Buffer.from('\nevent: endpoint\ndata: /messages?x=1\n\n'),
+    ]);
+    expect(out).toBe(`${before}event: endpoint\ndata: /messages/up?x=1\n\n`);
+  });
+
   it('leaves the event alone when the rewrite declines (null)', () => {
     const upstream = 'event: endpoint\ndata: https://elsewhere.example/messages\n\n';
     const { out, rewritten } = run([Buffer.from(upstream)], () => null);
@@ -97,7 +106,7 @@ describe('createEndpointRewriter', () => {
           expect(chunked.rewritten).toBe(true);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
   });
 });

@@ -46,9 +46,10 @@ export function createEndpointRewriter(
     const continuesCrLf = crAtEnd && held.length === 0 && chunk[0] === LF;
     crAtEnd = false;
     held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
-    const out: Buffer[] = [];
-    let blockStart = 0;
-    let lineStart = continuesCrLf ? 1 : 0;
+    // That `\n` belongs to the event already sent: pass it on at once, outside the next block.
+    const out: Buffer[] = continuesCrLf ? [held.subarray(0, 1)] : [];
+    let blockStart = continuesCrLf ? 1 : 0;
+    let lineStart = blockStart;
     for (let i = lineStart; i < held.length; i++) {
       const c = held[i];
       if (c !== LF && c !== CR) continue;
