@@ -113,6 +113,8 @@ describe('dashboard in chromium', () => {
     const expirations24h = Number(await row.locator('td').last().textContent());
     expect(expirations24h).toBeGreaterThanOrEqual(2);
 
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-overview.png', fullPage: true });
     await row.locator('th a').click();
     await page.waitForURL(`${p.url}/upstreams/fixture`);
     const chart = page.locator('svg.survival-chart');

@@ -147,13 +147,17 @@ describe('dashboard pages', () => {
         exchange(4, 'ok'),
         exchange(6, 'session_expired'),
         exchange(9, 'session_expired'),
+        { ...exchange(9, 'session_expired'), idleGapMs: null },
       ].map((e) => ({ type: 'exchange' as const, exchange: e })),
     );
     const a = app({ analysis: { upstream: async () => null } });
     const html = await (await a.request('/upstreams/linear', { headers: signedIn })).text();
     expect(html).toContain('data-lower="4" data-upper="6"');
     expect(html).toContain('needs analysis');
-    expect(await (await a.request('/', { headers: signedIn })).text()).toContain('(4 s, 6 s]');
+    const overview = await (await a.request('/', { headers: signedIn })).text();
+    expect(overview).toContain('(4 s, 6 s]');
+    // Two sessions expired; the third 404, on an already-dead session, is not another expiry.
+    expect(overview).toMatch(/<td class="num">2<\/td><\/tr>/);
   });
 
   it('renders an upstream without any traffic with every section in its empty state', async () => {

@@ -64,6 +64,7 @@ export interface UpstreamSummary {
   lifetime: LifetimeView;
   recommendation: RecommendationView | null;
   lastProbe: ProbeRunRow | null;
+  /** Sessions that expired in the last 24 h (not 404s: a dead session answers every later request so). */
   expirationsLast24h: number;
 }
 
@@ -198,7 +199,8 @@ async function summarize(
     lifetime,
     recommendation: analysed?.recommendation ?? null,
     lastProbe: runs[0] ?? null,
-    expirationsLast24h: recent.length,
+    // A session expires once; later requests on the dead session repeat the same 404.
+    expirationsLast24h: new Set(recent.map((e) => e.sessionHash ?? `row-${e.id}`)).size,
   };
 }
 
