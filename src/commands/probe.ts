@@ -14,6 +14,7 @@ import { DEFAULT_INTERVALS_SECONDS, QUICK_INTERVALS_SECONDS, startProbeRun } fro
 import { redactUrl } from '../security/redact.js';
 import { openStore } from '../store/index.js';
 import { createRecorder } from '../store/recorder.js';
+import { setupTelemetry } from '../telemetry/setup.js';
 
 export const PROBE_USAGE = `Usage: mcp-session-probe probe [--config FILE] [--db PATH] [--upstreams a,b] [--intervals 5,30,60]
                              [--quick] [--mode fanout|ladder|bisect] [--output FILE] [--json]
@@ -211,6 +212,8 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     })),
   );
   const recorder = createRecorder({ store });
+  // OTEL_* configure export exactly as for serve; with none set this only keeps local metrics.
+  const telemetry = setupTelemetry({ upstreams });
   io.stderr(
     `probing ${upstreams.map((u) => u.id).join(', ')} (${c.mode}, idle ${c.intervals.join(',')} s${c.holdStream ? ', holding a GET stream' : ''})\n`,
   );
@@ -222,8 +225,12 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     keepaliveSeconds: c.keepaliveSeconds ?? null,
     timeoutSeconds: c.timeoutSeconds ?? null,
     bisect: { budget: c.budget },
-    record: recorder.record,
+    record: (obs) => {
+      recorder.record(obs);
+      telemetry.onObservation(obs);
+    },
     store,
+    telemetry,
     onEvent: (event) => {
       const line = progressLine(event);
       if (line) io.stderr(`${line}\n`);
@@ -252,6 +259,7 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     clearInterval(countdown);
     process.off('SIGINT', onSigint);
     await recorder.close();
+    await telemetry.shutdown();
     await store.close();
   }
 

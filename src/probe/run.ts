@@ -8,6 +8,8 @@ import type { ProbeMode, UpstreamConfig } from '../config/schema.js';
 import { SessionTracker } from '../sessions/tracker.js';
 import type { Observation } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
+import type { Telemetry } from '../telemetry/setup.js';
+import type { ProbeRunSpan } from '../telemetry/spans.js';
 import { resolveTransport } from './detectTransport.js';
 import { LegacySseProbeWire, STREAM_LIFETIME_NOTE } from './legacySseWire.js';
 import { emptyUpstreamResult, type ProbeEvent, type ProbeResult, type ProbeStatus } from './result.js';
@@ -38,6 +40,8 @@ export interface ProbeRunOptions {
   /** Saves the run and the `validatesSessionIds` flags; optional (tests, dry runs). */
   store?: Pick<ObservationStore, 'saveProbeRun' | 'setUpstreamFlags'> | null;
   onEvent?: (event: ProbeEvent) => void;
+  /** Spans: a root `mcpprobe.probe {upstream}` per upstream, its exchanges and checkpoints as children. */
+  telemetry?: Pick<Telemetry, 'probeRun' | 'onExchange'> | null;
   id?: string;
   now?: () => number;
 }
@@ -83,7 +87,12 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
   const abort = new AbortController();
   // Every in-flight probe request listens for cancellation: many at once is expected.
   setMaxListeners(0, abort.signal);
-  const tracker = new SessionTracker({ source: 'probe', onObservation: opts.record, now });
+  const tracker = new SessionTracker({
+    source: 'probe',
+    onObservation: opts.record,
+    onExchange: opts.telemetry?.onExchange,
+    now,
+  });
   // Probe sessions hold their own connections; a GET stream must not block a POST.
   const dispatcher = new Agent({ connections: null, pipelining: 1 });
   const store = opts.store ?? null;
@@ -106,8 +115,41 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
   };
   // Checkpoints are saved as they come (bounded: at most one write per 250 ms).
   let saveTimer: NodeJS.Timeout | null = null;
+  const runSpans = new Map<string, ProbeRunSpan>();
+  /** Runs one upstream's probe inside its root span. */
+  const traced = async (upstream: string, i: number, probe: () => Promise<void>): Promise<void> => {
+    const span = opts.telemetry?.probeRun({ upstream, mode, runId: id, startedAt: now() });
+    if (!span) return probe();
+    runSpans.set(upstream, span);
+    let errorType: string | null = null;
+    try {
+      await probe();
+    } catch (err) {
+      errorType = err instanceof ProbeCancelled ? 'cancelled' : 'probe_failed';
+      throw err;
+    } finally {
+      const fatal = result.results[i]!.fatalError;
+      span.end({
+        endedAt: now(),
+        errorType: errorType ?? (fatal ? 'probe_failed' : null),
+        errorMessage: fatal,
+      });
+    }
+  };
   const emit = (event: ProbeEvent) => {
     result.elapsedSeconds = clock();
+    if (event.type === 'checkpoint') {
+      const c = event.checkpoint;
+      const end = now();
+      runSpans.get(event.upstream)?.step({
+        name: `checkpoint ${c.idleSecondsTarget}s`,
+        startedAt: end - (c.latencySeconds ?? 0) * 1000,
+        endedAt: end,
+        idleTargetSeconds: c.idleSecondsTarget,
+        errorType: c.errorType,
+        errorMessage: c.errorMessage,
+      });
+    }
     try {
       opts.onEvent?.(event);
     } catch {
@@ -125,50 +167,52 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
   const done = (async (): Promise<ProbeResult> => {
     await save(null);
     const outcomes = await Promise.allSettled(
-      opts.upstreams.map(async (u, i) => {
-        const wireOptions = {
-          upstream: u.id,
-          url: u.url,
-          headers: u.headers,
-          timeoutMs: (opts.timeoutSeconds ?? u.timeoutSeconds) * 1000,
-          tracker,
-          probeRunId: id,
-          holdStream,
-          dispatcher,
-          signal: abort.signal,
-        };
-        let transport: 'streamable-http' | 'sse';
-        try {
-          transport = (
-            await resolveTransport({ ...u, transport: u.transport ?? 'streamable-http' }, store, {
-              timeoutMs: wireOptions.timeoutMs,
-              dispatcher,
-              signal: abort.signal,
-            })
-          ).transport;
-        } catch (err) {
-          if (abort.signal.aborted) throw new ProbeCancelled();
-          result.results[i]!.fatalError = (err as Error).message;
-          return;
-        }
-        const wire = transport === 'sse' ? new LegacySseProbeWire(wireOptions) : new ProbeWire(wireOptions);
-        if (wire instanceof LegacySseProbeWire) result.results[i]!.warnings.push(STREAM_LIFETIME_NOTE);
-        try {
-          await probeUpstream({
-            wire,
-            result: result.results[i]!,
-            mode,
-            intervalsSeconds: intervals,
-            keepaliveSeconds: opts.keepaliveSeconds ?? null,
-            bisect,
+      opts.upstreams.map((u, i) =>
+        traced(u.id, i, async () => {
+          const wireOptions = {
+            upstream: u.id,
+            url: u.url,
+            headers: u.headers,
+            timeoutMs: (opts.timeoutSeconds ?? u.timeoutSeconds) * 1000,
+            tracker,
+            probeRunId: id,
+            holdStream,
+            dispatcher,
             signal: abort.signal,
-            clock,
-            emit,
-          });
-        } finally {
-          if (wire instanceof LegacySseProbeWire) await wire.closeAll();
-        }
-      }),
+          };
+          let transport: 'streamable-http' | 'sse';
+          try {
+            transport = (
+              await resolveTransport({ ...u, transport: u.transport ?? 'streamable-http' }, store, {
+                timeoutMs: wireOptions.timeoutMs,
+                dispatcher,
+                signal: abort.signal,
+              })
+            ).transport;
+          } catch (err) {
+            if (abort.signal.aborted) throw new ProbeCancelled();
+            result.results[i]!.fatalError = (err as Error).message;
+            return;
+          }
+          const wire = transport === 'sse' ? new LegacySseProbeWire(wireOptions) : new ProbeWire(wireOptions);
+          if (wire instanceof LegacySseProbeWire) result.results[i]!.warnings.push(STREAM_LIFETIME_NOTE);
+          try {
+            await probeUpstream({
+              wire,
+              result: result.results[i]!,
+              mode,
+              intervalsSeconds: intervals,
+              keepaliveSeconds: opts.keepaliveSeconds ?? null,
+              bisect,
+              signal: abort.signal,
+              clock,
+              emit,
+            });
+          } finally {
+            if (wire instanceof LegacySseProbeWire) await wire.closeAll();
+          }
+        }),
+      ),
     );
     let status: ProbeStatus = 'done';
     if (abort.signal.aborted) status = 'cancelled';

@@ -4,6 +4,7 @@ import type { ProbeMode, UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Observation } from '../sessions/types.js';
 import type { ObservationStore, ProbeRunRow } from '../store/types.js';
+import type { Telemetry } from '../telemetry/setup.js';
 import type { ProbeEvent, ProbeResult } from './result.js';
 import { DEFAULT_INTERVALS_SECONDS, DEFAULT_MODE, type ProbeRun, startProbeRun } from './run.js';
 
@@ -32,6 +33,8 @@ export interface ProbeRunnerOptions {
   /** Runs at once; a start beyond it fails with ProbeLimitError (HTTP 429). Default 4. */
   maxConcurrent?: number;
   logger?: Pick<Logger, 'info' | 'warn'>;
+  /** Probe spans and exchange metrics (observations reach telemetry through `record`). */
+  telemetry?: Pick<Telemetry, 'probeRun' | 'onExchange'> | null;
   now?: () => number;
 }
 
@@ -98,6 +101,7 @@ export class ProbeRunner {
       bisect: { budget: req.budget, minWindowSeconds: req.minWindowSeconds },
       record: this.opts.record,
       store: this.opts.store,
+      telemetry: this.opts.telemetry,
       now: this.opts.now,
       onEvent: (event) => {
         entry.events.push(event);

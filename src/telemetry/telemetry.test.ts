@@ -29,6 +29,7 @@ import { upstreamConfig } from '../../test/helpers/proxy.js';
 import { defaultConfig } from '../config/load.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import { silentLogger } from '../log.js';
+import { startProbeRun } from '../probe/run.js';
 import { hashSessionId } from '../security/hash.js';
 import { type RunningServer, startServer } from '../server.js';
 import { readRequestEnvelope } from '../sessions/jsonrpc.js';
@@ -432,5 +433,43 @@ describe('probe spans', () => {
     const init2 = points(await t.metrics(), sc.METRIC_INIT_DURATION) as DataPoint<Histogram>[];
     expect(init2.map((p) => p.attributes[sc.ATTR_SOURCE])).toEqual(['probe']);
     expect(init2[0]!.value.sum).toBeCloseTo(0.12, 5);
+  });
+
+  it('the real prober: one root span per upstream, its initialize, checkpoint and tools/list spans as children', async () => {
+    const upstream = await upstreams.start({ idleTimeoutMs: 200 });
+    const t = memoryTelemetry();
+    const run = startProbeRun({
+      upstreams: [{ id: 'fixture', url: upstream.url, headers: {}, timeoutSeconds: 5 }],
+      mode: 'fanout',
+      intervalsSeconds: [0.4],
+      record: t.telemetry.onObservation,
+      telemetry: t.telemetry,
+    });
+    const result = await run.done;
+    expect(result.results[0]!.checkpoints.map((c) => [c.idleSecondsTarget, c.errorType])).toEqual([
+      [0.4, 'session_expired'],
+    ]);
+
+    const root = t.span('mcpprobe.probe fixture');
+    expect(root.attributes).toMatchObject({ [sc.ATTR_PROBE_MODE]: 'fanout', [sc.ATTR_PROBE_RUN_ID]: run.id });
+    const children = t.spans().filter((s) => s !== root);
+    for (const child of children) {
+      expect(child.spanContext().traceId).toBe(root.spanContext().traceId);
+      expect(child.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+      expect(child.attributes[sc.ATTR_SOURCE]).toBe('probe');
+    }
+    const names = children.map((s) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['initialize', 'tools/list', 'checkpoint 0.4s']));
+    const expired = t.span('checkpoint 0.4s');
+    expect(expired.status.code).toBe(SpanStatusCode.ERROR);
+    expect(expired.attributes[sc.ATTR_ERROR_TYPE]).toBe('session_expired');
+    const expiredCalls = children.filter((s) => s.attributes[sc.ATTR_OUTCOME] === 'session_expired');
+    expect(expiredCalls.length).toBeGreaterThanOrEqual(1);
+    expect(expiredCalls[0]!.attributes[sc.ATTR_IDLE_GAP] as number).toBeGreaterThanOrEqual(0.4);
+    // Never a tools/call from the prober.
+    expect(names.some((n) => n.startsWith('tools/call'))).toBe(false);
+
+    const expirations = points(await t.metrics(), sc.METRIC_EXPIRATIONS);
+    expect(expirations.map((p) => p.attributes[sc.ATTR_SOURCE])).toEqual(['probe']);
   });
 });
