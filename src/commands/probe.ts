@@ -217,6 +217,7 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
   io.stderr(
     `probing ${upstreams.map((u) => u.id).join(', ')} (${c.mode}, idle ${c.intervals.join(',')} s${c.holdStream ? ', holding a GET stream' : ''})\n`,
   );
+  const pending: Array<{ upstream: string; at: number; idle: number }> = [];
   const run = startProbeRun({
     upstreams,
     mode: c.mode,
@@ -232,15 +233,29 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     store,
     telemetry,
     onEvent: (event) => {
+      if (event.type === 'waiting')
+        pending.push({ upstream: event.upstream, at: event.untilSeconds, idle: event.idleSecondsTarget });
+      if (event.type === 'checkpoint') {
+        const i = pending.findIndex(
+          (p) => p.upstream === event.upstream && p.idle === event.checkpoint.idleSecondsTarget,
+        );
+        if (i >= 0) pending.splice(i, 1);
+      }
       const line = progressLine(event);
       if (line) io.stderr(`${line}\n`);
     },
   });
 
-  // Countdown: long idle periods print how long is left, every 30 s.
+  // Countdown: during long idle periods, say every 15 s how long until the next checkpoint.
+  const startedAt = Date.now();
   const countdown = setInterval(() => {
-    io.stderr(`[t=+${Math.round(run.result.elapsedSeconds)}s] waiting for idle checkpoints...\n`);
-  }, 30_000);
+    if (pending.length === 0) return;
+    const t = (Date.now() - startedAt) / 1000;
+    const next = pending.reduce((a, b) => (b.at < a.at ? b : a));
+    io.stderr(
+      `[t=+${Math.round(t)}s] next checkpoint in ${Math.max(0, Math.round(next.at - t))}s (upstream=${next.upstream} idle ${next.idle}s); ${pending.length} waiting\n`,
+    );
+  }, 15_000);
   countdown.unref();
   let interrupted = false;
   const onSigint = () => {
