@@ -43,11 +43,16 @@ const gaps = (u: UpstreamProbeResult) =>
   u.checkpoints.map((c) => [c.idleSecondsTarget, c.success, c.errorType] as const);
 
 describe('probe modes against an idle timeout', () => {
-  it('exact acceptance numbers: idle 3 s, fanout 1,2,5 → 1 and 2 survive, 5 session_expired; ladder 1,3 → ~2 s since the last call', async () => {
-    const [fan, lad] = await Promise.all([
+  it('exact acceptance numbers: idle 3 s, fanout 1,2,5 → 1 and 2 survive, 5 session_expired; bisect → window ≤ 1 s containing 3 s; ladder 1,3 → ~2 s since the last call', async () => {
+    const [fan, lad, bis] = await Promise.all([
       probe({ idleTimeoutMs: 3000 }, { mode: 'fanout', intervalsSeconds: [1, 2, 5] }),
       probe({ idleTimeoutMs: 3000 }, { mode: 'ladder', intervalsSeconds: [1, 3] }),
+      probe({ idleTimeoutMs: 3000 }, { mode: 'bisect', intervalsSeconds: [1, 2, 5] }),
     ]);
+    const w = bis.only.window!;
+    expect(w.lowerSeconds!).toBeLessThan(3);
+    expect(w.upperSeconds!).toBeGreaterThanOrEqual(3);
+    expect(w.upperSeconds! - w.lowerSeconds!).toBeLessThanOrEqual(1);
     expect(fan.result.status).toBe('done');
     expect(gaps(fan.only).sort((a, b) => a[0] - b[0])).toEqual([
       [1, true, null],
