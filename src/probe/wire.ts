@@ -111,7 +111,7 @@ export class ProbeWire {
     return h;
   }
 
-  private begin(method: ProbeHttpMethod, body: string | null, send: SendOptions): ExchangeHandle {
+  private beginTracked(method: ProbeHttpMethod, body: string | null, send: SendOptions): ExchangeHandle {
     return this.opts.tracker.begin({
       upstream: this.opts.upstream,
       transport: 'streamable-http',
@@ -131,7 +131,7 @@ export class ProbeWire {
     assertReadOnly({ httpMethod: method, message, holdStream: this.opts.holdStream });
     if (this.opts.signal.aborted) throw new ProbeCancelled();
     const body = message ? JSON.stringify(message) : null;
-    const handle = this.begin(method, body, send);
+    const handle = this.beginTracked(method, body, send);
     const timeout = AbortSignal.timeout(this.opts.timeoutMs);
     const signal = AbortSignal.any([this.opts.signal, timeout]);
     let issuedSessionId: string | null = null;
@@ -202,7 +202,7 @@ export class ProbeWire {
     assertReadOnly({ httpMethod: 'GET', holdStream: this.opts.holdStream });
     if (this.opts.signal.aborted) throw new ProbeCancelled();
     const send = { sessionId, protocolVersion };
-    const handle = this.begin('GET', null, send);
+    const handle = this.beginTracked('GET', null, send);
     const abort = new AbortController();
     const stopOnCancel = () => abort.abort();
     this.opts.signal.addEventListener('abort', stopOnCancel, { once: true });
