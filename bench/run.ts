@@ -203,10 +203,13 @@ async function main(): Promise<void> {
     summary,
     targets: targetsMet,
   };
-  const benchDir = new URL('.', import.meta.url);
-  writeFileSync(new URL('results.json', benchDir), `${JSON.stringify(results, null, 2)}\n`);
   const md = renderMarkdown(results);
-  writeFileSync(new URL('results.md', benchDir), md);
+  // A partial run (--only) prints its table but never replaces the full run's results.
+  if (!flags.only) {
+    const benchDir = new URL('.', import.meta.url);
+    writeFileSync(new URL('results.json', benchDir), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(new URL('results.md', benchDir), md);
+  }
   process.stdout.write(md);
 }
 
