@@ -2,7 +2,7 @@
 // which checks the read-only guard first and records the exchange with the same
 // SessionTracker code the proxy uses, so idle gap, session age and the outcome class
 // of a probe exchange are computed exactly as for passive traffic.
-import { connect as netConnect } from 'node:net';
+import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { createParser } from 'eventsource-parser';
@@ -322,7 +322,9 @@ export function measureConnectMs(url: string, timeoutMs: number): Promise<number
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const started = performance.now();
   return new Promise((resolve) => {
-    const socket = secure ? tlsConnect({ host, port, servername: host }) : netConnect({ host, port });
+    const socket = secure
+      ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }) })
+      : netConnect({ host, port });
     const done = (value: number | null) => {
       clearTimeout(timer);
       socket.destroy();
