@@ -194,8 +194,8 @@ export class ProbeRunner {
 
 function resultOfRow(row: ProbeRunRow): ProbeResult {
   const r = row.result as ProbeResult | null;
-  // A run the process died during stays "running" in the store: say what it is.
-  if (r) return r.status === 'running' && row.finishedAt === null ? { ...r, status: row.status } : r;
+  // The row's status is the authority (a run saved mid-flight carries its last snapshot).
+  if (r) return { ...r, status: row.status };
   return {
     id: row.id,
     status: row.status,
