@@ -196,12 +196,17 @@ describe('looksLikeSessionError', () => {
     expect(looksLikeSessionError(text.toUpperCase())).toBe(true);
   });
 
-  it.each(['Unauthorized', 'rate limit exceeded', 'Method not found', 'session', '', null, undefined])(
-    'does not mistake %j for a session error',
-    (text) => {
-      expect(looksLikeSessionError(text)).toBe(false);
-    },
-  );
+  it.each([
+    'Unauthorized',
+    'rate limit exceeded',
+    'Method not found',
+    'session',
+    '',
+    null,
+    undefined,
+  ])('does not mistake %j for a session error', (text) => {
+    expect(looksLikeSessionError(text)).toBe(false);
+  });
 
   it('is linear on long hostile text (no catastrophic backtracking)', () => {
     const hostile = `${'session '.repeat(20_000)}id ${'x'.repeat(100_000)}`;
