@@ -251,6 +251,53 @@ describe('security: planted secrets appear nowhere', () => {
   }, 30_000);
 });
 
+describe('security: the admin token on the real server', () => {
+  it('guards the API, /metrics and the dashboard, leaves /healthz and the proxy routes to agents', async () => {
+    const configured = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"jsonrpc":"2.0","id":1,"result":{}}');
+      });
+    });
+    await new Promise<void>((r) => configured.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => configured.close(() => r())));
+    const token = secret('admin');
+    const base = defaultConfig();
+    const running = await startServer({
+      config: {
+        ...base,
+        upstreams: [
+          upstreamConfig('up', `http://127.0.0.1:${(configured.address() as AddressInfo).port}/mcp`),
+        ],
+        server: { ...base.server, host: '127.0.0.1', port: 0, shutdownGraceSeconds: 1 },
+        storage: { url: 'sqlite::memory:' },
+        admin: { token },
+      },
+      logger: createLogger({ level: 'silent' }),
+      telemetry: setupTelemetry({ env: {} }),
+    });
+    cleanups.push(() => running.close());
+    for (const path of ['/api/sessions', '/api/report', '/metrics']) {
+      expect((await fetch(`${running.url}${path}`)).status, path).toBe(401);
+      expect(
+        (await fetch(`${running.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).status,
+        path,
+      ).toBe(200);
+    }
+    const page = await fetch(`${running.url}/`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toMatch(/^\/login/);
+    expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+    const proxied = await fetch(`${running.url}/mcp/up`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer the-agents-own-upstream-token' },
+      body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+    });
+    expect(proxied.status).toBe(200);
+  });
+});
+
 describe('security: never an open proxy', () => {
   /** A loopback server no request may ever reach: it stands for any address outside the config. */
   async function victim() {
