@@ -18,6 +18,8 @@ const HOP_BY_HOP = new Set([
 
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
   if (!value) return null;
+  // The usual values name no header: skip the split on every keep-alive response.
+  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return null;
   const joined = Array.isArray(value) ? value.join(',') : value;
   const tokens = new Set<string>();
   for (const t of joined.split(',')) {

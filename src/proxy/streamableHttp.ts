@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errors as undiciErrors } from 'undici';
+import { type Dispatcher, errors as undiciErrors } from 'undici';
 import type { Logger } from '../log.js';
 import { redactText } from '../security/redact.js';
 import { type RequestEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
@@ -140,18 +140,7 @@ export async function forwardStreamableHttp(
     finish({ clientAborted: true, aborted: true, errorText: 'client disconnected' });
   });
 
-  let upstreamRes: Awaited<ReturnType<ResolvedUpstream['pool']['request']>>;
-  try {
-    upstreamRes = await upstream.pool.request({
-      method: method as 'POST',
-      path: upstreamPathFor(upstream, clientQuery),
-      headers,
-      body,
-      signal: abort,
-      headersTimeout: upstream.timeoutMs,
-      bodyTimeout: 0,
-    });
-  } catch (err) {
+  const onUpstreamError = (err: unknown) => {
     upstreamDone = true;
     if (aborted) return;
     const { timedOut, message } = describeUpstreamError(err);
@@ -174,46 +163,64 @@ export async function forwardStreamableHttp(
         id,
       );
     }
-    return;
-  }
+  };
 
-  const { statusCode, headers: resHeaders, body: resBody } = upstreamRes;
-  handle.headers(statusCode, firstHeader(resHeaders['mcp-session-id']));
-  if (method === 'GET' && statusCode >= 200 && statusCode < 300) {
-    ctx.tracker.streamOpened(handle);
-    ctx.onStreamOpened?.(handle);
-  }
-  const observer = createBodyObserver(
-    bodyKindFor(statusCode, firstHeader(resHeaders['content-type'])),
-    handle,
+  // The callback form of undici's request saves a promise and an async resumption per request.
+  upstream.pool.request(
+    {
+      method: method as 'POST',
+      path: upstreamPathFor(upstream, clientQuery),
+      headers,
+      body,
+      signal: abort,
+      headersTimeout: upstream.timeoutMs,
+      bodyTimeout: 0,
+    },
+    (err, upstreamRes) => {
+      if (err) onUpstreamError(err);
+      else relayResponse(upstreamRes);
+    },
   );
 
-  res.writeHead(statusCode, responseHeadersForClient(resHeaders));
-  if (method === 'GET' && ctx.openStreams) {
-    const streams = ctx.openStreams;
-    streams.add(res);
-    res.once('close', () => streams.delete(res));
-  }
-  // SSE clients must see headers before the first event arrives.
-  if (firstHeader(resHeaders['content-type'])?.startsWith('text/event-stream')) res.flushHeaders();
+  function relayResponse(upstreamRes: Dispatcher.ResponseData): void {
+    const { statusCode, headers: resHeaders, body: resBody } = upstreamRes;
+    handle.headers(statusCode, firstHeader(resHeaders['mcp-session-id']));
+    if (method === 'GET' && statusCode >= 200 && statusCode < 300) {
+      ctx.tracker.streamOpened(handle);
+      ctx.onStreamOpened?.(handle);
+    }
+    const observer = createBodyObserver(
+      bodyKindFor(statusCode, firstHeader(resHeaders['content-type'])),
+      handle,
+    );
 
-  resBody.on('data', (chunk: Buffer) => {
-    if (!res.write(chunk)) resBody.pause();
-    observer.push(chunk);
-  });
-  res.on('drain', () => resBody.resume());
-  resBody.once('end', () => {
-    upstreamDone = true;
-    res.end();
-    finish({ errorText: safeEnd(observer) });
-  });
-  resBody.once('error', (err) => {
-    upstreamDone = true;
-    if (aborted) return;
-    safeEnd(observer);
-    finish({ aborted: true, errorText: describeUpstreamError(err).message });
-    res.destroy();
-  });
+    res.writeHead(statusCode, responseHeadersForClient(resHeaders));
+    if (method === 'GET' && ctx.openStreams) {
+      const streams = ctx.openStreams;
+      streams.add(res);
+      res.once('close', () => streams.delete(res));
+    }
+    // SSE clients must see headers before the first event arrives.
+    if (firstHeader(resHeaders['content-type'])?.startsWith('text/event-stream')) res.flushHeaders();
+
+    resBody.on('data', (chunk: Buffer) => {
+      if (!res.write(chunk)) resBody.pause();
+      observer.push(chunk);
+    });
+    res.on('drain', () => resBody.resume());
+    resBody.once('end', () => {
+      upstreamDone = true;
+      res.end();
+      finish({ errorText: safeEnd(observer) });
+    });
+    resBody.once('error', (err) => {
+      upstreamDone = true;
+      if (aborted) return;
+      safeEnd(observer);
+      finish({ aborted: true, errorText: describeUpstreamError(err).message });
+      res.destroy();
+    });
+  }
 }
 
 /** `base` with the `extra` [name, value, ...] pairs replacing same-named headers (case-insensitive). */
