@@ -46,7 +46,7 @@ export interface SqliteObservationStore extends ObservationStore {
 /** Opens (creating if needed) a SQLite store and applies pending migrations. */
 export function openSqliteStore({
   path,
-  busyTimeoutMs = 1000,
+  busyTimeoutMs = 50,
   now = Date.now,
 }: SqliteStoreOptions): SqliteObservationStore {
   const inMemory = path === ':memory:' || path === '';
@@ -56,9 +56,12 @@ export function openSqliteStore({
   try {
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    // Opening may wait for another process (a probe CLI, a second replica) to finish
+    // migrating; after that every wait blocks the event loop, so keep it short.
+    sqlite.pragma('busy_timeout = 5000');
     const db = drizzle(sqlite, { schema });
     migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     return new SqliteStore(path, sqlite, db, now);
   } catch (err) {
     sqlite.close();
