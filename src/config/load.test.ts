@@ -175,9 +175,9 @@ describe('defaults', () => {
     expect(config.upstreams.map((u) => u.transport)).toEqual(['streamable-http', 'auto']);
   });
 
-  it('defaults probe.mode to ladder and leaves intervals to the prober', () => {
+  it('defaults probe.mode to fanout (as the CLI and API do) and leaves intervals to the prober', () => {
     const config = parseConfig({ upstreams: [upstream({ probe: { every: '6h' } })] }, { env: {} });
-    expect(config.upstreams[0]?.probe).toEqual({ everyMs: 21_600_000, mode: 'ladder' });
+    expect(config.upstreams[0]?.probe).toEqual({ everyMs: 21_600_000, mode: 'fanout' });
   });
 });
 

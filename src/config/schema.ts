@@ -75,7 +75,8 @@ export type ProbeMode = (typeof PROBE_MODES)[number];
 export const probeScheduleSchema = z
   .strictObject({
     every: duration,
-    mode: z.enum(PROBE_MODES).default('ladder'),
+    // fanout, as the CLI and API default: it measures true idle survival.
+    mode: z.enum(PROBE_MODES).default('fanout'),
     /** Idle gaps to test, in seconds; the prober's default ladder when absent. */
     intervals: z
       .array(positiveSeconds('seconds'))
