@@ -3,6 +3,7 @@
 // event loop is not shared with it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Clock ticks per second for /proc/<pid>/stat utime/stime (USER_HZ; 100 on Linux). */
@@ -19,8 +20,26 @@ export interface BenchChild {
 }
 
 /**
- * Starts `bench/<file>` in a node child (through tsx) with an IPC channel; the child
- * must `process.send({ type: 'ready', port })` once listening.
+ * Where `tsc -p tsconfig.bench.json` put the compiled sources, or null to run the
+ * TypeScript through tsx. Compiled is the default (`bench/run.ts`): that is how the
+ * proxy ships (dist/ in the Docker image), and tsx's loader adds a `__name` call to
+ * every closure the proxy creates per request, which would be charged to the proxy.
+ */
+let compiledRoot: string | null = null;
+
+export function useCompiledChildren(root: string | null): void {
+  compiledRoot = root;
+}
+
+/** The node arguments that run `bench/<file>`: compiled JS, or the TypeScript through tsx. */
+export function childEntry(file: string): string[] {
+  if (compiledRoot === null) return ['--import', 'tsx', fileURLToPath(new URL(file, import.meta.url))];
+  return [join(compiledRoot, 'bench', file.replace(/\.ts$/, '.js'))];
+}
+
+/**
+ * Starts `bench/<file>` in a node child with an IPC channel; the child must
+ * `process.send({ type: 'ready', port })` once listening.
  */
 export async function startChild(
   name: string,
@@ -28,8 +47,7 @@ export async function startChild(
   args: string[] = [],
   nodeFlags: string[] = [],
 ): Promise<BenchChild> {
-  const path = fileURLToPath(new URL(file, import.meta.url));
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, ...childEntry(file), ...args], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await new Promise<BenchChild['ready']>((resolve, reject) => {

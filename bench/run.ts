@@ -4,14 +4,22 @@
 // because the machine is shared; every ratio compares numbers from the same run.
 // Writes bench/results.json and bench/results.md. See bench/README.md.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findFreePort, startServerEverything } from '../test/fixtures/upstreams.js';
 import { type CellResult, McpLoadClient, median, percentile, type RpcMethod } from './load.js';
 import { startNginx } from './nginx.js';
-import { type BenchChild, cpuMicrosOf, rssBytesOf, startChild } from './processes.js';
+import {
+  type BenchChild,
+  childEntry,
+  cpuMicrosOf,
+  rssBytesOf,
+  startChild,
+  useCompiledChildren,
+} from './processes.js';
 import { evaluateTargets, type IdleCost, renderMarkdown, type Summary } from './report.js';
 
 const { values: flags } = parseArgs({
@@ -23,6 +31,8 @@ const { values: flags } = parseArgs({
     'idle-sessions': { type: 'string' },
     /** Comma-separated substrings: run only the scenarios whose name contains one (e.g. `raw ping`). */
     only: { type: 'string' },
+    /** Run the servers' TypeScript through tsx instead of the tsc build (how it ships). */
+    tsx: { type: 'boolean', default: false },
   },
 });
 const quick = flags.quick === true;
@@ -71,7 +81,27 @@ interface Target {
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const toClose: Array<() => Promise<void>> = [];
 
+/** Compiles src/, bench/ and the fixtures with tsc into .bench-build/, as dist/ is built for shipping. */
+function compileChildren(): void {
+  const root = fileURLToPath(new URL('../', import.meta.url));
+  const out = join(root, '.bench-build');
+  log('compiling with tsc -p tsconfig.bench.json (use --tsx to skip)');
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.bench.json'],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
+  // The store finds its migrations relative to its own file.
+  rmSync(join(out, 'drizzle'), { force: true, recursive: true });
+  symlinkSync(join(root, 'drizzle'), join(out, 'drizzle'));
+  useCompiledChildren(out);
+}
+
 async function main(): Promise<void> {
+  if (!flags.tsx) compileChildren();
   log(`mode=${quick ? 'quick' : 'full'} rounds=${ROUNDS} cell=${CELL_MS}ms idleSessions=${IDLE_SESSIONS}`);
   const raw = await track(startChild('raw upstream', './rawUpstream.ts'));
   const fixture = await track(startChild('fixture upstream', './fixtureUpstream.ts'));
@@ -266,11 +296,7 @@ function trackerOnlyCost(sessions: number): IdleCost {
 
 /** Runs a one-shot measurement script in a fresh node process; returns its stdout. */
 function runBenchScript(file: string, args: string[]): string {
-  return execFileSync(
-    process.execPath,
-    ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL(file, import.meta.url)), ...args],
-    { encoding: 'utf8' },
-  );
+  return execFileSync(process.execPath, ['--expose-gc', ...childEntry(file), ...args], { encoding: 'utf8' });
 }
 
 async function track(p: Promise<BenchChild>): Promise<BenchChild> {
