@@ -20,9 +20,8 @@ import {
 } from './proxy/index.js';
 import { createLegacySseHandlers } from './proxy/legacySse.js';
 import { hashCaller } from './security/hash.js';
-import { redactUrl } from './security/redact.js';
 import { SessionTracker } from './sessions/tracker.js';
-import { openStore } from './store/index.js';
+import { openStoreForUpstreams } from './store/index.js';
 import { createRecorder, type Recorder, type RecorderOptions } from './store/recorder.js';
 import type { ObservationStore } from './store/types.js';
 import { metricsRoute, setupTelemetry, type Telemetry } from './telemetry/index.js';
@@ -90,18 +89,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
   // Before anything records: spans and metrics see every observation from the start.
   const telemetry = opts.telemetry ?? setupTelemetry({ upstreams: config.upstreams });
-  const store = await openStore(config.storage.url);
-  await store.migrate();
-  await store.upsertUpstreams(
-    config.upstreams.map((u) => ({
-      id: u.id,
-      name: u.name,
-      url: redactUrl(u.url),
-      transport: u.transport,
-      stateless: null,
-      validatesSessionIds: null,
-    })),
-  );
+  const store = await openStoreForUpstreams(config.storage.url, config.upstreams);
   const recorder = createRecorder({ store, logger, ...opts.recorder });
   const tracker = new SessionTracker({
     onObservation:

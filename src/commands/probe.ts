@@ -11,8 +11,7 @@ import { type Config, PROBE_MODES, type ProbeMode, type UpstreamConfig } from '.
 import { intervalSummary, progressLine, resultTable } from '../probe/format.js';
 import type { ProbeResult } from '../probe/result.js';
 import { DEFAULT_INTERVALS_SECONDS, QUICK_INTERVALS_SECONDS, startProbeRun } from '../probe/run.js';
-import { redactUrl } from '../security/redact.js';
-import { openStore } from '../store/index.js';
+import { openStoreForUpstreams } from '../store/index.js';
 import { createRecorder } from '../store/recorder.js';
 import { setupTelemetry } from '../telemetry/setup.js';
 
@@ -199,18 +198,7 @@ interface RunChoices {
 
 async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunChoices): Promise<number> {
   const { io } = c;
-  const store = await openStore(config.storage.url);
-  await store.migrate();
-  await store.upsertUpstreams(
-    config.upstreams.map((u) => ({
-      id: u.id,
-      name: u.name,
-      url: redactUrl(u.url),
-      transport: u.transport,
-      stateless: null,
-      validatesSessionIds: null,
-    })),
-  );
+  const store = await openStoreForUpstreams(config.storage.url, config.upstreams);
   const recorder = createRecorder({ store });
   // OTEL_* configure export exactly as for serve; with none set this only keeps local metrics.
   const telemetry = setupTelemetry({ upstreams });

@@ -14,6 +14,7 @@ import type { ExchangeRecord } from '../sessions/types.js';
 import { assertReadOnly } from './readOnly.js';
 import {
   type ExchangeResult,
+  exchangeResultOf,
   type HeldStream,
   type JsonRpcRequest,
   ProbeCancelled,
@@ -62,7 +63,7 @@ export class LegacySseProbeWire extends ProbeWire {
     if (session === undefined) return this.postOutsideSession(full, send);
     if (session.expired !== null) {
       // The stream is gone, and with it the session: that is this request's answer.
-      return resultOf(session.expired, null, null);
+      return exchangeResultOf(session.expired, null, null);
     }
     return this.exchange(session, full, send);
   }
@@ -82,7 +83,7 @@ export class LegacySseProbeWire extends ProbeWire {
       request: readRequestEnvelope(''),
       probeRunId: this.opts.probeRunId,
     });
-    return resultOf(unsent.record, null, null);
+    return exchangeResultOf(unsent.record, null, null);
   }
 
   /**
@@ -172,7 +173,7 @@ export class LegacySseProbeWire extends ProbeWire {
         connectionFailed: !(err instanceof StreamTimeout) && (code === null || code === undefined),
         errorText: redactText(err instanceof Error ? err.message : String(err)),
       });
-      return resultOf(handle.record, null, null);
+      return exchangeResultOf(handle.record, null, null);
     }
     this.streams.set(session.key, session);
     tracker.openStreamSession({ upstream: this.opts.upstream, sessionId: session.key, openedAt });
@@ -241,7 +242,7 @@ export class LegacySseProbeWire extends ProbeWire {
         connectionFailed: !(err instanceof StreamTimeout) && handle.record.httpStatus === null,
         errorText: redactText(text.replace(/^Error POSTing to endpoint \(HTTP \d+\): /, '')),
       });
-      return resultOf(handle.record, null, null);
+      return exchangeResultOf(handle.record, null, null);
     } finally {
       session.posting.delete(body);
     }
@@ -258,15 +259,15 @@ export class LegacySseProbeWire extends ProbeWire {
         timedOut: true,
         errorText: `no response on the stream within ${this.opts.timeoutMs / 1000}s`,
       });
-      return resultOf(handle.record, null, null);
+      return exchangeResultOf(handle.record, null, null);
     }
     if (id !== null && answer === null) {
       handle.finish({ responseStreamEnded: true, errorText: 'stream closed before the response arrived' });
-      return resultOf(handle.record, null, null);
+      return exchangeResultOf(handle.record, null, null);
     }
     handle.finish();
     const result = answer !== null && 'result' in answer ? (answer.result as Record<string, unknown>) : null;
-    return resultOf(handle.record, result, null);
+    return exchangeResultOf(handle.record, result, null);
   }
 
   /**
@@ -286,7 +287,7 @@ export class LegacySseProbeWire extends ProbeWire {
     });
     if (this.lastEndpoint === null) {
       handle.finish({ connectionFailed: true, errorText: 'no legacy endpoint known yet' });
-      return resultOf(handle.record, null, null);
+      return exchangeResultOf(handle.record, null, null);
     }
     const target = new URL(this.lastEndpoint);
     const param = [...target.searchParams.keys()].find((k) => /session/i.test(k)) ?? 'sessionId';
@@ -313,7 +314,7 @@ export class LegacySseProbeWire extends ProbeWire {
       }
       handle.finish({ timedOut: true, errorText: `no answer within ${timeoutMs / 1000}s (${String(err)})` });
     }
-    return resultOf(handle.record, null, null);
+    return exchangeResultOf(handle.record, null, null);
   }
 }
 
@@ -329,21 +330,4 @@ function withTimeout<T>(work: Promise<T>, ms: number, signal: AbortSignal): Prom
       signal.removeEventListener('abort', onAbort);
     });
   });
-}
-
-function resultOf(
-  r: ExchangeRecord,
-  result: Record<string, unknown> | null,
-  issuedSessionId: string | null,
-): ExchangeResult {
-  const end = r.responseAt ?? r.endedAt ?? r.startedAt;
-  return {
-    httpStatus: r.httpStatus,
-    outcome: r.outcome,
-    issuedSessionId,
-    result: r.outcome === 'ok' ? result : null,
-    latencyMs: end - r.startedAt,
-    errorMessage: r.errorMessage,
-    record: r,
-  };
 }

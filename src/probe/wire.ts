@@ -184,17 +184,7 @@ export class ProbeWire {
           : redactText(describeError(err)),
       });
     }
-    const r = handle.record;
-    const end = r.responseAt ?? r.endedAt ?? r.startedAt;
-    return {
-      httpStatus: r.httpStatus,
-      outcome: r.outcome,
-      issuedSessionId,
-      result: r.outcome === 'ok' ? result : null,
-      latencyMs: end - r.startedAt,
-      errorMessage: r.errorMessage,
-      record: r,
-    };
+    return exchangeResultOf(handle.record, result, issuedSessionId);
   }
 
   /** Opens a standalone GET stream on a session and keeps reading it until `close`. */
@@ -337,3 +327,21 @@ export function measureConnectMs(url: string, timeoutMs: number): Promise<number
 }
 
 export { LATEST_PROTOCOL_VERSION };
+
+/** What a probe step learns from one finished exchange (latency up to the JSON-RPC response). */
+export function exchangeResultOf(
+  r: ExchangeRecord,
+  result: Record<string, unknown> | null,
+  issuedSessionId: string | null,
+): ExchangeResult {
+  const end = r.responseAt ?? r.endedAt ?? r.startedAt;
+  return {
+    httpStatus: r.httpStatus,
+    outcome: r.outcome,
+    issuedSessionId,
+    result: r.outcome === 'ok' ? result : null,
+    latencyMs: end - r.startedAt,
+    errorMessage: r.errorMessage,
+    record: r,
+  };
+}

@@ -1,3 +1,5 @@
+import type { UpstreamConfig } from '../config/schema.js';
+import { redactUrl } from '../security/redact.js';
 import { openSqliteStore } from './sqlite.js';
 import type { ObservationStore } from './types.js';
 
@@ -43,4 +45,27 @@ export async function openStore(url: string): Promise<ObservationStore> {
     throw new Error('storage.url: postgres is not implemented yet; use sqlite:PATH');
   }
   return openSqliteStore({ path: location.path });
+}
+
+/**
+ * Opens the configured store, applies migrations and registers the configured
+ * upstreams (URLs without credentials or query strings): what serve and probe share.
+ */
+export async function openStoreForUpstreams(
+  url: string,
+  upstreams: readonly Pick<UpstreamConfig, 'id' | 'name' | 'url' | 'transport'>[],
+): Promise<ObservationStore> {
+  const store = await openStore(url);
+  await store.migrate();
+  await store.upsertUpstreams(
+    upstreams.map((u) => ({
+      id: u.id,
+      name: u.name,
+      url: redactUrl(u.url),
+      transport: u.transport,
+      stateless: null,
+      validatesSessionIds: null,
+    })),
+  );
+  return store;
 }
