@@ -8,6 +8,7 @@
 // Times are epoch milliseconds (integer affinity); durations are milliseconds
 // (real, since producers may measure sub-millisecond). Booleans are 0/1.
 
+import { sql } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { OUTCOMES } from '../sessions/types.js';
 import type { ProbeRunRow, StoredExchange, StoredSession, StoredUpstream } from './types.js';
@@ -89,11 +90,15 @@ export const exchanges = sqliteTable(
     rpcErrorCode: integer('rpc_error_code'),
     errorMessage: text('error_message'),
   },
+  // Every proxied request inserts a row, so each index costs on the hot path's write.
+  // Expirations are rare: partial indexes serve /api/expirations without touching the
+  // others (queries must say `outcome = 'session_expired'` literally to use them).
   (t) => [
     index('exchanges_upstream_started_idx').on(t.upstream, t.startedAt),
-    index('exchanges_upstream_outcome_started_idx').on(t.upstream, t.outcome, t.startedAt),
-    index('exchanges_outcome_started_idx').on(t.outcome, t.startedAt),
-    index('exchanges_probe_run_idx').on(t.probeRunId),
+    index('exchanges_expired_upstream_started_idx')
+      .on(t.upstream, t.startedAt)
+      .where(sql`${t.outcome} = 'session_expired'`),
+    index('exchanges_expired_started_idx').on(t.startedAt).where(sql`${t.outcome} = 'session_expired'`),
   ],
 );
 

@@ -349,6 +349,32 @@ describe('lists', () => {
     expect(last.map((e) => e.startedAt)).toEqual([1027, 1028, 1029]);
   });
 
+  it('answers expirations from the partial indexes, which ordinary exchanges never touch', () => {
+    const plan = (where: string) =>
+      store.sqlite
+        .prepare(
+          `EXPLAIN QUERY PLAN SELECT * FROM exchanges WHERE "exchanges"."outcome" = 'session_expired' ${where} ORDER BY started_at DESC, id DESC LIMIT 5`,
+        )
+        .all()
+        .map((row) => (row as { detail: string }).detail)
+        .join('; ');
+    expect(plan("AND upstream = 'even'")).toMatch(/USING INDEX exchanges_expired_upstream_started_idx/);
+    expect(plan('')).toMatch(/USING INDEX exchanges_expired_started_idx/);
+    expect(plan('')).not.toMatch(/TEMP B-TREE/);
+    const indexes = store.sqlite
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'exchanges' AND sql IS NOT NULL",
+      )
+      .all()
+      .map((row) => (row as { name: string }).name);
+    // One index maintained per proxied request; the other two only for expirations.
+    expect(indexes.sort()).toEqual([
+      'exchanges_expired_started_idx',
+      'exchanges_expired_upstream_started_idx',
+      'exchanges_upstream_started_idx',
+    ]);
+  });
+
   it('lists expirations newest first', async () => {
     const exp = await store.listExpirations({});
     expect(exp.map((e) => e.startedAt)).toEqual([1025, 1020, 1015, 1010, 1005, 1000]);

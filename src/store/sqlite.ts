@@ -227,13 +227,16 @@ class SqliteStore implements SqliteObservationStore {
   async listExpirations(q: ListQuery): Promise<StoredExchange[]> {
     this.assertOpen();
     const e = schema.exchanges;
-    return this.db
-      .select()
-      .from(e)
-      .where(and(eq(e.outcome, 'session_expired'), ...exchangeFilters(q)))
-      .orderBy(desc(e.startedAt), desc(e.id))
-      .limit(clampLimit(q.limit))
-      .all();
+    return (
+      this.db
+        .select()
+        .from(e)
+        // A literal, not a bound parameter: SQLite only uses the partial expiration indexes then.
+        .where(and(sql`${e.outcome} = 'session_expired'`, ...exchangeFilters(q)))
+        .orderBy(desc(e.startedAt), desc(e.id))
+        .limit(clampLimit(q.limit))
+        .all()
+    );
   }
 
   async listExchanges(q: ListQuery & { source?: 'proxy' | 'probe' }): Promise<StoredExchange[]> {
