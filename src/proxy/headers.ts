@@ -36,6 +36,8 @@ export interface ForwardedRequestHeaders {
   protocolVersion: string | null;
   authorization: string | null;
   contentLength: number | null;
+  /** Whether the client sent a `traceparent` (telemetry replaces it instead of appending). */
+  hasTraceparent: boolean;
 }
 
 /**
@@ -52,6 +54,7 @@ export function requestHeadersForUpstream(
   let protocolVersion: string | null = null;
   let authorization: string | null = null;
   let contentLength: number | null = null;
+  let hasTraceparent = false;
   let dropped: Set<string> | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -79,10 +82,13 @@ export function requestHeadersForUpstream(
       case 'content-length':
         contentLength = Number(value);
         break;
+      case 'traceparent':
+        hasTraceparent = true;
+        break;
     }
     out.push(name, value);
   }
-  return { headers: out, sessionId, protocolVersion, authorization, contentLength };
+  return { headers: out, sessionId, protocolVersion, authorization, contentLength, hasTraceparent };
 }
 
 type UpstreamHeaders = Record<string, string | string[] | undefined>;

@@ -114,7 +114,13 @@ export async function forwardStreamableHttp(
     protocolVersion: fwd.protocolVersion,
   });
   const extra = ctx.extraRequestHeaders?.(handle, req);
-  const headers = extra ? replaceHeaders(fwd.headers, extra) : fwd.headers;
+  let headers = fwd.headers;
+  if (extra) {
+    // The header list is ours: append in place unless the client sent a header being replaced.
+    if (extra.length === 2 && extra[0] === 'traceparent' && !fwd.hasTraceparent)
+      headers.push(extra[0], extra[1]!);
+    else headers = replaceHeaders(headers, extra);
+  }
 
   // undici accepts an EventEmitter as the abort signal: ~0.3 µs per request against ~6 µs
   // for an AbortController (an EventTarget), and only a client disconnect ever fires it.
@@ -203,11 +209,20 @@ export async function forwardStreamableHttp(
     // SSE clients must see headers before the first event arrives.
     if (firstHeader(resHeaders['content-type'])?.startsWith('text/event-stream')) res.flushHeaders();
 
+    let waitingForDrain = false;
+    const resume = () => {
+      waitingForDrain = false;
+      resBody.resume();
+    };
     resBody.on('data', (chunk: Buffer) => {
-      if (!res.write(chunk)) resBody.pause();
+      // Backpressure: a slow client pauses the upstream body until its socket drains.
+      if (!res.write(chunk) && !waitingForDrain) {
+        waitingForDrain = true;
+        resBody.pause();
+        res.once('drain', resume);
+      }
       observer.push(chunk);
     });
-    res.on('drain', () => resBody.resume());
     resBody.once('end', () => {
       upstreamDone = true;
       res.end();

@@ -162,9 +162,13 @@ function upstreamAddresses(upstreams: SetupTelemetryOptions['upstreams']) {
   return map;
 }
 
+/** First value of a header, read from `rawHeaders`: `req.headers` would build a whole object per request. */
 function headerValue(req: IncomingMessage, name: string): string | null {
-  const v = req.headers[name];
-  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1]!;
+  }
+  return null;
 }
 
 export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
