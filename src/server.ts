@@ -33,6 +33,11 @@ export interface StartServerOptions {
   demo?: boolean;
   /** Idle timeout of the demo upstream's sessions. */
   demoIdleTimeoutMs?: number;
+  /**
+   * With the demo upstream, start one fanout probe of it at once (idle 5 s, 20 s, 45 s
+   * against its 30 s timeout) so that a newcomer's dashboard fills within a minute.
+   */
+  demoProbe?: boolean;
   now?: () => number;
   /**
    * `false` keeps the tracker running (idle gaps, sessions, telemetry hooks) but discards
@@ -60,6 +65,8 @@ export interface RunningServer {
   telemetry: Telemetry;
   /** Active probe runs (/api/probes, config schedules). */
   probes: ProbeRunner;
+  /** The probe started on the demo upstream at start (`demoProbe`), if any. */
+  demoProbeId: string | null;
   close(): Promise<void>;
 }
 
@@ -151,6 +158,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     now: opts.now,
   });
   probes.startSchedules();
+  let demoProbeId: string | null = null;
+  if (demo && opts.demoProbe) {
+    demoProbeId = probes.start({
+      upstreams: [DEMO_UPSTREAM_ID],
+      mode: 'fanout',
+      intervalsSeconds: [5, 20, 45],
+    }).id;
+  }
   app.route('/', probeApi({ probes }));
   app.route('/', metricsRoute(telemetry));
   app.route(
@@ -235,6 +250,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     demo,
     telemetry,
     probes,
+    demoProbeId,
     close,
   };
 }

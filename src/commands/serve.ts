@@ -32,7 +32,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     host: values.host,
     db: values.db,
   });
-  const running = await startServer({ config, logger, demo: values.demo || fileConfig === null });
+  const running = await startServer({
+    config,
+    logger,
+    demo: values.demo || fileConfig === null,
+    demoProbe: true,
+  });
 
   const ids = running.config.upstreams.map((u) => u.id);
   const lines = [
@@ -41,15 +46,20 @@ export async function serveCommand(argv: string[]): Promise<number> {
     '',
     ...ids.map(
       (id) =>
-        `  proxy   ${running.url}/mcp/${id}${id === DEMO_UPSTREAM_ID ? '   (built-in demo: sessions expire after 30 s idle)' : ''}`,
+        `  proxy     ${running.url}/mcp/${id}${id === DEMO_UPSTREAM_ID ? '   (built-in demo: sessions expire after 30 s idle)' : ''}`,
     ),
-    `  api     ${running.url}/api/sessions   ${running.url}/api/expirations`,
-    `  health  ${running.url}/healthz`,
+    `  dashboard ${running.url}/`,
+    `  api       ${running.url}/api/report   ${running.url}/api/sessions   ${running.url}/api/expirations`,
+    `  metrics   ${running.url}/metrics   health ${running.url}/healthz`,
     '',
   ];
   if (running.demo) {
     lines.push(
-      'No config given, so a demo upstream is running. Try it:',
+      'No config given, so a demo upstream is running.',
+      running.demoProbeId
+        ? `A probe of it is running now (idle 5 s, 20 s and 45 s against its 30 s timeout; ~50 s): ${running.url}/upstreams/${DEMO_UPSTREAM_ID}`
+        : '',
+      'Try it with your own client:',
       `  npx @modelcontextprotocol/inspector --transport http --server-url ${running.url}/mcp/${DEMO_UPSTREAM_ID}`,
       '  or point any MCP client (Claude Code, Cursor, VS Code) at the proxy URL above,',
       '  wait more than 30 s between calls, then look at /api/expirations.',
