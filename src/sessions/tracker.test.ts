@@ -235,6 +235,8 @@ describe('SessionTracker: lifecycle', () => {
     x.finish({ clientAborted: true, aborted: true });
     expect(h.sessions().length).toBe(before);
     expect(h.exchanges().at(-1)?.httpStatus).toBeNull();
+    // Not an upstream connection error: the exchange ended before its response.
+    expect(h.exchanges().at(-1)?.outcome).toBe('stream_closed');
   });
 });
 

@@ -186,7 +186,7 @@ export class ExchangeHandle {
     const expectsResponse = this.begin.request.expectsResponse && this.begin.httpMethod === 'POST';
     const status = r.httpStatus;
     const jsonAnswer = status !== null && status >= 200 && status < 300 && status !== 202;
-    const { outcome, confidence } = classifyOutcome({
+    let { outcome, confidence } = classifyOutcome({
       httpStatus: status,
       carriedSessionId: this.begin.sessionId !== null,
       upstreamStateless: this.tracker.isStateless(this.begin.upstream),
@@ -198,6 +198,12 @@ export class ExchangeHandle {
       streamEndedEarly: (jsonAnswer || f.responseStreamEnded === true) && expectsResponse && !this.complete,
       expectsResponse,
     });
+    // A client that hung up before any answer says nothing about the upstream's connection:
+    // the exchange simply ended before its JSON-RPC response arrived.
+    if (f.clientAborted && outcome === 'connection_error') {
+      outcome = 'stream_closed';
+      confidence = null;
+    }
     r.outcome = outcome;
     r.confidence = confidence;
     if (outcome !== 'ok') {
