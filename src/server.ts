@@ -127,6 +127,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       credential ? hashCaller(credential) : address ? hashCaller(address) : null,
     extraRequestHeaders: telemetry.extraRequestHeaders,
     onStreamOpened: telemetry.onStreamOpened,
+    injectMeta: config.telemetry.injectMeta,
   };
   const proxy: ProxyHandler = createProxyHandler({
     registry,

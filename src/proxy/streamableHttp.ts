@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { redactText } from '../security/redact.js';
 import { type RequestEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
 import type { ExchangeHandle, SessionTracker } from '../sessions/tracker.js';
+import { injectMetaTraceparent } from '../telemetry/traceContext.js';
 import { bodyKindFor, createBodyObserver } from './bodyObserver.js';
 import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
 import { firstHeader, requestHeadersForUpstream, responseHeadersForClient } from './headers.js';
@@ -27,6 +28,8 @@ export interface ForwardContext {
   onFinished?: (handle: ExchangeHandle) => void;
   /** Open standalone GET streams, so that shutdown can end them instead of waiting. */
   openStreams?: Set<ServerResponse>;
+  /** `telemetry.injectMeta`: also put the forwarded `traceparent` into `params._meta` (SEP-414). */
+  injectMeta?: boolean;
   /** Map a downstream session id to the upstream one (heal mode, later). */
   mapSessionId?: (upstream: string, sessionId: string) => string | null;
 }
@@ -120,6 +123,7 @@ export async function forwardStreamableHttp(
     if (extra.length === 2 && extra[0] === 'traceparent' && !fwd.hasTraceparent)
       headers.push(extra[0], extra[1]!);
     else headers = replaceHeaders(headers, extra);
+    if (ctx.injectMeta && body !== null) body = withMetaTraceparent(body, headers, extra);
   }
 
   // undici accepts an EventEmitter as the abort signal: ~0.3 µs per request against ~6 µs
@@ -247,6 +251,22 @@ export function replaceHeaders(base: string[], extra: string[]): string[] {
     if (!names.has(base[i]!.toLowerCase())) out.push(base[i]!, base[i + 1]!);
   }
   return out.concat(extra);
+}
+
+/**
+ * The body with `params._meta.traceparent` set (only when asked: it is the one case where the
+ * proxy changes what the upstream receives), and `headers`' Content-Length updated in place.
+ */
+function withMetaTraceparent(body: Buffer, headers: string[], extra: readonly string[]): Buffer {
+  const at = extra.indexOf('traceparent');
+  const traceparent = at >= 0 && at % 2 === 0 ? extra[at + 1] : undefined;
+  const rewritten = traceparent ? injectMetaTraceparent(body.toString('utf8'), traceparent) : null;
+  if (rewritten === null) return body;
+  const next = Buffer.from(rewritten, 'utf8');
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === 'content-length') headers[i + 1] = String(next.length);
+  }
+  return next;
 }
 
 function safeEnd(observer: { end(): string | null }): string | null {

@@ -28,3 +28,29 @@ export function formatTraceparent(ctx: SpanContext): string {
   const flags = (ctx.traceFlags & TraceFlags.SAMPLED).toString(16).padStart(2, '0');
   return `00-${ctx.traceId}-${ctx.spanId}-${flags}`;
 }
+
+/**
+ * The opt-in `telemetry.injectMeta`: a JSON-RPC body with `params._meta.traceparent` (SEP-414)
+ * set on every request and notification that does not carry one, for upstreams that read trace
+ * context from the message rather than the HTTP header. Returns null when nothing changes (not
+ * JSON, nothing to annotate), so the original bytes are forwarded untouched.
+ */
+export function injectMetaTraceparent(body: string, traceparent: string): string | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  let changed = false;
+  for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
+    if (message === null || typeof message !== 'object' || typeof message.method !== 'string') continue;
+    const params = message.params ?? {};
+    if (params === null || typeof params !== 'object' || Array.isArray(params)) continue;
+    const meta = params._meta ?? {};
+    if (meta === null || typeof meta !== 'object' || typeof meta.traceparent === 'string') continue;
+    message.params = { ...params, _meta: { ...meta, traceparent } };
+    changed = true;
+  }
+  return changed ? JSON.stringify(parsed) : null;
+}
