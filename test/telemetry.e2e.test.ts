@@ -142,7 +142,12 @@ describe('serve with OTEL_EXPORTER_OTLP_ENDPOINT (http/json)', () => {
       mcpprobe_source: 'proxy',
       gen_ai_tool_name: 'echo',
     });
-    expect(prom.samples.find((s) => s.name === 'mcpprobe_sessions_active')?.value).toBe(1);
+    // serve with no config also probes the demo upstream (source "probe"); the client's session is the proxy's one.
+    expect(
+      prom.samples.find(
+        (s) => s.name === 'mcpprobe_sessions_active' && s.labels['mcpprobe_source'] === 'proxy',
+      )?.value,
+    ).toBe(1);
     expect(prom.samples.some((s) => s.name.startsWith('mcpprobe_recorder_dropped'))).toBe(true);
     expect(prom.samples.some((s) => s.name.startsWith('mcpprobe_tracker_sessions'))).toBe(true);
     expectNoSecrets(text, rawSessionId);
