@@ -31,10 +31,13 @@ const noopExporter: SpanExporter = {
   export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }),
   shutdown: async () => {},
 };
-const telemetry = setupTelemetry({
-  tracerProvider: new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(noopExporter)] }),
-  upstreams,
-});
+const telemetry =
+  process.env['BENCH_SPANS'] === 'off'
+    ? setupTelemetry({ env: {}, upstreams })
+    : setupTelemetry({
+        tracerProvider: new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(noopExporter)] }),
+        upstreams,
+      });
 const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-bench-'));
 const running = await startServer({
   config: {

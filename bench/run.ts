@@ -33,6 +33,8 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     /** Run the servers' TypeScript through tsx instead of the tsc build (how it ships). */
     tsx: { type: 'boolean', default: false },
+    /** `off`: the proxies record metrics but build no spans (shows what tracing costs). */
+    spans: { type: 'string', default: 'on' },
   },
 });
 const quick = flags.quick === true;
@@ -43,7 +45,12 @@ const SESSIONS_PER_CLIENT = 8;
 // The proxy children build spans and metrics and hand spans to an exporter that drops them
 // (bench/proxyChild.ts); no OTEL_* variable from the caller's shell may send them anywhere.
 for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
-const TELEMETRY_NOTE = 'on in both proxy rows (spans batched to a no-op exporter, metrics in-process)';
+const SPANS_ON = flags.spans !== 'off';
+// The proxy children read this (bench/proxyChild.ts).
+process.env['BENCH_SPANS'] = SPANS_ON ? 'on' : 'off';
+const TELEMETRY_NOTE = SPANS_ON
+  ? 'on in both proxy rows (spans batched to a no-op exporter, metrics in-process)'
+  : 'metrics only in both proxy rows (--spans off: no spans built)';
 
 type UpstreamId = 'raw' | 'fixture' | 'everything';
 interface Scenario {
@@ -234,8 +241,8 @@ async function main(): Promise<void> {
     targets: targetsMet,
   };
   const md = renderMarkdown(results);
-  // A partial run (--only) prints its table but never replaces the full run's results.
-  if (!flags.only) {
+  // A partial run (--only, --spans off) prints its table but never replaces the full run's results.
+  if (!flags.only && SPANS_ON) {
     const benchDir = new URL('.', import.meta.url);
     writeFileSync(new URL('results.json', benchDir), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(new URL('results.md', benchDir), md);
