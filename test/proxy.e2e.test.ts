@@ -80,18 +80,20 @@ describe('passive proxy: acceptance', () => {
     expect(e!.confidence).toBe('spec');
     expect(e!.httpStatus).toBe(404);
     expect(e!.method).toBe('tools/list');
-    expect(Math.abs(e!.idleGapSeconds - realGapSeconds)).toBeLessThan(0.05);
+    // The acceptance bound; the client and the proxy share this process's event loop here.
+    expect(Math.abs(e!.idleGapSeconds - realGapSeconds)).toBeLessThan(0.1);
     expect(e!.sessionAgeSeconds).toBeGreaterThan(5);
     expect(e!.exchangesBefore).toBeGreaterThanOrEqual(3);
     expect(e!.sessionHash).toMatch(/^[0-9a-f]{16}$/);
   }, 15_000);
 
   it('the expired answer is byte-identical to what the upstream sends direct', async () => {
-    const upstream = await upstreams.start({ idleTimeoutMs: 100 });
+    // The handshake (initialize + initialized) must fit inside the idle timeout even on a busy runner.
+    const upstream = await upstreams.start({ idleTimeoutMs: 400 });
     const p = await proxyFor(upstream.url);
     const viaProxy = await initializeSession(p.mcpUrl('up'));
     const direct = await initializeSession(upstream.url);
-    await sleep(200);
+    await sleep(800);
     const a = await postJsonRpc(p.mcpUrl('up'), toolsListMessage(), { sessionId: viaProxy.sessionId });
     const b = await postJsonRpc(upstream.url, toolsListMessage(), { sessionId: direct.sessionId });
     expect(a.status).toBe(404);
@@ -194,13 +196,15 @@ describe('passive proxy: classification of expiry styles', () => {
   for (const c of cases) {
     it(`${c.style} → ${c.outcome}${c.confidence ? ` (${c.confidence})` : ''}`, async () => {
       const upstream = await upstreams.start({
-        idleTimeoutMs: 150,
+        idleTimeoutMs: 400,
         expiryStyle: c.style,
         responseMode: 'json',
       });
       const p = await proxyFor(upstream.url);
       const { sessionId } = await initializeSession(p.mcpUrl('up'));
-      await sleep(300);
+      const lastCallEnded = performance.now();
+      await sleep(700);
+      const realGapMs = performance.now() - lastCallEnded;
       const res = await postJsonRpc(p.mcpUrl('up'), toolsListMessage(), { sessionId });
       expect(res.status).toBe(c.status);
       await p.flush();
@@ -208,7 +212,8 @@ describe('passive proxy: classification of expiry styles', () => {
       expect(last.rpcMethod).toBe('tools/list');
       expect(last.outcome).toBe(c.outcome);
       expect(last.confidence).toBe(c.confidence);
-      expect(last.idleGapMs).toBeGreaterThanOrEqual(290);
+      // The idle gap as recorded is the real one (the client's own clock) within 50 ms.
+      expect(Math.abs(last.idleGapMs! - realGapMs)).toBeLessThan(50);
     });
   }
 
