@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { exchangeRecord } from '../../test/helpers/records.js';
 import type { Report } from '../analysis/index.js';
 import type { ExchangeRecord, SessionRecord } from '../sessions/types.js';
 import { openStore } from '../store/index.js';
@@ -8,34 +9,7 @@ import { reportApi } from './report.js';
 const T0 = 1_700_000_000_000;
 
 function exchange(over: Partial<ExchangeRecord>): ExchangeRecord {
-  return {
-    upstream: 'linear',
-    source: 'probe',
-    probeRunId: null,
-    transport: 'streamable-http',
-    sessionHash: 'abcdef0123456789',
-    httpMethod: 'POST',
-    rpcMethod: 'tools/list',
-    rpcCount: 1,
-    toolName: null,
-    rpcId: '2',
-    startedAt: T0,
-    headersAt: null,
-    responseAt: null,
-    endedAt: T0,
-    httpStatus: 200,
-    outcome: 'ok',
-    confidence: null,
-    idleGapMs: null,
-    sessionAgeMs: null,
-    streamAttached: false,
-    exchangesBefore: null,
-    protocolVersion: null,
-    callerHash: null,
-    rpcErrorCode: null,
-    errorMessage: null,
-    ...over,
-  };
+  return exchangeRecord({ source: 'probe', rpcId: '2', startedAt: T0, endedAt: T0, ...over });
 }
 
 function session(hash: string, initLatencyMs: number): SessionRecord {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { exchangeRecord } from '../../test/helpers/records.js';
 import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
 import { createRecorder } from './recorder.js';
 import { openSqliteStore } from './sqlite.js';
@@ -34,33 +35,15 @@ function session(hash: string, exchanges: number, over: Partial<SessionRecord> =
 }
 
 function exchange(hash: string, i: number): Observation {
-  const x: ExchangeRecord = {
-    upstream: 'linear',
-    source: 'proxy',
-    probeRunId: null,
-    transport: 'streamable-http',
+  const x = exchangeRecord({
     sessionHash: hash,
-    httpMethod: 'POST',
     rpcMethod: 'ping',
-    rpcCount: 1,
-    toolName: null,
     rpcId: String(i),
     startedAt: 1_700_000_000_000 + i,
-    headersAt: null,
-    responseAt: null,
-    endedAt: null,
-    httpStatus: 200,
-    outcome: 'ok',
-    confidence: null,
     idleGapMs: 0,
     sessionAgeMs: i,
-    streamAttached: false,
     exchangesBefore: i,
-    protocolVersion: null,
-    callerHash: null,
-    rpcErrorCode: null,
-    errorMessage: null,
-  };
+  });
   return { type: 'exchange', exchange: x };
 }
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { exchangeRecord } from '../../test/helpers/records.js';
 import type { ExchangeRecord, Observation } from '../sessions/types.js';
 import { createRecorder, type Logger } from './recorder.js';
 import { openSqliteStore, type SqliteObservationStore } from './sqlite.js';
@@ -11,34 +12,12 @@ import type { ObservationStore } from './types.js';
 function exchange(i: number, over: Partial<ExchangeRecord> = {}): Observation {
   return {
     type: 'exchange',
-    exchange: {
-      upstream: 'linear',
-      source: 'proxy',
-      probeRunId: null,
-      transport: 'streamable-http',
-      sessionHash: 'abcdef0123456789',
-      httpMethod: 'POST',
+    exchange: exchangeRecord({
       rpcMethod: 'ping',
-      rpcCount: 1,
-      toolName: null,
       rpcId: String(i),
       startedAt: 1_700_000_000_000 + i,
-      headersAt: null,
-      responseAt: null,
-      endedAt: null,
-      httpStatus: 200,
-      outcome: 'ok',
-      confidence: null,
-      idleGapMs: null,
-      sessionAgeMs: null,
-      streamAttached: false,
-      exchangesBefore: null,
-      protocolVersion: null,
-      callerHash: null,
-      rpcErrorCode: null,
-      errorMessage: null,
       ...over,
-    },
+    }),
   };
 }
 

@@ -2,40 +2,14 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { exchangeRecord } from '../../test/helpers/records.js';
 import type { ExchangeRecord, SessionRecord } from '../sessions/types.js';
 import { openStore, parseStoreUrl } from './index.js';
 import { openSqliteStore, redactUrl, type SqliteObservationStore } from './sqlite.js';
 import type { ProbeRunRow } from './types.js';
 
 function exchange(over: Partial<ExchangeRecord> = {}): ExchangeRecord {
-  return {
-    upstream: 'linear',
-    source: 'proxy',
-    probeRunId: null,
-    transport: 'streamable-http',
-    sessionHash: 'abcdef0123456789',
-    httpMethod: 'POST',
-    rpcMethod: 'tools/list',
-    rpcCount: 1,
-    toolName: null,
-    rpcId: '1',
-    startedAt: 1_700_000_000_000,
-    headersAt: null,
-    responseAt: null,
-    endedAt: null,
-    httpStatus: 200,
-    outcome: 'ok',
-    confidence: null,
-    idleGapMs: null,
-    sessionAgeMs: null,
-    streamAttached: false,
-    exchangesBefore: null,
-    protocolVersion: null,
-    callerHash: null,
-    rpcErrorCode: null,
-    errorMessage: null,
-    ...over,
-  };
+  return exchangeRecord(over);
 }
 
 function session(over: Partial<SessionRecord> = {}): SessionRecord {
