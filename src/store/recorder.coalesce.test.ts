@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchangeRecord } from '../../test/helpers/records.js';
-import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
+import type { Observation, SessionRecord } from '../sessions/types.js';
 import { createRecorder } from './recorder.js';
 import { openSqliteStore } from './sqlite.js';
 import type { ObservationStore } from './types.js';
