@@ -1,5 +1,6 @@
 // Pure logic of the idle-lifetime window and of bisect's next gaps (DESIGN.md
 // "Lifetime estimate"). No I/O, no clock: the prober feeds it measured idle gaps.
+import { windowOf } from '../analysis/lifetime.js';
 
 /** One idle gap that was measured: the session either survived it or expired after it. */
 export interface IdlePoint {
@@ -19,18 +20,14 @@ export interface IdleWindow {
 }
 
 export function idleWindow(points: readonly IdlePoint[]): IdleWindow {
-  const survived = points.filter((p) => p.survived).map((p) => p.gapSeconds);
-  const expired = points.filter((p) => !p.survived).map((p) => p.gapSeconds);
-  const minExpired = expired.length ? Math.min(...expired) : Number.POSITIVE_INFINITY;
-  const maxSurvived = survived.length ? Math.max(...survived) : Number.NEGATIVE_INFINITY;
-  const below = survived.filter((g) => g < minExpired);
-  const above = expired.filter((g) => g > maxSurvived);
+  // The same rule as the lifetime estimate; windowOf is unit-agnostic (seconds in, seconds out).
+  const w = windowOf(points.map((p) => [p.gapSeconds, !p.survived] as const));
   return {
-    lowerSeconds: below.length ? Math.max(...below) : null,
-    upperSeconds: above.length ? Math.min(...above) : null,
-    overlapping: maxSurvived >= minExpired,
-    survivals: survived.length,
-    expirations: expired.length,
+    lowerSeconds: w.lowerMs,
+    upperSeconds: w.upperMs,
+    overlapping: w.overlap > 0,
+    survivals: w.survivals,
+    expirations: w.expirations,
   };
 }
 

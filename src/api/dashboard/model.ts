@@ -1,5 +1,7 @@
 // What the dashboard shows, read from the store: one I/O shell (loadDashboard /
 // loadUpstreamDetail) over pure shaping functions that tests can drive with records.
+
+import { windowOf } from '../../analysis/lifetime.js';
 import type {
   ObservationStore,
   ProbeRunRow,
@@ -99,25 +101,13 @@ export function gapPoints(exchanges: readonly StoredExchange[]): GapPoint[] {
   return points;
 }
 
-/**
- * A stand-in for src/analysis's estimate while that is not wired: the DESIGN.md idle window
- * only (largest survival below every expiry, smallest expiry above every survival).
- */
-/** DESIGN.md window over one set of points: (largest survival below every expiry, smallest expiry above every survival]. */
+/** DESIGN.md window over one set of points (the same rule as the lifetime estimate: `windowOf`). */
 export function idleWindow(points: readonly GapPoint[]): {
   lowerBoundSeconds: number | null;
   upperBoundSeconds: number | null;
 } {
-  const survived = points.filter((p) => !p.expired).map((p) => p.gapSeconds);
-  const expired = points.filter((p) => p.expired).map((p) => p.gapSeconds);
-  const minExpired = expired.length ? Math.min(...expired) : Number.POSITIVE_INFINITY;
-  const maxSurvived = survived.length ? Math.max(...survived) : Number.NEGATIVE_INFINITY;
-  const below = survived.filter((g) => g < minExpired);
-  const above = expired.filter((g) => g > maxSurvived);
-  return {
-    lowerBoundSeconds: below.length ? Math.max(...below) : null,
-    upperBoundSeconds: above.length ? Math.min(...above) : null,
-  };
+  const w = windowOf(points.map((p) => [p.gapSeconds, p.expired] as const));
+  return { lowerBoundSeconds: w.lowerMs, upperBoundSeconds: w.upperMs };
 }
 
 /**
