@@ -15,10 +15,9 @@ import { firstHeader, requestHeadersForUpstream, responseHeadersForClient } from
 import type { LegacySseHandlers } from './index.js';
 import { createEndpointRewriter } from './legacyEndpoint.js';
 import {
-  BodyTooLarge,
   describeUpstreamError,
   type ForwardContext,
-  readBody,
+  readBodyOrReject,
   rejectTooLarge,
   replaceHeaders,
 } from './streamableHttp.js';
@@ -306,14 +305,8 @@ export function createLegacySseHandlers({
       rejectTooLarge(req, res, ctx.maxBodyBytes);
       return;
     }
-    let body: Buffer;
-    try {
-      body = await readBody(req, ctx.maxBodyBytes);
-    } catch (err) {
-      if (err instanceof BodyTooLarge) rejectTooLarge(req, res, ctx.maxBodyBytes);
-      else res.destroy();
-      return;
-    }
+    const body = await readBodyOrReject(req, res, ctx.maxBodyBytes);
+    if (body === null) return;
     const envelope = readRequestEnvelope(body.toString('utf8'));
 
     let session = sessions.get(keyOf(upstream.id, query)) ?? null;

@@ -36,10 +36,10 @@ export interface ForwardContext {
 
 const EMPTY_ENVELOPE: RequestEnvelope = readRequestEnvelope('');
 
-export class BodyTooLarge extends Error {}
+class BodyTooLarge extends Error {}
 
 /** Reads a request body up to `max` bytes; rejects as soon as it is exceeded, without buffering the rest. */
-export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -56,6 +56,21 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.once('error', reject);
   });
+}
+
+/** A POST body within the limit, or null after answering 413 (or dropping a broken connection) itself. */
+export async function readBodyOrReject(
+  req: IncomingMessage,
+  res: ServerResponse,
+  max: number,
+): Promise<Buffer | null> {
+  try {
+    return await readBody(req, max);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) rejectTooLarge(req, res, max);
+    else res.destroy();
+    return null;
+  }
 }
 
 export function describeUpstreamError(err: unknown): { timedOut: boolean; message: string } {
@@ -96,13 +111,8 @@ export async function forwardStreamableHttp(
   let body: Buffer | null = null;
   let envelope = EMPTY_ENVELOPE;
   if (method === 'POST') {
-    try {
-      body = await readBody(req, ctx.maxBodyBytes);
-    } catch (err) {
-      if (err instanceof BodyTooLarge) rejectTooLarge(req, res, ctx.maxBodyBytes);
-      else res.destroy();
-      return;
-    }
+    body = await readBodyOrReject(req, res, ctx.maxBodyBytes);
+    if (body === null) return;
     envelope = readRequestEnvelope(body.toString('utf8'));
   }
 
