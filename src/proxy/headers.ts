@@ -108,3 +108,45 @@ export function firstHeader(value: string | string[] | undefined): string | null
   if (value === undefined) return null;
   return Array.isArray(value) ? (value[0] ?? null) : value;
 }
+
+export interface RelayedResponseHeaders {
+  /** Flat [name, value, ...] list for `res.writeHead`, original case, order and repeats kept. */
+  headers: string[];
+  sessionId: string | null;
+  contentType: string | null;
+}
+
+/**
+ * The upstream's raw response headers (undici's `Buffer` pairs, as `dispatch` hands them over)
+ * minus hop-by-hop ones, in one pass and without building an object. latin1 keeps every byte
+ * as it was: Node writes header strings back out as latin1.
+ */
+export function rawResponseHeadersForClient(raw: readonly Buffer[]): RelayedResponseHeaders {
+  const out: string[] = [];
+  let sessionId: string | null = null;
+  let contentType: string | null = null;
+  let connection: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const value = raw[i + 1]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') connection = connection === null ? value : `${connection},${value}`;
+      continue;
+    }
+    if (lower === 'content-type') contentType ??= value;
+    else if (lower === 'mcp-session-id') sessionId ??= value;
+    out.push(name, value);
+  }
+  const dropped = connectionTokens(connection ?? undefined);
+  if (dropped === null) return { headers: out, sessionId, contentType };
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) {
+    if (!dropped.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  }
+  return {
+    headers: kept,
+    sessionId: dropped.has('mcp-session-id') ? null : sessionId,
+    contentType: dropped.has('content-type') ? null : contentType,
+  };
+}
