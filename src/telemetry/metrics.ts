@@ -1,5 +1,6 @@
 import type { Attributes, Meter } from '@opentelemetry/api';
 import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
+import { LocalHistogram, type LocalInstrumentAny, LocalSum } from './aggregate.js';
 import * as sc from './semconv.js';
 import { errorTypeOf } from './spans.js';
 
@@ -16,91 +17,113 @@ export interface MetricsRecorder {
   observation(obs: Observation): void;
   /** Register gauges over parts created after telemetry (recorder, tracker). */
   watch(sources: MetricSources): void;
+  /** The in-process instruments, for each metric reader's `LocalMetricProducer`. */
+  readonly instruments: readonly LocalInstrumentAny[];
 }
 
 /**
  * Histograms and counters over the observation stream. Labels are low-cardinality only:
  * upstream id, source (`proxy` | `probe`), method, tool, outcome; never session ids.
+ * The per-exchange instruments aggregate in-process (`aggregate.ts`): the SDK's own
+ * synchronous instruments hash the attribute set on every record. `meter` serves the
+ * observable gauges of `watch`.
  */
-export function createMetricsRecorder(meter: Meter): MetricsRecorder {
-  const operationDuration = meter.createHistogram(sc.METRIC_CLIENT_OPERATION_DURATION, {
-    unit: 's',
-    description: 'Duration of MCP requests as seen by the proxy (request start to JSON-RPC response).',
-    advice: { explicitBucketBoundaries: sc.MCP_DURATION_BUCKETS },
-  });
-  const sessionDuration = meter.createHistogram(sc.METRIC_CLIENT_SESSION_DURATION, {
-    unit: 's',
-    description: 'Lifetime of MCP sessions from initialize to their end (DELETE, expiry).',
-    advice: { explicitBucketBoundaries: sc.MCP_DURATION_BUCKETS },
-  });
-  const idleGap = meter.createHistogram(sc.METRIC_IDLE_GAP, {
-    unit: 's',
-    description:
-      'Idle gap before each request on a known session, by outcome: survivals and expiries side by side.',
-    advice: { explicitBucketBoundaries: sc.IDLE_GAP_BUCKETS },
-  });
-  const initDuration = meter.createHistogram(sc.METRIC_INIT_DURATION, {
-    unit: 's',
-    description: 'The initialize handshake round trip.',
-    advice: { explicitBucketBoundaries: sc.MCP_DURATION_BUCKETS },
-  });
-  const expirations = meter.createCounter(sc.METRIC_EXPIRATIONS, {
-    unit: '{session}',
-    description: 'Sessions the upstream expired (answered with a session error).',
-  });
-  const active = meter.createUpDownCounter(sc.METRIC_SESSIONS_ACTIVE, {
-    unit: '{session}',
-    description: 'Sessions opened through the proxy or prober and not yet ended (DELETE or expiry).',
-  });
+export function createMetricsRecorder(meter: Meter, now: () => number = Date.now): MetricsRecorder {
+  const operationDuration = new LocalHistogram(
+    {
+      name: sc.METRIC_CLIENT_OPERATION_DURATION,
+      unit: 's',
+      description: 'Duration of MCP requests as seen by the proxy (request start to JSON-RPC response).',
+    },
+    sc.MCP_DURATION_BUCKETS,
+    now,
+  );
+  const sessionDuration = new LocalHistogram(
+    {
+      name: sc.METRIC_CLIENT_SESSION_DURATION,
+      unit: 's',
+      description: 'Lifetime of MCP sessions from initialize to their end (DELETE, expiry).',
+    },
+    sc.MCP_DURATION_BUCKETS,
+    now,
+  );
+  const idleGap = new LocalHistogram(
+    {
+      name: sc.METRIC_IDLE_GAP,
+      unit: 's',
+      description:
+        'Idle gap before each request on a known session, by outcome: survivals and expiries side by side.',
+    },
+    sc.IDLE_GAP_BUCKETS,
+    now,
+  );
+  const initDuration = new LocalHistogram(
+    { name: sc.METRIC_INIT_DURATION, unit: 's', description: 'The initialize handshake round trip.' },
+    sc.MCP_DURATION_BUCKETS,
+    now,
+  );
+  const expirations = new LocalSum(
+    {
+      name: sc.METRIC_EXPIRATIONS,
+      unit: '{session}',
+      description: 'Sessions the upstream expired (answered with a session error).',
+    },
+    true,
+    now,
+  );
+  const active = new LocalSum(
+    {
+      name: sc.METRIC_SESSIONS_ACTIVE,
+      unit: '{session}',
+      description: 'Sessions opened through the proxy or prober and not yet ended (DELETE or expiry).',
+    },
+    false,
+    now,
+  );
 
   const base = (upstream: string, source: string): Attributes => ({
     [sc.ATTR_UPSTREAM]: upstream,
     [sc.ATTR_SOURCE]: source,
   });
-  // Attribute sets are few (labels are low-cardinality), so build each once: the hot path then
-  // allocates nothing for metrics beyond what the SDK does itself.
-  const attrCache = new Map<string, Attributes>();
-  const cached = (key: string, build: () => Attributes): Attributes => {
-    let a = attrCache.get(key);
-    if (a === undefined) {
-      if (attrCache.size >= 10_000) attrCache.clear(); // a bound, should labels ever explode
-      a = build();
-      attrCache.set(key, a);
-    }
-    return a;
-  };
 
   return {
+    instruments: [operationDuration, sessionDuration, idleGap, initDuration, expirations, active],
+
     exchangeFinished(r, session) {
       const who = `${r.upstream}\0${r.source}`;
       if (r.httpMethod === 'POST' && r.rpcMethod && r.rpcId !== null && r.endedAt !== null) {
         const method = r.rpcMethod;
         const tool = method === 'tools/call' ? r.toolName : null;
         const errorType = errorTypeOf(r);
-        const op = cached(`op\0${who}\0${method}\0${tool ?? ''}\0${errorType ?? ''}`, () => {
-          const a: Attributes = { ...base(r.upstream, r.source), [sc.ATTR_MCP_METHOD_NAME]: method };
-          if (tool) a[sc.ATTR_GEN_AI_TOOL_NAME] = tool;
-          if (errorType) a[sc.ATTR_ERROR_TYPE] = errorType;
-          return a;
-        });
-        operationDuration.record(((r.responseAt ?? r.endedAt) - r.startedAt) / 1000, op);
+        operationDuration
+          .series(`${who}\0${method}\0${tool ?? ''}\0${errorType ?? ''}`, () => {
+            const a: Attributes = { ...base(r.upstream, r.source), [sc.ATTR_MCP_METHOD_NAME]: method };
+            if (tool) a[sc.ATTR_GEN_AI_TOOL_NAME] = tool;
+            if (errorType) a[sc.ATTR_ERROR_TYPE] = errorType;
+            return a;
+          })
+          .record(((r.responseAt ?? r.endedAt) - r.startedAt) / 1000);
       }
       if (r.idleGapMs !== null && r.httpMethod !== 'GET') {
-        const gap = cached(`gap\0${who}\0${r.outcome}\0${r.streamAttached}`, () => ({
-          ...base(r.upstream, r.source),
-          [sc.ATTR_OUTCOME]: r.outcome,
-          [sc.ATTR_STREAM_ATTACHED]: r.streamAttached,
-        }));
-        idleGap.record(r.idleGapMs / 1000, gap);
+        idleGap
+          .series(`${who}\0${r.outcome}\0${r.streamAttached}`, () => ({
+            ...base(r.upstream, r.source),
+            [sc.ATTR_OUTCOME]: r.outcome,
+            [sc.ATTR_STREAM_ATTACHED]: r.streamAttached,
+          }))
+          .record(r.idleGapMs / 1000);
       }
       if (r.outcome === 'session_expired') {
-        expirations.add(1, {
-          ...base(r.upstream, r.source),
-          [sc.ATTR_OUTCOME_CONFIDENCE]: r.confidence ?? 'spec',
-        });
+        const confidence = r.confidence ?? 'spec';
+        expirations
+          .series(`${who}\0${confidence}`, () => ({
+            ...base(r.upstream, r.source),
+            [sc.ATTR_OUTCOME_CONFIDENCE]: confidence,
+          }))
+          .add(1);
       }
       if (r.rpcMethod === 'initialize' && r.outcome === 'ok' && session?.initLatencyMs != null) {
-        initDuration.record(session.initLatencyMs / 1000, base(r.upstream, r.source));
+        initDuration.series(who, () => base(r.upstream, r.source)).record(session.initLatencyMs / 1000);
       }
     },
 
@@ -109,17 +132,21 @@ export function createMetricsRecorder(meter: Meter): MetricsRecorder {
       const s = obs.session;
       // Adopted sessions were opened before we watched; counting their end alone would go negative.
       if (s.adopted) return;
-      const attrs = base(s.upstream, s.source);
+      const who = `${s.upstream}\0${s.source}`;
       // The tracker emits a session once with exchanges === 1 right after initialize, then on
       // each later exchange (exchanges >= 2) and once more when it ends.
-      if (s.endedAt === null && s.exchanges === 1) active.add(1, attrs);
+      if (s.endedAt === null && s.exchanges === 1)
+        active.series(who, () => base(s.upstream, s.source)).add(1);
       else if (s.endedAt !== null) {
-        active.add(-1, attrs);
-        sessionDuration.record((s.endedAt - s.openedAt) / 1000, {
-          ...attrs,
-          [sc.ATTR_SESSION_END_REASON]: s.endReason ?? 'unknown',
-          ...(s.endReason === 'expired' ? { [sc.ATTR_ERROR_TYPE]: 'session_expired' } : {}),
-        });
+        active.series(who, () => base(s.upstream, s.source)).add(-1);
+        const reason = s.endReason ?? 'unknown';
+        sessionDuration
+          .series(`${who}\0${reason}`, () => ({
+            ...base(s.upstream, s.source),
+            [sc.ATTR_SESSION_END_REASON]: reason,
+            ...(reason === 'expired' ? { [sc.ATTR_ERROR_TYPE]: 'session_expired' } : {}),
+          }))
+          .record((s.endedAt - s.openedAt) / 1000);
       }
     },
 

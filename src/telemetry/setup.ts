@@ -11,15 +11,15 @@ import {
   ConsoleMetricExporter,
   type IMetricReader,
   MeterProvider,
+  type MetricProducer,
   PeriodicExportingMetricReader,
+  type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import {
-  getOtlpMetricExporterFromEnv,
-  getPeriodicExportingMetricReaderFromEnv,
-} from '@opentelemetry/sdk-node/build/src/utils.js';
+import { getOtlpMetricExporterFromEnv } from '@opentelemetry/sdk-node/build/src/utils.js';
 import type { ExchangeHandle } from '../sessions/tracker.js';
 import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
+import { LocalMetricProducer } from './aggregate.js';
 import { createMetricsRecorder, type MetricSources, type MetricsRecorder } from './metrics.js';
 import {
   createSpanRecorder,
@@ -83,8 +83,12 @@ export interface SetupTelemetryOptions {
   env?: NodeJS.ProcessEnv;
   /** Use this provider instead of the environment (tests: in-memory exporters). */
   tracerProvider?: TracerProvider;
-  /** Extra metric readers (tests: an in-memory exporter's reader). */
-  metricReaders?: IMetricReader[];
+  /**
+   * Extra metric readers (tests: an in-memory exporter's reader). Each is built by a function
+   * given the producer it must list in `metricProducers`: the per-exchange instruments
+   * aggregate in-process and reach readers that way.
+   */
+  metricReaders?: Array<(producer: MetricProducer) => IMetricReader>;
   /** Upstream URLs by id, for `server.address`/`server.port`. */
   upstreams?: ReadonlyArray<{ id: string; url: string }>;
 }
@@ -171,6 +175,26 @@ function headerValue(req: IncomingMessage, name: string): string | null {
   return null;
 }
 
+/** `OTEL_METRIC_EXPORT_INTERVAL` / `_TIMEOUT` (ms; defaults 60 s / 30 s, timeout at most the interval). */
+export function periodicReaderFromEnv(
+  exporter: PushMetricExporter,
+  env: NodeJS.ProcessEnv,
+  producer: MetricProducer,
+): PeriodicExportingMetricReader {
+  const ms = (name: string, fallback: number) => {
+    const v = Number(env[name]?.trim() || Number.NaN);
+    return Number.isFinite(v) && v >= 0 ? v : fallback;
+  };
+  const exportIntervalMillis = ms('OTEL_METRIC_EXPORT_INTERVAL', 60_000);
+  const exportTimeoutMillis = Math.min(ms('OTEL_METRIC_EXPORT_TIMEOUT', 30_000), exportIntervalMillis);
+  return new PeriodicExportingMetricReader({
+    exporter,
+    exportIntervalMillis,
+    exportTimeoutMillis,
+    metricProducers: [producer],
+  });
+}
+
 export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
   const settings = readTelemetrySettings(opts.env ?? process.env);
   let resource: Resource = resourceFromAttributes({ 'service.name': settings.serviceName });
@@ -179,17 +203,26 @@ export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
   }
 
   // Metrics always exist: /metrics is a local pull, not an export.
-  const prometheus = new PrometheusExporter({ preventServerStart: true });
-  const readers: IMetricReader[] = [prometheus, ...(opts.metricReaders ?? [])];
+  let metrics: MetricsRecorder | null = null;
+  const env = opts.env ?? process.env;
+  const readers: IMetricReader[] = [];
+  const addReader = (build: (producer: MetricProducer) => IMetricReader): IMetricReader => {
+    const producer = new LocalMetricProducer(() => metrics?.instruments ?? [], resource, { name: SCOPE });
+    const reader = build(producer);
+    producer.bindTemporality((t) => reader.selectAggregationTemporality(t));
+    readers.push(reader);
+    return reader;
+  };
+  const prometheus = addReader(
+    (p) => new PrometheusExporter({ preventServerStart: true, metricProducers: [p] }),
+  ) as PrometheusExporter;
+  for (const build of opts.metricReaders ?? []) addReader(build);
   for (const kind of settings.metricExporters) {
-    readers.push(
-      kind === 'otlp'
-        ? getPeriodicExportingMetricReaderFromEnv(getOtlpMetricExporterFromEnv())
-        : new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter() }),
-    );
+    const exporter = kind === 'otlp' ? getOtlpMetricExporterFromEnv() : new ConsoleMetricExporter();
+    addReader((p) => periodicReaderFromEnv(exporter, env, p));
   }
   const meterProvider = new MeterProvider({ resource, readers });
-  const metrics = createMetricsRecorder(meterProvider.getMeter(SCOPE));
+  metrics = createMetricsRecorder(meterProvider.getMeter(SCOPE));
   const serializer = new PrometheusSerializer();
 
   let usesSharedSdk = false;

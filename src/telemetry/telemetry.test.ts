@@ -41,11 +41,20 @@ function memoryTelemetry(upstreams: UpstreamConfig[] = []) {
   const spanExporter = new InMemorySpanExporter();
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spanExporter)] });
   const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const metricReader = new PeriodicExportingMetricReader({
-    exporter: metricExporter,
-    exportIntervalMillis: 3_600_000,
+  let metricReader: PeriodicExportingMetricReader | null = null;
+  const telemetry = setupTelemetry({
+    env: {},
+    tracerProvider,
+    metricReaders: [
+      (producer) =>
+        (metricReader = new PeriodicExportingMetricReader({
+          exporter: metricExporter,
+          exportIntervalMillis: 3_600_000,
+          metricProducers: [producer],
+        })),
+    ],
+    upstreams,
   });
-  const telemetry = setupTelemetry({ env: {}, tracerProvider, metricReaders: [metricReader], upstreams });
   return {
     telemetry,
     spans: () => spanExporter.getFinishedSpans(),
@@ -56,7 +65,7 @@ function memoryTelemetry(upstreams: UpstreamConfig[] = []) {
     },
     async metrics(): Promise<ResourceMetrics> {
       metricExporter.reset();
-      await metricReader.forceFlush();
+      await metricReader!.forceFlush();
       return metricExporter.getMetrics().at(-1)!;
     },
   };
