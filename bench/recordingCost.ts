@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExportResultCode } from '@opentelemetry/core';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { readRequestEnvelope, readResponseEnvelope } from '../src/sessions/jsonrpc.js';
 import { SessionTracker } from '../src/sessions/tracker.js';
 import type { Observation } from '../src/sessions/types.js';
@@ -70,7 +70,7 @@ const noopExporter: SpanExporter = {
   shutdown: async () => {},
 };
 const telemetry = setupTelemetry({
-  tracerProvider: new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(noopExporter)] }),
+  spanProcessors: [new BatchSpanProcessor(noopExporter)],
   upstreams: [{ id: 'raw', url: 'http://127.0.0.1:9/mcp' }],
 });
 const discard = () => {};

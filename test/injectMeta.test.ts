@@ -1,10 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
@@ -78,9 +74,6 @@ afterEach(async () => {
 async function proxyWith(injectMeta: boolean) {
   const upstream = await recordingUpstream();
   cleanups.push(() => new Promise((r) => upstream.server.close(() => r())));
-  const tracerProvider = new BasicTracerProvider({
-    spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())],
-  });
   const base = defaultConfig();
   const running: RunningServer = await startServer({
     config: {
@@ -91,7 +84,10 @@ async function proxyWith(injectMeta: boolean) {
       telemetry: { injectMeta },
     },
     logger: silentLogger,
-    telemetry: setupTelemetry({ env: {}, tracerProvider }),
+    telemetry: setupTelemetry({
+      env: {},
+      spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())],
+    }),
   });
   cleanups.push(() => running.close());
   return { running, upstream };

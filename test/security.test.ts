@@ -7,11 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
@@ -102,9 +98,6 @@ describe('security: planted secrets appear nowhere', () => {
     const logLines: string[] = [];
     const logger = createLogger({ level: 'debug', write: (l) => logLines.push(l) });
     const spanExporter = new InMemorySpanExporter();
-    const tracerProvider = new BasicTracerProvider({
-      spanProcessors: [new SimpleSpanProcessor(spanExporter)],
-    });
     const upstreamUrl = `http://user:${secrets.urlPassword}@127.0.0.1:${upstream.port}/mcp?api_key=${secrets.urlQuery}`;
     const deadUrl = `http://127.0.0.1:${unreachablePort}/mcp?token=${secrets.urlQuery}`;
     const upstreams = [upstreamConfig('up', upstreamUrl), upstreamConfig('dead', deadUrl)];
@@ -115,7 +108,11 @@ describe('security: planted secrets appear nowhere', () => {
       server: { ...base.server, host: '127.0.0.1', port: 0, shutdownGraceSeconds: 1 },
       storage: { url: `sqlite:${dbPath}` },
     };
-    const telemetry = setupTelemetry({ env: {}, tracerProvider, upstreams });
+    const telemetry = setupTelemetry({
+      env: {},
+      spanProcessors: [new SimpleSpanProcessor(spanExporter)],
+      upstreams,
+    });
     const running: RunningServer = await startServer({ config, logger, telemetry });
     let closed = false;
     cleanups.push(() => (closed ? undefined : running.close()));

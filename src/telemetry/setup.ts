@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { type Tracer, type TracerProvider, trace } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import {
   detectResources,
@@ -15,8 +14,18 @@ import {
   PeriodicExportingMetricReader,
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { getOtlpMetricExporterFromEnv } from '@opentelemetry/sdk-node/build/src/utils.js';
+import { createSamplerFromEnv } from '@opentelemetry/sdk-node/build/src/create-from-env.js';
+import {
+  getOtlpMetricExporterFromEnv,
+  getSpanProcessorsFromEnv,
+} from '@opentelemetry/sdk-node/build/src/utils.js';
+import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  ParentBasedSampler,
+  type Sampler,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import type { ExchangeHandle } from '../sessions/tracker.js';
 import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
 import { LocalMetricProducer } from './aggregate.js';
@@ -81,8 +90,13 @@ export function readTelemetrySettings(env: NodeJS.ProcessEnv): TelemetrySettings
 export interface SetupTelemetryOptions {
   /** Defaults to `process.env`. */
   env?: NodeJS.ProcessEnv;
-  /** Use this provider instead of the environment (tests: in-memory exporters). */
-  tracerProvider?: TracerProvider;
+  /**
+   * Span processors to use instead of those `OTEL_TRACES_EXPORTER` / `OTEL_EXPORTER_OTLP_*` ask
+   * for (tests and the benchmark: in-memory or dropping exporters). Turns tracing on.
+   */
+  spanProcessors?: SpanProcessor[];
+  /** With `spanProcessors`: the sampler (default parent-based always-on, like the SDK's). */
+  sampler?: Sampler;
   /**
    * Extra metric readers (tests: an in-memory exporter's reader). Each is built by a function
    * given the producer it must list in `metricProducers`: the per-exchange instruments
@@ -121,36 +135,6 @@ const NOOP_PROBE_RUN: ProbeRunSpan = {
   step() {},
   end() {},
 };
-
-// NodeSDK registers process-wide globals, so one instance serves every server in the process.
-let sharedSdk: { sdk: NodeSDK; users: number } | null = null;
-
-function startTraceSdk(settings: TelemetrySettings): Tracer {
-  if (!sharedSdk) {
-    const sdk = new NodeSDK({
-      serviceName: settings.serviceName,
-      // Span processors come from OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_* (http/protobuf default).
-      // Metrics and logs are not the SDK's business here: empty lists stop its OTLP defaults.
-      metricReaders: [],
-      logRecordProcessors: [],
-      instrumentations: [],
-    });
-    sdk.start();
-    sharedSdk = { sdk, users: 0 };
-  }
-  sharedSdk.users++;
-  return trace.getTracer(SCOPE);
-}
-
-async function stopTraceSdk(): Promise<void> {
-  if (!sharedSdk) return;
-  sharedSdk.users--;
-  if (sharedSdk.users > 0) return;
-  const { sdk } = sharedSdk;
-  sharedSdk = null;
-  await sdk.shutdown();
-  trace.disable();
-}
 
 function upstreamAddresses(upstreams: SetupTelemetryOptions['upstreams']) {
   const map = new Map<string, UpstreamAddress>();
@@ -225,15 +209,29 @@ export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
   metrics = createMetricsRecorder(meterProvider.getMeter(SCOPE));
   const serializer = new PrometheusSerializer();
 
-  let usesSharedSdk = false;
-  let tracer: Tracer | null = null;
-  if (opts.tracerProvider) tracer = opts.tracerProvider.getTracer(SCOPE);
-  else if (settings.exportTraces) {
-    tracer = startTraceSdk(settings);
-    usesSharedSdk = true;
+  // Tracing only when asked (spanProcessors given, or OTEL_* exporters configured). No global
+  // provider is registered: the proxy's spans are the only ones, and several servers can
+  // share a process (tests) without sharing a pipeline.
+  let tracerProvider: BasicTracerProvider | null = null;
+  let spans: SpanRecorder | null = null;
+  const processors =
+    opts.spanProcessors ?? (settings.exportTraces ? getSpanProcessorsFromEnv(undefined) : []);
+  if (processors.length > 0) {
+    const sampler =
+      opts.sampler ??
+      (opts.spanProcessors ? undefined : createSamplerFromEnv()) ??
+      new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    tracerProvider = new BasicTracerProvider({ resource, spanProcessors: processors, sampler });
+    const addresses = upstreamAddresses(opts.upstreams);
+    spans = createSpanRecorder({
+      tracer: tracerProvider.getTracer(SCOPE),
+      processors,
+      sampler,
+      resource,
+      scope: { name: SCOPE },
+      upstreamAddress: (id) => addresses.get(id),
+    });
   }
-  const addresses = upstreamAddresses(opts.upstreams);
-  const spans = tracer ? createSpanRecorder({ tracer, upstreamAddress: (id) => addresses.get(id) }) : null;
 
   let shuttingDown: Promise<void> | null = null;
   return {
@@ -271,10 +269,10 @@ export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
     shutdown() {
       shuttingDown ??= (async () => {
         await meterProvider.shutdown().catch(() => {});
-        if (usesSharedSdk) await stopTraceSdk().catch(() => {});
-        else if (opts.tracerProvider && 'forceFlush' in opts.tracerProvider) {
-          await (opts.tracerProvider as { forceFlush(): Promise<void> }).forceFlush().catch(() => {});
-        }
+        // Flushes the batch processors (their exporters get what is pending); processors built
+        // here from the environment are stopped too, those passed in belong to the caller.
+        if (opts.spanProcessors) await tracerProvider?.forceFlush().catch(() => {});
+        else await tracerProvider?.shutdown().catch(() => {});
       })();
       return shuttingDown;
     },

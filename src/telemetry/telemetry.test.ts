@@ -12,9 +12,10 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import {
-  BasicTracerProvider,
+  AlwaysOffSampler,
   InMemorySpanExporter,
   type ReadableSpan,
+  type Sampler,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -37,14 +38,14 @@ import { SessionTracker } from '../sessions/tracker.js';
 import * as sc from './semconv.js';
 import { setupTelemetry } from './setup.js';
 
-function memoryTelemetry(upstreams: UpstreamConfig[] = []) {
+function memoryTelemetry(upstreams: UpstreamConfig[] = [], sampler?: Sampler) {
   const spanExporter = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spanExporter)] });
   const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   let metricReader: PeriodicExportingMetricReader | null = null;
   const telemetry = setupTelemetry({
     env: {},
-    tracerProvider,
+    spanProcessors: [new SimpleSpanProcessor(spanExporter)],
+    ...(sampler ? { sampler } : {}),
     metricReaders: [
       (producer) =>
         (metricReader = new PeriodicExportingMetricReader({
@@ -282,6 +283,28 @@ describe('traceparent propagation', () => {
       const span = t.span('tools/list');
       expect(up.seen).toHaveLength(1);
       expect(up.seen[0]!['traceparent']).toBe(`00-${incomingParent.traceId}-${span.spanContext().spanId}-01`);
+    } finally {
+      up.server.close();
+    }
+  });
+
+  it('sampling: an unsampled parent or a sampler saying no builds no span, yet upstream still gets a traceparent in the trace', async () => {
+    const up = await recordingUpstream();
+    try {
+      const { t, url } = await startProxy([upstreamConfig('rec', up.url)]);
+      await postJsonRpc(url('rec'), toolsListMessage(1), {
+        headers: { traceparent: `00-${incomingParent.traceId}-${incomingParent.spanId}-00` },
+      });
+      const off = memoryTelemetry([], new AlwaysOffSampler());
+      const { url: url2 } = await startProxy([upstreamConfig('rec', up.url)], { ...off });
+      await postJsonRpc(url2('rec'), toolsListMessage(2));
+      expect(t.spans()).toEqual([]);
+      expect(off.spans()).toEqual([]);
+      const [first, second] = up.seen.map((h) => h['traceparent'] as string);
+      // Same trace as the caller, a new span id (the proxy's), not sampled.
+      expect(first).toMatch(new RegExp(`^00-${incomingParent.traceId}-[0-9a-f]{16}-00$`));
+      expect(first).not.toContain(incomingParent.spanId);
+      expect(second).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
     } finally {
       up.server.close();
     }
