@@ -202,6 +202,27 @@ async function main(): Promise<void> {
     log(`round ${round + 1}/${ROUNDS} done`);
   }
 
+  /** Medians of this target's per-round ratios to the pass-through (and p50 minus direct's) of the same round. */
+  const pairedWith = (scenarioName: string, target: string, hasPid: boolean) => {
+    const mine = cells.get(`${scenarioName}|${target}`) ?? [];
+    const base = cells.get(`${scenarioName}|pass-through`) ?? [];
+    const direct = cells.get(`${scenarioName}|direct`) ?? [];
+    const n = Math.min(mine.length, base.length, direct.length);
+    if (n === 0) return undefined;
+    const idx = [...Array(n).keys()];
+    return {
+      throughputVsPassThrough: median(idx.map((i) => mine[i]!.throughput / base[i]!.throughput)),
+      cpuVsPassThrough: hasPid
+        ? median(
+            idx.map(
+              (i) =>
+                (mine[i]!.cpuMicrosPerRequest ?? Number.NaN) / (base[i]!.cpuMicrosPerRequest ?? Number.NaN),
+            ),
+          )
+        : null,
+      addedP50VsDirectMs: median(idx.map((i) => mine[i]!.p50Ms - direct[i]!.p50Ms)),
+    };
+  };
   const summary: Summary = { scenarios: [], idle: null, trackerIdle: null, recording: null };
   for (const s of SCENARIOS) {
     const rows = targets.map((t) => {
@@ -215,6 +236,7 @@ async function main(): Promise<void> {
         firstEventMs: median(runs.map((r) => r.firstEventMs)),
         errors: runs.reduce((n, r) => n + r.errors, 0),
         requests: runs.reduce((n, r) => n + r.requests, 0),
+        paired: pairedWith(s.name, t.name, t.pid !== null),
       };
     });
     summary.scenarios.push({ ...s, rows });
