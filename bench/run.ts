@@ -38,8 +38,8 @@ const { values: flags } = parseArgs({
   },
 });
 const quick = flags.quick === true;
-const ROUNDS = Number(flags.rounds ?? (quick ? 2 : 3));
-const CELL_MS = Number(flags['duration-ms'] ?? (quick ? 400 : 1200));
+const ROUNDS = Number(flags.rounds ?? (quick ? 2 : 5));
+const CELL_MS = Number(flags['duration-ms'] ?? (quick ? 400 : 1000));
 const IDLE_SESSIONS = Number(flags['idle-sessions'] ?? (quick ? 2000 : 5000));
 const SESSIONS_PER_CLIENT = 8;
 // The proxy children build spans and metrics and hand spans to an exporter that drops them
@@ -207,6 +207,7 @@ async function main(): Promise<void> {
     const mine = cells.get(`${scenarioName}|${target}`) ?? [];
     const base = cells.get(`${scenarioName}|pass-through`) ?? [];
     const direct = cells.get(`${scenarioName}|direct`) ?? [];
+    const noRec = cells.get(`${scenarioName}|proxy (rec. off)`) ?? [];
     const n = Math.min(mine.length, base.length, direct.length);
     if (n === 0) return undefined;
     const idx = [...Array(n).keys()];
@@ -221,6 +222,16 @@ async function main(): Promise<void> {
           )
         : null,
       addedP50VsDirectMs: median(idx.map((i) => mine[i]!.p50Ms - direct[i]!.p50Ms)),
+      cpuVsRecordingOff:
+        target === 'proxy' && noRec.length >= n
+          ? median(
+              idx.map(
+                (i) =>
+                  (mine[i]!.cpuMicrosPerRequest ?? Number.NaN) /
+                  (noRec[i]!.cpuMicrosPerRequest ?? Number.NaN),
+              ),
+            )
+          : null,
     };
   };
   const summary: Summary = { scenarios: [], idle: null, trackerIdle: null, recording: null };
