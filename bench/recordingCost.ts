@@ -49,7 +49,7 @@ async function drive(
       sessionId: `3f1c2a9e-8b7d-4e6f-a5c4-00000000000${i % SESSIONS}`,
       request,
     });
-    telemetry?.extraRequestHeaders(h);
+    telemetry?.extraRequestHeaders(h, null);
     h.headers(200, null);
     h.message(pingAnswer);
     h.finish();

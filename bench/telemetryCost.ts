@@ -23,7 +23,7 @@ function run(label: string, telemetry: Telemetry | null): void {
       sessionId: `s${i % 100}`,
       request: envelope,
     });
-    telemetry?.extraRequestHeaders(h);
+    telemetry?.extraRequestHeaders(h, null);
     h.headers(200, null);
     h.message({
       id: '7',

@@ -35,7 +35,7 @@ describe('requestHeadersForUpstream', () => {
       sessionId: 'abc',
       authorization: 'Bearer t',
       contentLength: 12,
-      hasTraceparent: true,
+      traceparent: '00-aa-bb-01',
     });
   });
 });

@@ -36,8 +36,8 @@ export interface ForwardedRequestHeaders {
   protocolVersion: string | null;
   authorization: string | null;
   contentLength: number | null;
-  /** Whether the client sent a `traceparent` (telemetry replaces it instead of appending). */
-  hasTraceparent: boolean;
+  /** The client's `traceparent` (first one), for telemetry's parent and to replace it rather than append. */
+  traceparent: string | null;
 }
 
 /**
@@ -54,7 +54,7 @@ export function requestHeadersForUpstream(
   let protocolVersion: string | null = null;
   let authorization: string | null = null;
   let contentLength: number | null = null;
-  let hasTraceparent = false;
+  let traceparent: string | null = null;
   let dropped: Set<string> | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -67,6 +67,8 @@ export function requestHeadersForUpstream(
     const name = rawHeaders[i]!;
     let value = rawHeaders[i + 1]!;
     const lower = name.toLowerCase();
+    // Read even when `Connection` names it: telemetry takes it as the parent either way.
+    if (lower === 'traceparent') traceparent ??= value;
     if (HOP_BY_HOP.has(lower) || dropped?.has(lower)) continue;
     switch (lower) {
       case 'mcp-session-id':
@@ -82,13 +84,10 @@ export function requestHeadersForUpstream(
       case 'content-length':
         contentLength = Number(value);
         break;
-      case 'traceparent':
-        hasTraceparent = true;
-        break;
     }
     out.push(name, value);
   }
-  return { headers: out, sessionId, protocolVersion, authorization, contentLength, hasTraceparent };
+  return { headers: out, sessionId, protocolVersion, authorization, contentLength, traceparent };
 }
 
 type UpstreamHeaders = Record<string, string | string[] | undefined>;

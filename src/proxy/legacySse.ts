@@ -340,7 +340,7 @@ export function createLegacySseHandlers({
       protocolVersion: fwd.protocolVersion,
       adopt: false,
     });
-    const extra = ctx.extraRequestHeaders?.(handle, req);
+    const extra = ctx.extraRequestHeaders?.(handle, fwd.traceparent);
     const headers = extra ? replaceHeaders(fwd.headers, extra) : fwd.headers;
 
     let finished = false;

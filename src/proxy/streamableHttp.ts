@@ -18,9 +18,9 @@ export interface ForwardContext {
   callerHash?: (credential: string | null, address: string | undefined) => string | null;
   /**
    * Extra request headers (e.g. the `traceparent` telemetry adds); each replaces a client
-   * header of the same name. `req` gives access to the incoming headers (trace context).
+   * header of the same name. `incomingTraceparent` is the client's, read with the other headers.
    */
-  extraRequestHeaders?: (handle: ExchangeHandle, req?: IncomingMessage) => string[] | null;
+  extraRequestHeaders?: (handle: ExchangeHandle, incomingTraceparent: string | null) => string[] | null;
   /** A standalone GET stream was established (2xx headers): telemetry records its open. */
   onStreamOpened?: (handle: ExchangeHandle) => void;
   /** Called when the exchange is over (telemetry). */
@@ -125,11 +125,11 @@ export async function forwardStreamableHttp(
       fwd.sessionId === null ? (ctx.callerHash?.(fwd.authorization, req.socket.remoteAddress) ?? null) : null,
     protocolVersion: fwd.protocolVersion,
   });
-  const extra = ctx.extraRequestHeaders?.(handle, req);
+  const extra = ctx.extraRequestHeaders?.(handle, fwd.traceparent);
   let headers = fwd.headers;
   if (extra) {
     // The header list is ours: append in place unless the client sent a header being replaced.
-    if (extra.length === 2 && extra[0] === 'traceparent' && !fwd.hasTraceparent)
+    if (extra.length === 2 && extra[0] === 'traceparent' && fwd.traceparent === null)
       headers.push(extra[0], extra[1]!);
     else headers = replaceHeaders(headers, extra);
     if (ctx.injectMeta && body !== null) body = withMetaTraceparent(body, headers, extra);

@@ -70,7 +70,7 @@ describe('readTelemetrySettings: export only when the standard variables ask for
     const t = setupTelemetry({ env: {} });
     try {
       expect(t.spans).toBeNull();
-      expect(t.extraRequestHeaders({} as never)).toBeNull();
+      expect(t.extraRequestHeaders({} as never, null)).toBeNull();
       expect(t.probeRun({ upstream: 'u', mode: 'fanout' }).traceparent).toBe('');
       expect(await t.metricsText()).toContain('target_info{service_name="mcp-session-probe"} 1');
     } finally {

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import {
   detectResources,
@@ -114,7 +113,7 @@ export interface Telemetry {
   readonly spans: SpanRecorder | null;
   readonly metrics: MetricsRecorder;
   /** ForwardContext.extraRequestHeaders: forwards a `traceparent` naming the proxy's span. */
-  extraRequestHeaders(handle: ExchangeHandle, req?: IncomingMessage): string[] | null;
+  extraRequestHeaders(handle: ExchangeHandle, incomingTraceparent: string | null): string[] | null;
   /** ForwardContext.onStreamOpened. */
   onStreamOpened(handle: ExchangeHandle): void;
   /** SessionTracker onExchange. */
@@ -148,15 +147,6 @@ function upstreamAddresses(upstreams: SetupTelemetryOptions['upstreams']) {
     }
   }
   return map;
-}
-
-/** First value of a header, read from `rawHeaders`: `req.headers` would build a whole object per request. */
-function headerValue(req: IncomingMessage, name: string): string | null {
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1]!;
-  }
-  return null;
 }
 
 /** `OTEL_METRIC_EXPORT_INTERVAL` / `_TIMEOUT` (ms; defaults 60 s / 30 s, timeout at most the interval). */
@@ -238,10 +228,10 @@ export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
     settings,
     spans,
     metrics,
-    extraRequestHeaders(handle, req) {
+    extraRequestHeaders(handle, incomingTraceparent) {
       if (spans === null) return null;
       const tp = spans.requestStarted(handle.record, {
-        traceparent: req ? headerValue(req, 'traceparent') : null,
+        traceparent: incomingTraceparent,
         metaTraceparent: handle.begin.request.metaTraceparent,
       });
       return tp ? ['traceparent', tp] : null;
