@@ -162,14 +162,6 @@ export function exchangeAttributes(
   return a;
 }
 
-function setError(span: Span, errorType: string, message: string | null): void {
-  span.setAttribute(sc.ATTR_ERROR_TYPE, errorType);
-  span.setStatus({
-    code: SpanStatusCode.ERROR,
-    message: message ? redactText(message, { maxLength: 256 }) : errorType,
-  });
-}
-
 /** Milliseconds since the epoch (fractions allowed) as an OTel HrTime. */
 function hrTimeOf(ms: number): HrTime {
   const whole = Math.floor(ms);
@@ -188,6 +180,11 @@ function errorStatus(errorType: string, message: string | null): SpanStatus {
   };
 }
 
+function setError(span: Span, errorType: string, message: string | null): void {
+  span.setAttribute(sc.ATTR_ERROR_TYPE, errorType);
+  span.setStatus(errorStatus(errorType, message));
+}
+
 /**
  * A finished exchange span, built once the exchange is over and handed to the span processors
  * as the `ReadableSpan` they export. Why not the SDK's `Span`: a proxied request only needs its
@@ -196,6 +193,13 @@ function errorStatus(errorType: string, message: string | null): SpanStatus {
  * request (about 25-30 µs in `npm run bench`). Attributes are derived from the exchange record
  * when an exporter first reads them, then kept.
  */
+/** What every exchange span of one recorder shares. */
+interface SpanSite {
+  resource: Resource;
+  scope: InstrumentationScope;
+  upstreamAddress?: (upstream: string) => UpstreamAddress | undefined;
+}
+
 class ExchangeSpan implements ReadableSpan {
   readonly kind = SpanKind.CLIENT;
   readonly links = NO_LINKS;
@@ -216,11 +220,9 @@ class ExchangeSpan implements ReadableSpan {
     endMs: number,
     readonly status: SpanStatus,
     readonly events: TimedEvent[],
-    readonly resource: Resource,
-    readonly instrumentationScope: InstrumentationScope,
+    private readonly site: SpanSite,
     private readonly record: ExchangeRecord,
     private readonly session: SessionRecord | null,
-    private readonly address: UpstreamAddress | undefined,
     private readonly extra: Attributes | null,
   ) {
     this.startTime = hrTimeOf(startMs);
@@ -232,9 +234,18 @@ class ExchangeSpan implements ReadableSpan {
     return this.context;
   }
 
+  get resource(): Resource {
+    return this.site.resource;
+  }
+
+  get instrumentationScope(): InstrumentationScope {
+    return this.site.scope;
+  }
+
   get attributes(): Attributes {
     if (this.attrs === null) {
-      const a = exchangeAttributes(this.record, this.session, this.address);
+      const r = this.record;
+      const a = exchangeAttributes(r, this.session, this.site.upstreamAddress?.(r.upstream));
       if (this.extra) Object.assign(a, this.extra);
       this.attrs = a;
     }
@@ -257,7 +268,12 @@ interface OpenExchange {
  * two short spans (open, close), never one that lasts for hours.
  */
 export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
-  const { tracer, processors, sampler, resource, scope, upstreamAddress } = opts;
+  const { tracer, processors, sampler } = opts;
+  const site: SpanSite = {
+    resource: opts.resource,
+    scope: opts.scope,
+    upstreamAddress: opts.upstreamAddress,
+  };
   const ids = new RandomIdGenerator();
   const open = new WeakMap<ExchangeRecord, OpenExchange>();
   /** Root spans of running probes by run id + upstream, so their exchanges become children. */
@@ -317,11 +333,9 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
         end,
         OK_STATUS,
         NO_EVENTS,
-        resource,
-        scope,
+        site,
         r,
         null,
-        upstreamAddress?.(r.upstream),
         null,
       ),
     );
@@ -349,7 +363,6 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
       o ??= begin(r, probeParent(r));
       const end = r.endedAt ?? Date.now();
       const errorType = errorTypeOf(r);
-      const address = upstreamAddress?.(r.upstream);
       const streamEstablished =
         r.httpMethod === 'GET' && r.headersAt !== null && r.httpStatus !== null && r.httpStatus < 300;
       if (streamEstablished) {
@@ -368,11 +381,9 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
             end,
             errorType && r.outcome !== 'stream_closed' ? errorStatus(errorType, r.errorMessage) : OK_STATUS,
             NO_EVENTS,
-            resource,
-            scope,
+            site,
             r,
             session,
-            address,
             { [sc.ATTR_STREAM_DURATION]: seconds(end - (r.headersAt ?? r.startedAt)) },
           ),
         );
@@ -402,11 +413,9 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
           end,
           errorType ? errorStatus(errorType, r.errorMessage) : OK_STATUS,
           events,
-          resource,
-          scope,
+          site,
           r,
           session,
-          address,
           null,
         ),
       );
