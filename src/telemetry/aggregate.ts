@@ -7,8 +7,9 @@
 // series is found once and then recorded into directly: a bucket search and four additions.
 // What readers see is the same MetricData the SDK would produce (same names, units, bucket
 // boundaries, cumulative or delta as each reader asks).
-import type { Attributes, HrTime } from '@opentelemetry/api';
+import type { Attributes } from '@opentelemetry/api';
 import { ValueType } from '@opentelemetry/api';
+import { millisToHrTime } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import {
   AggregationTemporality,
@@ -31,11 +32,6 @@ export interface InstrumentDescriptor {
 export const CARDINALITY_LIMIT = 2000;
 const OVERFLOW_KEY = '\0overflow';
 const OVERFLOW_ATTRIBUTES: Attributes = { 'otel.metric.overflow': true };
-
-function hrTimeOf(ms: number): HrTime {
-  const s = Math.floor(ms / 1000);
-  return [s, Math.round((ms - s * 1000) * 1e6)];
-}
 
 export class HistogramSeries {
   readonly counts: number[];
@@ -180,7 +176,7 @@ export class LocalMetricProducer implements MetricProducer {
   /** The instruments' data as of now, in each one's temporality for this reader. */
   snapshot(): MetricData[] {
     const at = this.now();
-    const end = hrTimeOf(at);
+    const end = millisToHrTime(at);
     const prev = this.last;
     const next: Collected = { at, hist: new Map(), sums: new Map() };
     const out: MetricData[] = [];
@@ -202,7 +198,7 @@ export class LocalMetricProducer implements MetricProducer {
           if (delta && count === 0) continue;
           points.push({
             attributes: s.attributes,
-            startTime: hrTimeOf(delta && prev ? Math.max(prev.at, s.startedAt) : s.startedAt),
+            startTime: millisToHrTime(delta && prev ? Math.max(prev.at, s.startedAt) : s.startedAt),
             endTime: end,
             value: {
               buckets: {
@@ -235,7 +231,7 @@ export class LocalMetricProducer implements MetricProducer {
           if (delta && b !== undefined && s.value === b) continue;
           points.push({
             attributes: s.attributes,
-            startTime: hrTimeOf(delta && prev ? Math.max(prev.at, s.startedAt) : s.startedAt),
+            startTime: millisToHrTime(delta && prev ? Math.max(prev.at, s.startedAt) : s.startedAt),
             endTime: end,
             value: s.value - (b ?? 0),
           });

@@ -13,7 +13,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import type { InstrumentationScope } from '@opentelemetry/core';
+import { type InstrumentationScope, millisToHrTime } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import {
   RandomIdGenerator,
@@ -162,13 +162,6 @@ export function exchangeAttributes(
   return a;
 }
 
-/** Milliseconds since the epoch (fractions allowed) as an OTel HrTime. */
-function hrTimeOf(ms: number): HrTime {
-  const whole = Math.floor(ms);
-  const s = Math.floor(whole / 1000);
-  return [s, (whole - s * 1000) * 1_000_000 + Math.round((ms - whole) * 1_000_000)];
-}
-
 const OK_STATUS: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET }) as SpanStatus;
 const NO_LINKS: Link[] = [];
 const NO_EVENTS: TimedEvent[] = [];
@@ -225,9 +218,9 @@ class ExchangeSpan implements ReadableSpan {
     private readonly session: SessionRecord | null,
     private readonly extra: Attributes | null,
   ) {
-    this.startTime = hrTimeOf(startMs);
-    this.endTime = hrTimeOf(endMs);
-    this.duration = hrTimeOf(Math.max(0, endMs - startMs));
+    this.startTime = millisToHrTime(startMs);
+    this.endTime = millisToHrTime(endMs);
+    this.duration = millisToHrTime(Math.max(0, endMs - startMs));
   }
 
   spanContext(): SpanContext {
@@ -395,7 +388,7 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
           ? [
               {
                 name: sc.EVENT_SESSION_EXPIRED,
-                time: hrTimeOf(r.headersAt ?? end),
+                time: millisToHrTime(r.headersAt ?? end),
                 attributes: {
                   [sc.ATTR_IDLE_GAP]: r.idleGapMs === null ? -1 : seconds(r.idleGapMs),
                   [sc.ATTR_SESSION_AGE]: r.sessionAgeMs === null ? -1 : seconds(r.sessionAgeMs),
