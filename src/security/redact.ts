@@ -102,8 +102,11 @@ function decodeSegment(segment: string): string {
 // `scheme://user:password@host`
 const URL_USERINFO = /(?<![\w+.-])([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]+@/gi;
 // `name=value`, `name: value`, `"name": "value"`; the name is checked with isSensitiveField.
+// The two quotes around the name are matched separately, not as a pair: a stray quote
+// earlier in the text (`A:" {"password": "x"}`) can end a quoted value and so take the
+// name's opening quote, and the name must still be recognised from its closing one.
 const NAMED_VALUE =
-  /(?<![\w.-])(["']?)([A-Za-z][\w.-]{0,63})\1(\s*[:=](?!\/\/)\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?:(?:Bearer|Basic)\s+)?[^\s"'&,;<>(){}[\]]+)/gi;
+  /(?<![\w.-])(["']?)([A-Za-z][\w.-]{0,63})(["']?)(\s*[:=](?!\/\/)\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?:(?:Bearer|Basic)\s+)?[^\s"'&,;<>(){}[\]]+)/gi;
 const AUTH_SCHEME = /\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]+/gi;
 const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?/g;
 // Vendor key prefixes: OpenAI/Anthropic `sk-`, GitHub, GitLab, Slack, Linear, Google, AWS.
@@ -165,8 +168,9 @@ export function redactText(
 
 function redactNamedValue(
   match: string,
-  quote: string,
+  open: string,
   name: string,
+  close: string,
   separator: string,
   value: string,
 ): string {
@@ -177,11 +181,11 @@ function redactNamedValue(
       : value.startsWith("'")
         ? `'${REDACTED}'`
         : REDACTED;
-    return `${quote}${name}${quote}${separator}${quoted}`;
+    return `${open}${name}${close}${separator}${quoted}`;
   }
   // Not sensitive itself, but the value may hold a pair that is: `redirect=https://x?token=...`.
   if (!NESTED_PAIR.test(value)) return match;
-  return `${quote}${name}${quote}${separator}${value.replace(NAMED_VALUE, redactNamedValue)}`;
+  return `${open}${name}${close}${separator}${value.replace(NAMED_VALUE, redactNamedValue)}`;
 }
 
 /**
