@@ -21,6 +21,7 @@ afterEach(async () => {
 async function probe(
   upstreamOptions: DemoUpstreamOptions,
   run: Omit<ProbeRunOptions, 'upstreams' | 'record'>,
+  pool: ReturnType<typeof upstreamPool> = upstreams,
 ): Promise<{
   result: ProbeResult;
   only: UpstreamProbeResult;
@@ -28,7 +29,7 @@ async function probe(
   methods: string[];
 }> {
   const methods: string[] = [];
-  const upstream = await upstreams.start({ ...upstreamOptions, onMethod: (m) => methods.push(m) });
+  const upstream = await pool.start({ ...upstreamOptions, onMethod: (m) => methods.push(m) });
   const observations: Observation[] = [];
   const r = startProbeRun({
     upstreams: [{ id: 'fixture', url: upstream.url, headers: {}, timeoutSeconds: 5 }],
@@ -244,30 +245,45 @@ describe('what the probe reports besides idle survival', () => {
   });
 });
 
-describe('read-only by construction', () => {
+// Concurrent (each case idles about 4 s), so each case owns and closes its upstream
+// instead of the shared afterEach, which would close the others' mid-run.
+describe.concurrent('read-only by construction', () => {
   const modes: ProbeMode[] = ['ladder', 'fanout', 'bisect'];
   for (const mode of modes) {
     for (const holdStream of [false, true]) {
-      it(`${mode}${holdStream ? ' --hold-stream' : ''} --keepalive sends only initialize, notifications/initialized, tools/list, ping, DELETE${holdStream ? ', GET' : ''}`, async () => {
-        // 6x margin between the ping interval and the idle timeout: a ping delayed by a busy
-        // runner must not let the session expire.
+      it(`${mode}${holdStream ? ' --hold-stream' : ''} --keepalive sends only initialize, notifications/initialized, tools/list, ping, DELETE${holdStream ? ', GET' : ''}`, async ({
+        expect,
+        onTestFinished,
+      }) => {
+        const own = upstreamPool();
+        onTestFinished(() => own.closeAll());
+        // 12x margin between the ping interval and the idle timeout: a ping delayed by a busy
+        // runner must not let the session expire (at 6x, one CI run saw a ping come too late).
         const { methods, only } = await probe(
-          { idleTimeoutMs: 600 },
+          { idleTimeoutMs: 1200 },
           {
             mode,
-            intervalsSeconds: [0.1, 1],
+            intervalsSeconds: [0.1, 1.5],
             holdStream,
             keepaliveSeconds: 0.1,
             bisect: { minWindowSeconds: 0.15, budget: 3 },
           },
+          own,
         );
         const allowed = new Set([...READ_ONLY_METHODS, 'DELETE', ...(holdStream ? ['GET'] : [])]);
         expect(methods.filter((m) => !allowed.has(m))).toEqual([]);
         expect(methods).toContain('tools/list');
         expect(methods).toContain('ping');
         // The fixture's idle clock restarts on every request: pings keep its sessions alive.
-        expect(only.keepalive).toMatchObject({ intervalSeconds: 0.1, keptAlive: true, pingFailures: 0 });
-        expect(only.keepalive!.idleSeconds).toBeGreaterThan(0.6);
+        const { intervalSeconds, keptAlive, pingFailures, errorType, errorMessage } = only.keepalive!;
+        expect({ intervalSeconds, keptAlive, pingFailures, errorType, errorMessage }).toEqual({
+          intervalSeconds: 0.1,
+          keptAlive: true,
+          pingFailures: 0,
+          errorType: null,
+          errorMessage: null,
+        });
+        expect(only.keepalive!.idleSeconds).toBeGreaterThan(1.2);
       });
     }
   }
