@@ -5,6 +5,7 @@
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { createParser } from 'eventsource-parser';
 import { type Dispatcher, request } from 'undici';
+import { firstHeader } from '../proxy/headers.js';
 import { redactText, redactUrl } from '../security/redact.js';
 import type { TransportKind } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
@@ -186,10 +187,6 @@ async function deleteQuietly(
   } catch {
     // A server without DELETE forgets the session on its own.
   }
-}
-
-function firstHeader(v: string | string[] | undefined): string | null {
-  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
 }
 
 function describe(err: unknown): string {

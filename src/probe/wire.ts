@@ -7,6 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { createParser } from 'eventsource-parser';
 import { type Dispatcher, request, errors as undiciErrors } from 'undici';
+import { firstHeader } from '../proxy/headers.js';
 import { redactText } from '../security/redact.js';
 import { readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
 import type { ExchangeHandle, SessionTracker } from '../sessions/tracker.js';
@@ -293,10 +294,6 @@ function resultOf(text: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
-}
-
-function firstHeader(v: string | string[] | undefined): string | null {
-  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
 }
 
 function describeError(err: unknown): string {

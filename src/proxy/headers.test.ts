@@ -86,6 +86,30 @@ describe('rawResponseHeadersForClient', () => {
     expect(r.sessionId).toBeNull();
   });
 
+  it("takes the strings undici's request gives with responseHeaders: 'raw' (legacy SSE) alike", () => {
+    const r = rawResponseHeadersForClient([
+      'Content-Type',
+      'text/event-stream',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'Connection',
+      'X-Hop',
+      'X-Hop',
+      '1',
+    ]);
+    expect(r.headers).toEqual([
+      'Content-Type',
+      'text/event-stream',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+    ]);
+    expect(r.contentType).toBe('text/event-stream');
+  });
+
   it('plain keep-alive or close name no header', () => {
     const r = rawResponseHeadersForClient(
       raw('Connection', 'keep-alive', 'Content-Type', 'application/json'),

@@ -90,19 +90,6 @@ export function requestHeadersForUpstream(
   return { headers: out, sessionId, protocolVersion, authorization, contentLength, traceparent };
 }
 
-type UpstreamHeaders = Record<string, string | string[] | undefined>;
-
-/** Response headers from undici (lower-cased names) minus hop-by-hop ones. */
-export function responseHeadersForClient(headers: UpstreamHeaders): UpstreamHeaders {
-  const dropped = connectionTokens(headers['connection']);
-  const out: UpstreamHeaders = {};
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || dropped?.has(name)) continue;
-    out[name] = headers[name];
-  }
-  return out;
-}
-
 export function firstHeader(value: string | string[] | undefined): string | null {
   if (value === undefined) return null;
   return Array.isArray(value) ? (value[0] ?? null) : value;
@@ -116,11 +103,12 @@ export interface RelayedResponseHeaders {
 }
 
 /**
- * The upstream's raw response headers (undici's `Buffer` pairs, as `dispatch` hands them over)
- * minus hop-by-hop ones, in one pass and without building an object. latin1 keeps every byte
- * as it was: Node writes header strings back out as latin1.
+ * The upstream's raw response headers minus hop-by-hop ones, in one pass and without building
+ * an object: undici's `Buffer` pairs as `dispatch` hands them over, or the strings `request`
+ * gives with `responseHeaders: 'raw'` (legacy SSE). latin1 keeps every byte as it was: Node
+ * writes header strings back out as latin1.
  */
-export function rawResponseHeadersForClient(raw: readonly Buffer[]): RelayedResponseHeaders {
+export function rawResponseHeadersForClient(raw: readonly (Buffer | string)[]): RelayedResponseHeaders {
   const out: string[] = [];
   let sessionId: string | null = null;
   let contentType: string | null = null;

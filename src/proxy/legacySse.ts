@@ -11,7 +11,7 @@ import { readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.j
 import type { ExchangeHandle, FinishExchange } from '../sessions/tracker.js';
 import { bodyKindFor, createBodyObserver } from './bodyObserver.js';
 import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
-import { firstHeader, requestHeadersForUpstream, responseHeadersForClient } from './headers.js';
+import { rawResponseHeadersForClient, requestHeadersForUpstream } from './headers.js';
 import type { LegacySseHandlers } from './index.js';
 import { createEndpointRewriter } from './legacyEndpoint.js';
 import {
@@ -136,6 +136,7 @@ export function createLegacySseHandlers({
         signal: abort.signal,
         headersTimeout: upstream.timeoutMs,
         bodyTimeout: 0,
+        responseHeaders: 'raw',
       });
     } catch (err) {
       upstreamDone = true;
@@ -157,9 +158,9 @@ export function createLegacySseHandlers({
       return;
     }
 
-    const { statusCode, headers: resHeaders, body: resBody } = upstreamRes;
-    const contentType = firstHeader(resHeaders['content-type']);
-    res.writeHead(statusCode, responseHeadersForClient(resHeaders));
+    const { statusCode, body: resBody } = upstreamRes;
+    const { headers: relayedHeaders, contentType } = rawResponseHeadersForClient(rawHeadersOf(upstreamRes));
+    res.writeHead(statusCode, relayedHeaders);
     if (statusCode < 200 || statusCode >= 300 || !contentType?.startsWith('text/event-stream')) {
       // No stream, no session: pass the answer through and record it as one failed exchange.
       const failed = beginStreamExchange(upstream, fwd.authorization, req);
@@ -383,6 +384,7 @@ export function createLegacySseHandlers({
         signal: abort.signal,
         headersTimeout: upstream.timeoutMs,
         bodyTimeout: 0,
+        responseHeaders: 'raw',
       });
     } catch (err) {
       upstreamDone = true;
@@ -402,15 +404,13 @@ export function createLegacySseHandlers({
       return;
     }
 
-    const { statusCode, headers: resHeaders, body: resBody } = upstreamRes;
+    const { statusCode, body: resBody } = upstreamRes;
     handle.headers(statusCode, null);
     const ok = statusCode >= 200 && statusCode < 300;
     if (!ok) unregister();
-    const observer = createBodyObserver(
-      bodyKindFor(statusCode, firstHeader(resHeaders['content-type'])),
-      handle,
-    );
-    res.writeHead(statusCode, responseHeadersForClient(resHeaders));
+    const relayed = rawResponseHeadersForClient(rawHeadersOf(upstreamRes));
+    const observer = createBodyObserver(bodyKindFor(statusCode, relayed.contentType), handle);
+    res.writeHead(statusCode, relayed.headers);
     resBody.on('data', (chunk: Buffer) => {
       if (!res.write(chunk)) resBody.pause();
       observer.push(chunk);
@@ -475,4 +475,13 @@ export function createLegacySseHandlers({
       return sessions.size;
     },
   };
+}
+
+/**
+ * The upstream's response headers as undici received them (`responseHeaders: 'raw'`: a flat
+ * name, value list with case, order and repeats kept), for the same filter the Streamable HTTP
+ * relay applies to `dispatch`'s raw buffers.
+ */
+function rawHeadersOf(res: { headers: unknown }): readonly string[] {
+  return res.headers as unknown as readonly string[];
 }
