@@ -4,12 +4,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExportResultCode } from '@opentelemetry/core';
-import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
 import { setupTelemetry } from '../src/telemetry/index.js';
+import { droppingExporter } from './droppingExporter.js';
 import { answerParent } from './processes.js';
 
 const [recordingArg, ...pairs] = process.argv.slice(2);
@@ -26,25 +26,12 @@ const upstreams = pairs.map((pair) => {
   };
 });
 // Telemetry fully on (spans built, batched and "exported"; metrics recorded) with an exporter
-// that drops everything: what tracing costs the proxy, without a collector to talk to.
-// It does read what a real exporter would serialize (name, ids, times, every attribute), so that
-// work deferred until export is still charged to the proxy.
-let touched = 0;
-const noopExporter: SpanExporter = {
-  export: (spans, done) => {
-    for (const s of spans) {
-      touched += s.name.length + s.spanContext().spanId.length + s.endTime[1] + s.events.length;
-      for (const k in s.attributes) touched += k.length;
-    }
-    done({ code: touched >= 0 ? ExportResultCode.SUCCESS : ExportResultCode.FAILED });
-  },
-  shutdown: async () => {},
-};
+// that drops everything after reading it: what tracing costs the proxy, without a collector.
 const telemetry =
   process.env['BENCH_SPANS'] === 'off'
     ? setupTelemetry({ env: {}, upstreams })
     : setupTelemetry({
-        spanProcessors: [new BatchSpanProcessor(noopExporter)],
+        spanProcessors: [new BatchSpanProcessor(droppingExporter())],
         upstreams,
       });
 const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-bench-'));

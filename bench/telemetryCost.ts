@@ -1,10 +1,11 @@
 // CPU cost of telemetry per finished exchange, in-process: metrics only (no OTEL_* set), and
 // metrics + spans through a real SDK tracer (BatchSpanProcessor into an exporter that drops).
 //   npx tsx bench/telemetryCost.ts
-import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { readRequestEnvelope } from '../src/sessions/jsonrpc.js';
 import { SessionTracker } from '../src/sessions/tracker.js';
 import { setupTelemetry, type Telemetry } from '../src/telemetry/setup.js';
+import { droppingExporter } from './droppingExporter.js';
 
 const N = 200_000;
 const body = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'get_issue' } });
@@ -44,21 +45,14 @@ function run(label: string, telemetry: Telemetry | null): void {
   console.log(`${label.padEnd(34)} ${ns.toFixed(0).padStart(6)} ns/exchange`);
 }
 
-// Drops spans after reading what a real exporter would serialize (attributes are built lazily).
-let touched = 0;
-const drop: SpanExporter = {
-  export: (spans, cb) => {
-    for (const s of spans) for (const k in s.attributes) touched += k.length;
-    cb({ code: touched >= 0 ? 0 : 1 });
-  },
-  shutdown: async () => {},
-};
 run('tracker only (no telemetry)', null);
 const metricsOnly = setupTelemetry({ env: {} });
 run('tracker + metrics (no OTEL_*)', metricsOnly);
 const traced = setupTelemetry({
   env: {},
-  spanProcessors: [new BatchSpanProcessor(drop, { maxQueueSize: 4096, scheduledDelayMillis: 50 })],
+  spanProcessors: [
+    new BatchSpanProcessor(droppingExporter(), { maxQueueSize: 4096, scheduledDelayMillis: 50 }),
+  ],
 });
 run('tracker + metrics + spans', traced);
 await metricsOnly.shutdown();
