@@ -11,6 +11,7 @@ import {
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
@@ -294,7 +295,16 @@ describe('faults: the process', () => {
     const mcp = `${serve.url}/mcp/up`;
     const { sessionId } = await initializeSession(mcp);
     for (let i = 0; i < 40; i++) await postJsonRpc(mcp, toolsListMessage(1000 + i), { sessionId });
-    await sleep(400); // several recorder flush intervals: all of the above is written
+    // Wait until the child has written all of the above (read from its database, not a fixed sleep).
+    const reader = new Database(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      const written = reader.prepare(
+        "SELECT count(*) AS n FROM exchanges WHERE rpc_method = 'tools/list' AND CAST(rpc_id AS INTEGER) BETWEEN 1000 AND 1039",
+      );
+      await waitFor('the 40 calls to be written', () => (written.get() as { n: number }).n === 40, 10_000);
+    } finally {
+      reader.close();
+    }
     // Load continues while the process is killed.
     const load = Promise.allSettled(
       Array.from({ length: 20 }, (_, i) => postJsonRpc(mcp, toolsListMessage(5000 + i), { sessionId })),

@@ -190,9 +190,10 @@ describe('legacy HTTP+SSE through the proxy: expiry', () => {
     expect(e!.method).toBe('GET');
     expect(e!.errorMessage).toMatch(/stream closed by the upstream/);
     expect(e!.streamAttached).toBe(true);
-    // A little under 2 s at most: the upstream's countdown starts when the POST arrives.
+    // About 2 s (a little under: the upstream's countdown starts when the POST arrives; a
+    // little over if its timer fires late on a busy runner).
     expect(e!.idleGapSeconds).toBeGreaterThan(1.8);
-    expect(e!.idleGapSeconds).toBeLessThan(2.1);
+    expect(e!.idleGapSeconds).toBeLessThan(2.5);
     expect(Math.abs(e!.idleGapSeconds - realGapSeconds)).toBeLessThan(0.1);
     expect(e!.sessionAgeSeconds).toBeGreaterThanOrEqual(e!.idleGapSeconds);
     const sessions = await apiJson<SessionJson[]>(p, '/api/sessions?upstream=legacy');

@@ -487,10 +487,10 @@ describe('startLegacySseUpstream', () => {
   });
 
   it('idleStreamCloseMs: POSTs keep the stream open past the idle limit', async () => {
-    const upstream = await upstreams.startLegacy({ idleStreamCloseMs: 200 });
+    const upstream = await upstreams.startLegacy({ idleStreamCloseMs: 400 });
     const { stream, endpointUrl } = await openLegacySession(upstream.url);
-    // 6 x 50 ms spans 300 ms: well past the limit, while every gap stays far below it.
-    for (let id = 1; id <= 6; id += 1) {
+    // 12 x 50 ms spans 600 ms: well past the limit, while every gap stays far below it.
+    for (let id = 1; id <= 12; id += 1) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect((await postJsonRpc(endpointUrl, { ...toolsListMessage(id), method: 'ping' })).status).toBe(202);
     }
