@@ -23,7 +23,7 @@ function tempDir(): string {
   return d;
 }
 
-async function run(argv: string[], interrupt?: AbortSignal) {
+async function run(argv: string[], interrupt?: AbortSignal, onStderr?: (soFar: string) => void) {
   let stdout = '';
   let stderr = '';
   const code = await probeCommand(argv, {
@@ -32,6 +32,7 @@ async function run(argv: string[], interrupt?: AbortSignal) {
     },
     stderr: (t) => {
       stderr += t;
+      onStderr?.(stderr);
     },
     interrupt,
   });
@@ -138,10 +139,13 @@ describe('mcp-session-probe probe', () => {
     const config = await configWith(dir, { alpha: { url: a.url } });
     const output = join(dir, 'partial.json');
     const interrupt = new AbortController();
-    setTimeout(() => interrupt.abort(), 600);
+    // Interrupted once the 0.1 s checkpoint is reported, during the 20 s idle.
     const { code, stderr } = await run(
       ['--config', config, '--intervals', '0.1,20', '--output', output],
       interrupt.signal,
+      (soFar) => {
+        if (/OK .* after idle 0\.1\s?s/.test(soFar)) setTimeout(() => interrupt.abort(), 50);
+      },
     );
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted: writing what was measured/);

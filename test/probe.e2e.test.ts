@@ -236,12 +236,21 @@ describe('what the probe reports besides idle survival', () => {
 
   it('cancel ends the run promptly with status cancelled and keeps what was measured', async () => {
     const up = await upstreams.start({ idleTimeoutMs: 5000 });
+    let firstCheckpoint!: () => void;
+    const checkpointSeen = new Promise<void>((resolve) => {
+      firstCheckpoint = resolve;
+    });
     const run = startProbeRun({
       upstreams: [{ id: 'slow', url: up.url, headers: {}, timeoutSeconds: 5 }],
       intervalsSeconds: [0.05, 10],
       record: () => {},
+      onEvent: (e) => {
+        if (e.type === 'checkpoint') firstCheckpoint();
+      },
     });
-    await new Promise((r) => setTimeout(r, 500));
+    // Cancelled during the 10 s idle, once the 0.05 s checkpoint is in.
+    await checkpointSeen;
+    await new Promise((r) => setTimeout(r, 50));
     run.cancel();
     const t0 = Date.now();
     const result = await run.done;
