@@ -28,7 +28,7 @@ import {
   upstreamPool,
 } from './fixtures/upstreams.js';
 import { startServe, writeConfig } from './helpers/cli.js';
-import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
+import { REFUSED_PORT, sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
 
 const upstreams = upstreamPool();
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -338,11 +338,7 @@ describe('faults: the process', () => {
     });
     await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
     cleanups.push(() => new Promise<void>((r) => hanging.close(() => r())));
-    const refused = createNetServer();
-    await new Promise<void>((r) => refused.listen(0, '127.0.0.1', r));
-    const refusedPort = (refused.address() as AddressInfo).port;
-    await new Promise((r) => refused.close(r));
-    for (const port of [refusedPort, (hanging.address() as AddressInfo).port]) {
+    for (const port of [REFUSED_PORT, (hanging.address() as AddressInfo).port]) {
       const { configPath } = await cliSetup();
       const serve = await startServe(configPath, {
         env: {

@@ -10,6 +10,7 @@ import { type ProbeRunOptions, startProbeRun } from '../src/probe/run.js';
 import type { ExchangeRecord, Observation } from '../src/sessions/types.js';
 import { startMinimalUpstream } from './fixtures/minimalUpstream.js';
 import { upstreamPool } from './fixtures/upstreams.js';
+import { REFUSED_PORT } from './helpers/proxy.js';
 
 const upstreams = upstreamPool();
 const cleanups: Array<() => Promise<void>> = [];
@@ -221,11 +222,10 @@ describe('what the probe reports besides idle survival', () => {
   });
 
   it('an unreachable upstream is a fatal error for that upstream only', async () => {
-    const up = await upstreams.start({});
-    const port = up.port;
-    await up.close();
     const run = startProbeRun({
-      upstreams: [{ id: 'gone', url: `http://127.0.0.1:${port}/mcp`, headers: {}, timeoutSeconds: 2 }],
+      upstreams: [
+        { id: 'gone', url: `http://127.0.0.1:${REFUSED_PORT}/mcp`, headers: {}, timeoutSeconds: 2 },
+      ],
       intervalsSeconds: [0.05],
       record: () => {},
     });

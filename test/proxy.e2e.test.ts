@@ -14,7 +14,7 @@ import {
   toolsListMessage,
   upstreamPool,
 } from './fixtures/upstreams.js';
-import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
+import { REFUSED_PORT, sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
 
 const upstreams = upstreamPool();
 const proxies: TestProxy[] = [];
@@ -243,11 +243,7 @@ describe('passive proxy: errors it answers itself', () => {
   });
 
   it('an unreachable upstream gets 502 with a JSON-RPC error, recorded as connection_error', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as { port: number }).port;
-    await new Promise((r) => closed.close(r));
-    const p = await proxyFor(`http://127.0.0.1:${port}/mcp`);
+    const p = await proxyFor(`http://127.0.0.1:${REFUSED_PORT}/mcp`);
     const res = await postJsonRpc(p.mcpUrl('up'), initializeMessage(5));
     expect(res.status).toBe(502);
     expect(res.json).toMatchObject({

@@ -53,3 +53,11 @@ export async function startTestProxy(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A loopback port nothing listens on, for "unreachable upstream" cases. Not a port freed by
+ * closing a server: with ~40 test files in parallel, another file's server can be given that
+ * port a moment later (a CI run got a 404 instead of a 502). `listen(0)` never hands out a port
+ * below 1024 (ip_local_port_range), so port 1 stays refused.
+ */
+export const REFUSED_PORT = 1;
