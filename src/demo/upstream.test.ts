@@ -387,16 +387,17 @@ describe('startDemoUpstream: delays', () => {
   }
 
   it('initDelayMs delays initialize only; latencyMs delays every other request', async () => {
-    const upstream = await upstreams.start({ initDelayMs: 200, latencyMs: 60 });
+    // initDelayMs far above latencyMs, so that a busy runner cannot blur the two.
+    const upstream = await upstreams.start({ initDelayMs: 400, latencyMs: 60 });
     const init = await timed(() => postJsonRpc(upstream.url, initializeMessage()));
     const sessionId = init.result.headers.get('mcp-session-id') ?? undefined;
     const list = await timed(() => postJsonRpc(upstream.url, toolsListMessage(), { sessionId }));
 
     expect(init.result.status).toBe(200);
-    expect(init.ms).toBeGreaterThanOrEqual(195);
+    expect(init.ms).toBeGreaterThanOrEqual(395);
     expect(list.result.status).toBe(200);
     expect(list.ms).toBeGreaterThanOrEqual(55);
-    expect(list.ms).toBeLessThan(190);
+    expect(list.ms).toBeLessThan(390);
   });
 });
 
