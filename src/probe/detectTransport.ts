@@ -11,6 +11,7 @@ import type { TransportKind } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
 import { assertReadOnly } from './readOnly.js';
 import { PROBE_CLIENT_INFO } from './session.js';
+import { describeError } from './wire.js';
 
 export interface TransportDetection {
   transport: TransportKind;
@@ -76,7 +77,7 @@ export async function detectTransport(
     }
   } catch (err) {
     throw new TransportDetectionError(
-      `transport auto: ${shown} did not answer an initialize POST (${redactText(describe(err))}); check the URL, or set transport explicitly`,
+      `transport auto: ${shown} did not answer an initialize POST (${redactText(describeError(err))}); check the URL, or set transport explicitly`,
     );
   }
   if (initStatus === 401 || initStatus === 403) {
@@ -119,7 +120,7 @@ export async function detectTransport(
   } catch (err) {
     if (err instanceof TransportDetectionError) throw err;
     throw new TransportDetectionError(
-      `transport auto: ${shown} answered the initialize POST with ${initStatus} and no legacy SSE stream within ${timeoutMs / 1000}s (${redactText(describe(err))})`,
+      `transport auto: ${shown} answered the initialize POST with ${initStatus} and no legacy SSE stream within ${timeoutMs / 1000}s (${redactText(describeError(err))})`,
     );
   }
 }
@@ -187,9 +188,4 @@ async function deleteQuietly(
   } catch {
     // A server without DELETE forgets the session on its own.
   }
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: string; cause?: { code?: string }; message?: string };
-  return e?.cause?.code ?? e?.code ?? e?.message ?? 'connection failed';
 }

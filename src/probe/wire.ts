@@ -296,7 +296,8 @@ function resultOf(text: string): Record<string, unknown> | null {
   }
 }
 
-function describeError(err: unknown): string {
+/** A network error as one short phrase: its code (`ECONNREFUSED`), else its message. */
+export function describeError(err: unknown): string {
   const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
   return e?.cause?.code ?? e?.code ?? e?.cause?.message ?? e?.message ?? 'connection failed';
 }
