@@ -313,25 +313,35 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
 
   const sampled = (o: OpenExchange) => (o.context.traceFlags & TraceFlags.SAMPLED) !== 0;
 
-  const emitStreamOpen = (r: ExchangeRecord, o: OpenExchange): void => {
-    o.openEmitted = true;
-    if (!sampled(o)) return;
-    const end = r.headersAt ?? r.endedAt ?? Date.now();
+  /** The span of the exchange itself (the ids sent upstream), from its start to `endMs`. */
+  const emitExchangeSpan = (
+    r: ExchangeRecord,
+    o: OpenExchange,
+    endMs: number,
+    status: SpanStatus,
+    events: TimedEvent[],
+    session: SessionRecord | null,
+  ): void =>
     emit(
       new ExchangeSpan(
         exchangeSpanName(r),
         o.context,
         o.parent,
         r.startedAt,
-        end,
-        OK_STATUS,
-        NO_EVENTS,
+        endMs,
+        status,
+        events,
         site,
         r,
-        null,
+        session,
         null,
       ),
     );
+
+  const emitStreamOpen = (r: ExchangeRecord, o: OpenExchange): void => {
+    o.openEmitted = true;
+    if (!sampled(o)) return;
+    emitExchangeSpan(r, o, r.headersAt ?? r.endedAt ?? Date.now(), OK_STATUS, NO_EVENTS, null);
   };
 
   return {
@@ -397,20 +407,13 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
               },
             ]
           : NO_EVENTS;
-      emit(
-        new ExchangeSpan(
-          exchangeSpanName(r),
-          o.context,
-          o.parent,
-          r.startedAt,
-          end,
-          errorType ? errorStatus(errorType, r.errorMessage) : OK_STATUS,
-          events,
-          site,
-          r,
-          session,
-          null,
-        ),
+      emitExchangeSpan(
+        r,
+        o,
+        end,
+        errorType ? errorStatus(errorType, r.errorMessage) : OK_STATUS,
+        events,
+        session,
       );
     },
 
