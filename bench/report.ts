@@ -78,10 +78,12 @@ function scenario(summary: Summary, name: string): ScenarioSummary | undefined {
 const f = (n: number | null | undefined, digits = 2) =>
   n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits);
 
+/** The targets this run can judge: a partial run (`--only`) leaves out those whose scenario it skipped. */
 export function evaluateTargets(summary: Summary): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const name of ['raw ping c16', 'everything ping c16']) {
     const s = scenario(summary, name);
+    if (!s) continue;
     const p = row(s, PROXY);
     const b = row(s, PASS_THROUGH);
     const cpuRatio =
@@ -102,11 +104,11 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
       met: tputRatio >= 0.95,
     });
   }
-  {
-    const s = scenario(summary, 'raw ping c1');
-    const ofMedians = (row(s, PROXY)?.p50Ms ?? Number.NaN) - (row(s, DIRECT)?.p50Ms ?? Number.NaN);
-    const added = row(s, PROXY)?.paired?.addedP50VsDirectMs ?? ofMedians;
-    const passThrough = row(s, PASS_THROUGH)?.paired?.addedP50VsDirectMs;
+  const c1 = scenario(summary, 'raw ping c1');
+  if (c1) {
+    const ofMedians = (row(c1, PROXY)?.p50Ms ?? Number.NaN) - (row(c1, DIRECT)?.p50Ms ?? Number.NaN);
+    const added = row(c1, PROXY)?.paired?.addedP50VsDirectMs ?? ofMedians;
+    const passThrough = row(c1, PASS_THROUGH)?.paired?.addedP50VsDirectMs;
     checks.push({
       target: 'Added p50 latency over direct (raw ping c1)',
       limit: '≤ 0.3 ms',
@@ -114,11 +116,11 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
       met: added <= 0.3,
     });
   }
-  {
-    const s = scenario(summary, 'raw ping c16');
-    const on = row(s, PROXY)?.cpuMicrosPerRequest ?? Number.NaN;
-    const off = row(s, PROXY_NO_REC)?.cpuMicrosPerRequest ?? Number.NaN;
-    const recRatio = row(s, PROXY)?.paired?.cpuVsRecordingOff ?? on / off;
+  const c16 = scenario(summary, 'raw ping c16');
+  if (c16) {
+    const on = row(c16, PROXY)?.cpuMicrosPerRequest ?? Number.NaN;
+    const off = row(c16, PROXY_NO_REC)?.cpuMicrosPerRequest ?? Number.NaN;
+    const recRatio = row(c16, PROXY)?.paired?.cpuVsRecordingOff ?? on / off;
     checks.push({
       target: 'Recording on vs off, CPU per request (raw ping c16)',
       limit: '≤ 1.15x',
@@ -126,7 +128,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
       met: recRatio <= 1.15,
     });
     const r = summary.recording;
-    const b = row(s, PASS_THROUGH)?.cpuMicrosPerRequest ?? Number.NaN;
+    const b = row(c16, PASS_THROUGH)?.cpuMicrosPerRequest ?? Number.NaN;
     if (r) {
       const added = r.trackerRecorderSqliteMicros - r.trackerOnlyMicros;
       checks.push({
@@ -150,9 +152,10 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
       met: perSession <= 2048,
     });
   }
-  {
-    const s = scenario(summary, 'fixture tools/call c1');
-    const delta = (row(s, PROXY)?.firstEventMs ?? Number.NaN) - (row(s, DIRECT)?.firstEventMs ?? Number.NaN);
+  const sse = scenario(summary, 'fixture tools/call c1');
+  if (sse) {
+    const delta =
+      (row(sse, PROXY)?.firstEventMs ?? Number.NaN) - (row(sse, DIRECT)?.firstEventMs ?? Number.NaN);
     checks.push({
       target: 'First SSE event vs direct (fixture tools/call c1, p50)',
       limit: '≤ +1 ms',

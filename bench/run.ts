@@ -251,6 +251,14 @@ async function main(): Promise<void> {
       };
     });
     summary.scenarios.push({ ...s, rows });
+    // Partial runs compare variants by eye: print every row's paired ratios too.
+    if (flags.only)
+      for (const r of rows)
+        if (r.paired && r.target !== 'direct')
+          log(
+            `paired ${s.name} | ${r.target}: throughput ${r.paired.throughputVsPassThrough.toFixed(2)}x, ` +
+              `CPU ${r.paired.cpuVsPassThrough?.toFixed(2) ?? 'n/a'}x pass-through, +p50 ${r.paired.addedP50VsDirectMs.toFixed(3)} ms`,
+          );
   }
 
   log(`idle sessions: opening ${IDLE_SESSIONS} through the proxy`);
