@@ -159,6 +159,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     now: opts.now,
   });
   probes.startSchedules();
+  probes.startSweeping();
   let demoProbeId: string | null = null;
   if (demo && opts.demoProbe) {
     demoProbeId = probes.start({

@@ -15,7 +15,10 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
-import type { Logger } from '../src/log.js';
+import { type Logger, silentLogger } from '../src/log.js';
+import type { ProbeResult } from '../src/probe/result.js';
+import { PROBE_STALE_AFTER_MS } from '../src/probe/run.js';
+import { INTERRUPTED_REASON } from '../src/probe/runner.js';
 import { startServer } from '../src/server.js';
 import { openStore } from '../src/store/index.js';
 import type { SqliteObservationStore } from '../src/store/sqlite.js';
@@ -27,7 +30,7 @@ import {
   toolsListMessage,
   upstreamPool,
 } from './fixtures/upstreams.js';
-import { startServe, writeConfig } from './helpers/cli.js';
+import { runCli, startServe, writeConfig } from './helpers/cli.js';
 import { REFUSED_PORT, sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
 
 const upstreams = upstreamPool();
@@ -327,6 +330,81 @@ describe('faults: the process', () => {
     const again = await startServe(configPath);
     cleanups.push(() => void again.child.kill('SIGKILL'));
     expect((await fetch(`${again.url}/healthz`)).status).toBe(200);
+  }, 40_000);
+
+  it('a CLI probe killed with -9 mid-run: the next server marks its run failed once the heartbeat is stale, keeping what it measured', async () => {
+    const { upstream, dbPath, configPath } = await cliSetup();
+    const probe = runCli([
+      'probe',
+      '--config',
+      configPath,
+      '--intervals',
+      '0.05,30',
+      '--output',
+      join(dbPath, '..', 'out.json'),
+    ]);
+    cleanups.push(() => void probe.child.kill('SIGKILL'));
+    // Killed during the 30 s idle gap, once the 0.05 s checkpoint is saved (read from its database).
+    let runId = '';
+    await waitFor(
+      'the first checkpoint to be saved',
+      () => {
+        let reader: Database.Database;
+        try {
+          reader = new Database(dbPath, { readonly: true, fileMustExist: true });
+        } catch {
+          return false;
+        }
+        try {
+          const row = reader
+            .prepare(
+              "SELECT id FROM probe_runs WHERE status = 'running' AND json_array_length(result, '$.results[0].checkpoints') = 1",
+            )
+            .get() as { id: string } | undefined;
+          runId = row?.id ?? '';
+          return runId !== '';
+        } catch {
+          return false; // the tables are not there yet
+        } finally {
+          reader.close();
+        }
+      },
+      15_000,
+    );
+    probe.child.kill('SIGKILL');
+    expect(await probe.exited).toBe('SIGKILL');
+
+    // A server started now leaves it alone: its heartbeat is recent.
+    const base = defaultConfig();
+    const config: Config = {
+      ...base,
+      upstreams: [upstreamConfig('up', upstream.url)],
+      server: { ...base.server, port: 0, host: '127.0.0.1', shutdownGraceSeconds: 1 },
+      storage: { url: `sqlite:${dbPath}` },
+    };
+    const now = await startServer({ config, logger: silentLogger });
+    cleanups.push(() => now.close());
+    const fresh = (await (await fetch(`${now.url}/api/probes/${runId}`)).json()) as ProbeResult;
+    expect(fresh.status).toBe('running');
+    await now.close();
+
+    // One started after the stale time (its clock moved past it) says the run failed.
+    const later = await startServer({
+      config,
+      logger: silentLogger,
+      now: () => Date.now() + PROBE_STALE_AFTER_MS + 5_000,
+    });
+    cleanups.push(() => later.close());
+    const res = await fetch(`${later.url}/api/probes/${runId}`);
+    expect(res.status).toBe(200);
+    const failed = (await res.json()) as ProbeResult;
+    expect(failed.status).toBe('failed');
+    expect(failed.fatalError).toBe(INTERRUPTED_REASON);
+    expect(failed.results[0]!.checkpoints.map((c) => [c.idleSecondsTarget, c.success])).toEqual([
+      [0.05, true],
+    ]);
+    const row = await later.store.getProbeRun(runId);
+    expect(row).toMatchObject({ status: 'failed', finishedAt: row!.heartbeatAt });
   }, 40_000);
 
   it('the telemetry collector is down or hangs: forwarding is unaffected and shutdown still exits 0', async () => {

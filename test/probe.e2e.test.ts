@@ -8,6 +8,7 @@ import { READ_ONLY_METHODS } from '../src/probe/readOnly.js';
 import type { Checkpoint, ProbeResult, UpstreamProbeResult } from '../src/probe/result.js';
 import { type ProbeRunOptions, startProbeRun } from '../src/probe/run.js';
 import type { ExchangeRecord, Observation } from '../src/sessions/types.js';
+import { openSqliteStore } from '../src/store/sqlite.js';
 import { startMinimalUpstream } from './fixtures/minimalUpstream.js';
 import { upstreamPool } from './fixtures/upstreams.js';
 import { REFUSED_PORT } from './helpers/proxy.js';
@@ -39,6 +40,14 @@ async function probe(
   });
   const result = await r.done;
   return { result, only: result.results[0]!, observations, methods };
+}
+
+async function waitForValue(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 const gaps = (u: UpstreamProbeResult) =>
@@ -232,6 +241,39 @@ describe('what the probe reports besides idle survival', () => {
     const result = await run.done;
     expect(result.status).toBe('done');
     expect(result.results[0]!.fatalError).toMatch(/initialize failed: connection_error/);
+  });
+
+  it('a waiting run touches its stored row every heartbeat, and stops once it has ended', async () => {
+    const up = await upstreams.start({ idleTimeoutMs: 5000 });
+    const store = openSqliteStore({ path: ':memory:' });
+    cleanups.push(() => store.close());
+    const run = startProbeRun({
+      upstreams: [{ id: 'up', url: up.url, headers: {}, timeoutSeconds: 5 }],
+      intervalsSeconds: [1.2],
+      record: () => {},
+      store,
+      heartbeatMs: 100,
+    });
+    const heartbeat = async () => (await store.getProbeRun(run.id))?.heartbeatAt ?? null;
+    // During the 1.2 s idle gap no checkpoint saves the row: only the heartbeat does.
+    await waitForValue(async () => run.result.results[0]!.initLatencySeconds !== null);
+    const seen = new Set<number>();
+    const until = Date.now() + 700;
+    while (Date.now() < until && run.result.results[0]!.checkpoints.length === 0) {
+      const row = await store.getProbeRun(run.id);
+      expect(row?.status).toBe('running');
+      if (row?.heartbeatAt) seen.add(row.heartbeatAt);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(3);
+    const result = await run.done;
+    expect(result.status).toBe('done');
+    const final = await store.getProbeRun(run.id);
+    expect(final).toMatchObject({ status: 'done', finishedAt: expect.any(Number) });
+    expect(final!.heartbeatAt).toBeGreaterThanOrEqual(Math.max(...seen));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await heartbeat()).toBe(final!.heartbeatAt);
+    expect((await store.getProbeRun(run.id))?.status).toBe('done');
   });
 
   it('cancel ends the run promptly with status cancelled and keeps what was measured', async () => {

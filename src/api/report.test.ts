@@ -96,6 +96,7 @@ beforeEach(async () => {
     upstreams: ['linear'],
     startedAt: T0,
     finishedAt: T0 + 60_000,
+    heartbeatAt: T0 + 60_000,
     result: {
       results: [
         { upstream: 'linear', validatesSessionIds: true, keepalive: { keptAlive: true, intervalSeconds: 4 } },
@@ -109,6 +110,7 @@ beforeEach(async () => {
     upstreams: ['plain'],
     startedAt: T0,
     finishedAt: T0 + 1000,
+    heartbeatAt: T0 + 1000,
     result: { results: [{ upstream: 'plain', stateless: true, perCallCostSeconds: 0.25 }] },
   });
 });

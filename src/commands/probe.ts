@@ -11,6 +11,7 @@ import { type Config, PROBE_MODES, type ProbeMode, type UpstreamConfig } from '.
 import { intervalSummary, progressLine, resultTable } from '../probe/format.js';
 import type { ProbeResult } from '../probe/result.js';
 import { DEFAULT_INTERVALS_SECONDS, QUICK_INTERVALS_SECONDS, startProbeRun } from '../probe/run.js';
+import { failInterruptedRuns } from '../probe/runner.js';
 import { openStoreForUpstreams } from '../store/index.js';
 import { createRecorder } from '../store/recorder.js';
 import { setupTelemetry } from '../telemetry/setup.js';
@@ -199,6 +200,8 @@ interface RunChoices {
 async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunChoices): Promise<number> {
   const { io } = c;
   const store = await openStoreForUpstreams(config.storage.url, config.upstreams);
+  // Runs an earlier killed probe left `running` in a shared database: say they ended.
+  await failInterruptedRuns(store, Date.now());
   const recorder = createRecorder({ store });
   // OTEL_* configure export exactly as for serve; with none set this only keeps local metrics.
   const telemetry = setupTelemetry({ upstreams });

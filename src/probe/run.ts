@@ -44,7 +44,18 @@ export interface ProbeRunOptions {
   telemetry?: Pick<Telemetry, 'probeRun' | 'onExchange'> | null;
   id?: string;
   now?: () => number;
+  /** How often a waiting run touches its stored row (default PROBE_HEARTBEAT_MS). */
+  heartbeatMs?: number;
 }
+
+/**
+ * A running probe saves its row at every checkpoint and, while it waits out an idle gap
+ * (minutes, often), touches it this often, so that another process can tell a run whose
+ * process died from one that is waiting.
+ */
+export const PROBE_HEARTBEAT_MS = 15_000;
+/** A `running` row silent for this long belongs to a process that is gone (4 missed heartbeats). */
+export const PROBE_STALE_AFTER_MS = 4 * PROBE_HEARTBEAT_MS;
 
 export interface ProbeRun {
   readonly id: string;
@@ -108,6 +119,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
       upstreams: opts.upstreams.map((u) => u.id),
       startedAt: startedMs,
       finishedAt,
+      heartbeatAt: now(),
       result: structuredClone(result),
     };
     saving = saving.then(() => store.saveProbeRun(row)).catch(() => {});
@@ -163,6 +175,13 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
       saveTimer.unref();
     }
   };
+
+  const heartbeat = store
+    ? setInterval(() => {
+        if (result.status === 'running') void save(null);
+      }, opts.heartbeatMs ?? PROBE_HEARTBEAT_MS)
+    : null;
+  heartbeat?.unref();
 
   const done = (async (): Promise<ProbeResult> => {
     await save(null);
@@ -233,6 +252,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
     }
     if (saveTimer) clearTimeout(saveTimer);
     saveTimer = null;
+    if (heartbeat) clearInterval(heartbeat);
     result.status = status;
     result.elapsedSeconds = clock();
     await save(now());
@@ -242,7 +262,9 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
       opts.onEvent?.(final);
     } catch {}
     return result;
-  })();
+  })().finally(() => {
+    if (heartbeat) clearInterval(heartbeat);
+  });
 
   return { id, result, done, cancel: () => abort.abort() };
 }

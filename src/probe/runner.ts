@@ -6,7 +6,14 @@ import type { Observation } from '../sessions/types.js';
 import type { ObservationStore, ProbeRunRow } from '../store/types.js';
 import type { Telemetry } from '../telemetry/setup.js';
 import type { ProbeEvent, ProbeResult } from './result.js';
-import { DEFAULT_INTERVALS_SECONDS, DEFAULT_MODE, type ProbeRun, startProbeRun } from './run.js';
+import {
+  DEFAULT_INTERVALS_SECONDS,
+  DEFAULT_MODE,
+  PROBE_HEARTBEAT_MS,
+  PROBE_STALE_AFTER_MS,
+  type ProbeRun,
+  startProbeRun,
+} from './run.js';
 
 export interface ProbeRequest {
   upstreams: string[];
@@ -29,7 +36,10 @@ export class ProbeLimitError extends Error {
 export interface ProbeRunnerOptions {
   upstreams: () => readonly UpstreamConfig[];
   record: (obs: Observation) => void;
-  store: Pick<ObservationStore, 'saveProbeRun' | 'getProbeRun' | 'listProbeRuns' | 'setUpstreamFlags'>;
+  store: Pick<
+    ObservationStore,
+    'saveProbeRun' | 'getProbeRun' | 'listProbeRuns' | 'setUpstreamFlags' | 'failInterruptedProbeRuns'
+  >;
   /** Runs at once; a start beyond it fails with ProbeLimitError (HTTP 429). Default 4. */
   maxConcurrent?: number;
   logger?: Pick<Logger, 'info' | 'warn'>;
@@ -182,6 +192,20 @@ export class ProbeRunner {
     }
   }
 
+  /**
+   * Marks runs left `running` by a process that died (this one before a crash, or a CLI probe
+   * killed with -9) as `failed`, now and every heartbeat, so that the API, the dashboard and
+   * the report stop showing them as running.
+   */
+  startSweeping(): void {
+    const sweep = () =>
+      void failInterruptedRuns(this.opts.store, this.opts.now?.() ?? Date.now(), this.opts.logger);
+    sweep();
+    const timer = setInterval(sweep, PROBE_HEARTBEAT_MS);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
   /** Stops schedules, cancels running probes and waits for them to save what they measured. */
   async close(): Promise<void> {
     this.closed = true;
@@ -189,6 +213,24 @@ export class ProbeRunner {
     const running = [...this.live.values()].filter((l) => l.run.result.status === 'running');
     for (const l of running) l.run.cancel();
     await Promise.allSettled(running.map((l) => l.run.done));
+  }
+}
+
+export const INTERRUPTED_REASON = `interrupted: the process running this probe stopped before it finished (no heartbeat for ${PROBE_STALE_AFTER_MS / 1000} s); what it measured until then is kept`;
+
+/** One sweep (see `ProbeRunner.startSweeping`); never throws. */
+export async function failInterruptedRuns(
+  store: Pick<ObservationStore, 'failInterruptedProbeRuns'>,
+  now: number,
+  logger?: Pick<Logger, 'warn'>,
+): Promise<string[]> {
+  try {
+    const ids = await store.failInterruptedProbeRuns(now - PROBE_STALE_AFTER_MS, INTERRUPTED_REASON);
+    if (ids.length > 0) logger?.warn('probe runs marked failed: their process stopped', { ids });
+    return ids;
+  } catch (err) {
+    logger?.warn('could not check for interrupted probe runs', { err });
+    return [];
   }
 }
 

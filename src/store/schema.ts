@@ -111,6 +111,11 @@ export const probeRuns = sqliteTable(
     upstreams: text('upstreams', { mode: 'json' }).$type<string[]>().notNull(),
     startedAt: integer('started_at').notNull(),
     finishedAt: integer('finished_at'),
+    /**
+     * Last sign of life from the process running it (every save, and a heartbeat while it
+     * waits): a `running` row whose heartbeat stopped belongs to a process that died.
+     */
+    heartbeatAt: integer('heartbeat_at'),
     result: text('result', { mode: 'json' }).$type<unknown>(),
   },
   (t) => [index('probe_runs_started_idx').on(t.startedAt)],

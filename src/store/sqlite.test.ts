@@ -387,6 +387,7 @@ function probeRun(id: string, startedAt: number, over: Partial<ProbeRunRow> = {}
     upstreams: ['linear', 'atlassian'],
     startedAt,
     finishedAt: startedAt + 60_000,
+    heartbeatAt: startedAt + 60_000,
     result: { id, results: [{ upstream: 'linear', checkpoints: [{ success: true }] }] },
     ...over,
   };
@@ -445,6 +446,63 @@ describe('upstreams and probe runs', () => {
     expect((await store.listProbeRuns({})).map((r) => r.id)).toEqual(['r2', 'r1']);
     expect((await store.listProbeRuns({ upstream: 'linear' })).map((r) => r.id)).toEqual(['r1']);
     expect((await store.listProbeRuns({ since: 1500 })).map((r) => r.id)).toEqual(['r2']);
+  });
+
+  it('fails running runs whose heartbeat stopped, and only those', async () => {
+    const snapshot = (id: string) => ({ id, status: 'running', fatalError: null, results: [] });
+    // Died: last heartbeat at 5000. Alive: heartbeat at 9000. A row from before heartbeats
+    // existed (null) counts from its start. A finished run is never touched.
+    await store.saveProbeRun(
+      probeRun('dead', 1000, {
+        status: 'running',
+        finishedAt: null,
+        heartbeatAt: 5000,
+        result: snapshot('dead'),
+      }),
+    );
+    await store.saveProbeRun(
+      probeRun('alive', 1000, {
+        status: 'running',
+        finishedAt: null,
+        heartbeatAt: 9000,
+        result: snapshot('alive'),
+      }),
+    );
+    await store.saveProbeRun(
+      probeRun('old', 2000, { status: 'running', finishedAt: null, heartbeatAt: null, result: null }),
+    );
+    await store.saveProbeRun(probeRun('finished', 1000, { heartbeatAt: 1500 }));
+
+    const failed = await store.failInterruptedProbeRuns(8000, 'interrupted');
+    expect(failed.sort()).toEqual(['dead', 'old']);
+
+    const dead = await store.getProbeRun('dead');
+    expect(dead).toMatchObject({ status: 'failed', finishedAt: 5000, heartbeatAt: 5000 });
+    expect(dead?.result).toMatchObject({
+      id: 'dead',
+      status: 'failed',
+      fatalError: 'interrupted',
+      results: [],
+    });
+    expect(await store.getProbeRun('old')).toMatchObject({
+      status: 'failed',
+      finishedAt: 2000,
+      result: null,
+    });
+    expect(await store.getProbeRun('alive')).toMatchObject({ status: 'running', finishedAt: null });
+    expect(await store.getProbeRun('finished')).toEqual(probeRun('finished', 1000, { heartbeatAt: 1500 }));
+    // A fatal error the run had already recorded is kept.
+    await store.saveProbeRun(
+      probeRun('err', 1000, {
+        status: 'running',
+        finishedAt: null,
+        heartbeatAt: 1000,
+        result: { ...snapshot('err'), fatalError: 'upstream said no' },
+      }),
+    );
+    expect(await store.failInterruptedProbeRuns(8000, 'interrupted')).toEqual(['err']);
+    expect((await store.getProbeRun('err'))?.result).toMatchObject({ fatalError: 'upstream said no' });
+    expect(await store.failInterruptedProbeRuns(8000, 'interrupted')).toEqual([]);
   });
 });
 

@@ -265,6 +265,7 @@ class SqliteStore implements SqliteObservationStore {
       upstreams: run.upstreams,
       startedAt: run.startedAt,
       finishedAt: run.finishedAt ?? null,
+      heartbeatAt: run.heartbeatAt ?? null,
       result: run.result ?? null,
     };
     this.db
@@ -278,10 +279,28 @@ class SqliteStore implements SqliteObservationStore {
           upstreams: row.upstreams,
           startedAt: row.startedAt,
           finishedAt: row.finishedAt,
+          heartbeatAt: row.heartbeatAt,
           result: row.result,
         },
       })
       .run();
+  }
+
+  async failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]> {
+    this.assertOpen();
+    // A row from before heartbeats existed counts from its start.
+    const rows = this.sqlite
+      .prepare(
+        `UPDATE probe_runs SET
+           status = 'failed',
+           finished_at = coalesce(heartbeat_at, started_at),
+           result = CASE WHEN json_valid(result) THEN json_set(result, '$.status', 'failed',
+             '$.fatalError', coalesce(result ->> '$.fatalError', ?)) ELSE result END
+         WHERE status = 'running' AND coalesce(heartbeat_at, started_at) < ?
+         RETURNING id`,
+      )
+      .all(reason, staleBefore) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
   }
 
   async getProbeRun(id: string): Promise<ProbeRunRow | null> {

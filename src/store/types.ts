@@ -33,6 +33,8 @@ export interface ProbeRunRow {
   upstreams: string[];
   startedAt: number;
   finishedAt: number | null;
+  /** When the running process last saved or touched the run (null in rows from before it existed). */
+  heartbeatAt: number | null;
   /** The full probe result JSON (DESIGN.md "Probe result JSON"). */
   result: unknown;
 }
@@ -66,5 +68,10 @@ export interface ObservationStore {
   saveProbeRun(run: ProbeRunRow): Promise<void>;
   getProbeRun(id: string): Promise<ProbeRunRow | null>;
   listProbeRuns(q: ListQuery): Promise<ProbeRunRow[]>;
+  /**
+   * Marks `running` runs whose heartbeat is older than `staleBefore` as `failed` with `reason`
+   * as their fatal error (the process running them died); returns their ids.
+   */
+  failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]>;
   close(): Promise<void>;
 }

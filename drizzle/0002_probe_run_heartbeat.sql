@@ -1,0 +1,1 @@
+ALTER TABLE `probe_runs` ADD `heartbeat_at` integer;
