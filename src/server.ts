@@ -23,6 +23,7 @@ import { hashCaller } from './security/hash.js';
 import { SessionTracker } from './sessions/tracker.js';
 import { openStoreForUpstreams } from './store/index.js';
 import { createRecorder, type Recorder, type RecorderOptions } from './store/recorder.js';
+import { type Retention, startRetention } from './store/retention.js';
 import type { ObservationStore } from './store/types.js';
 import { metricsRoute, setupTelemetry, type Telemetry } from './telemetry/index.js';
 
@@ -67,6 +68,8 @@ export interface RunningServer {
   probes: ProbeRunner;
   /** The probe started on the demo upstream at start (`demoProbe`), if any. */
   demoProbeId: string | null;
+  /** Background pruning when `storage.retentionDays` is set. */
+  retention: Retention | null;
   close(): Promise<void>;
 }
 
@@ -98,6 +101,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const telemetry = opts.telemetry ?? setupTelemetry({ upstreams: config.upstreams });
   const store = await openStoreForUpstreams(config.storage.url, config.upstreams);
   const recorder = createRecorder({ store, logger, ...opts.recorder });
+  const retention =
+    config.storage.retentionDays === undefined
+      ? null
+      : startRetention({ store, retentionDays: config.storage.retentionDays, now: opts.now, logger });
   const tracker = new SessionTracker({
     onObservation:
       opts.recording === false
@@ -230,6 +237,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       tracker.stop();
       await probes.close();
       await recorder.close();
+      await retention?.stop();
       await telemetry.shutdown();
       await store.close();
       await registry.close();
@@ -253,6 +261,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     telemetry,
     probes,
     demoProbeId,
+    retention,
     close,
   };
 }

@@ -286,6 +286,9 @@ describe('validation messages', () => {
     expect(problem({ upstreams: [upstream()], telemetry: { injectMeta: 'yes' } })).toBe(
       'config: telemetry.injectMeta "yes" must be true or false',
     );
+    expect(problem({ upstreams: [upstream()], storage: { retentionDays: 0 } })).toBe(
+      'config: storage.retentionDays 0 must be a positive number of days',
+    );
     expect(problem(['x'])).toBe('config: the file must hold an object with an "upstreams" list, not […]');
   });
 
@@ -297,7 +300,7 @@ describe('validation messages', () => {
       'config: sever is not a known field; did you mean server?',
     );
     expect(problem({ upstreams: [upstream()], storage: { path: 'x.db' } })).toBe(
-      'config: storage.path is not a known field; known fields: url',
+      'config: storage.path is not a known field; known fields: url, retentionDays',
     );
   });
 

@@ -151,6 +151,14 @@ export const storageSchema = z.strictObject({
     .string()
     .refine((url) => parseStorageUrl(url) !== null, 'must be sqlite:PATH or postgres://...')
     .default('sqlite:./mcp-session-probe.db'),
+  /**
+   * Delete exchanges, sessions and finished probe runs older than this many days (checked at
+   * start and hourly). Absent: keep everything.
+   */
+  retentionDays: z
+    .number()
+    .refine((n) => Number.isFinite(n) && n > 0, 'must be a positive number of days')
+    .optional(),
 });
 
 export const adminSchema = z.strictObject({

@@ -506,6 +506,42 @@ describe('upstreams and probe runs', () => {
   });
 });
 
+describe('prune', () => {
+  it('deletes old exchanges, idle sessions and ended probe runs, oldest first, at most maxRows of each per call', async () => {
+    const DAY = 86_400_000;
+    const T = 1_700_000_000_000;
+    await store.write([
+      ...[5, 4, 3, 2, 1].map((d) => ({
+        type: 'exchange' as const,
+        exchange: exchange({ startedAt: T - d * DAY, rpcId: `old${d}` }),
+      })),
+      { type: 'exchange', exchange: exchange({ startedAt: T, rpcId: 'new' }) },
+      { type: 'session', session: session({ sessionHash: 'idle', lastActivityAt: T - 3 * DAY }) },
+      // Opened long ago but active since: kept.
+      {
+        type: 'session',
+        session: session({ sessionHash: 'busy', openedAt: T - 9 * DAY, lastActivityAt: T }),
+      },
+    ]);
+    await store.saveProbeRun(probeRun('ended', T - 3 * DAY));
+    await store.saveProbeRun(probeRun('recent', T - 1000));
+    // Still running (its process decides): never pruned, however old.
+    await store.saveProbeRun(probeRun('running', T - 9 * DAY, { status: 'running', finishedAt: null }));
+
+    const before = T - DAY / 2;
+    expect(await store.prune(before, 2)).toEqual({ exchanges: 2, sessions: 1, probeRuns: 1 });
+    // The two oldest went first.
+    const left = (await store.listExchanges({ limit: 100 })).map((e) => e.rpcId);
+    expect(left).toEqual(['old3', 'old2', 'old1', 'new']);
+    expect(await store.prune(before, 2)).toEqual({ exchanges: 2, sessions: 0, probeRuns: 0 });
+    expect(await store.prune(before, 2)).toEqual({ exchanges: 1, sessions: 0, probeRuns: 0 });
+    expect(await store.prune(before, 2)).toEqual({ exchanges: 0, sessions: 0, probeRuns: 0 });
+    expect((await store.listExchanges({ limit: 100 })).map((e) => e.rpcId)).toEqual(['new']);
+    expect((await store.listSessions({})).map((x) => x.sessionHash)).toEqual(['busy']);
+    expect((await store.listProbeRuns({})).map((r) => r.id).sort()).toEqual(['recent', 'running']);
+  });
+});
+
 describe('openStore(url)', () => {
   it('parses sqlite URLs and bare paths', () => {
     expect(parseStoreUrl('sqlite:./data/x.db')).toEqual({ kind: 'sqlite', path: './data/x.db' });

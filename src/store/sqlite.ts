@@ -11,6 +11,7 @@ import type {
   ListQuery,
   ObservationStore,
   ProbeRunRow,
+  PruneCounts,
   StoredExchange,
   StoredSession,
   StoredUpstream,
@@ -284,6 +285,24 @@ class SqliteStore implements SqliteObservationStore {
         },
       })
       .run();
+  }
+
+  async prune(before: number, maxRows: number): Promise<PruneCounts> {
+    this.assertOpen();
+    const limit = Math.max(1, Math.floor(maxRows));
+    // Rows are inserted roughly in time order: walking the rowid from the oldest end finds the
+    // old ones first and stops after `limit`, with no index on the time column needed.
+    const del = (table: string, old: string) =>
+      this.sqlite
+        .prepare(
+          `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${old} ORDER BY rowid LIMIT ?)`,
+        )
+        .run(before, limit).changes;
+    return this.sqlite.transaction(() => ({
+      exchanges: del('exchanges', 'started_at < ?'),
+      sessions: del('sessions', 'last_activity_at < ?'),
+      probeRuns: del('probe_runs', "status <> 'running' AND coalesce(finished_at, started_at) < ?"),
+    }))();
   }
 
   async failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]> {

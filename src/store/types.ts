@@ -26,6 +26,12 @@ export interface StoredExchange extends ExchangeRecord {
   id: number;
 }
 
+export interface PruneCounts {
+  exchanges: number;
+  sessions: number;
+  probeRuns: number;
+}
+
 export interface ProbeRunRow {
   id: string;
   status: 'running' | 'done' | 'failed' | 'cancelled';
@@ -73,5 +79,11 @@ export interface ObservationStore {
    * as their fatal error (the process running them died); returns their ids.
    */
   failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]>;
+  /**
+   * Deletes up to `maxRows` of each kind older than `before`: exchanges by start, sessions by
+   * last activity, probe runs that have ended by their end. Returns how many went, per kind;
+   * a caller repeats while any kind returned `maxRows`.
+   */
+  prune(before: number, maxRows: number): Promise<PruneCounts>;
   close(): Promise<void>;
 }
