@@ -516,7 +516,10 @@ describe('prune', () => {
         exchange: exchange({ startedAt: T - d * DAY, rpcId: `old${d}` }),
       })),
       { type: 'exchange', exchange: exchange({ startedAt: T, rpcId: 'new' }) },
-      { type: 'session', session: session({ sessionHash: 'idle', lastActivityAt: T - 3 * DAY }) },
+      {
+        type: 'session',
+        session: session({ sessionHash: 'idle', openedAt: T - 4 * DAY, lastActivityAt: T - 3 * DAY }),
+      },
       // Opened long ago but active since: kept.
       {
         type: 'session',
@@ -539,6 +542,24 @@ describe('prune', () => {
     expect((await store.listExchanges({ limit: 100 })).map((e) => e.rpcId)).toEqual(['new']);
     expect((await store.listSessions({})).map((x) => x.sessionHash)).toEqual(['busy']);
     expect((await store.listProbeRuns({})).map((r) => r.id).sort()).toEqual(['recent', 'running']);
+  });
+
+  it('reads only the oldest maxRows exchanges: a row recorded late waits until those before it age out', async () => {
+    const DAY = 86_400_000;
+    const T = 1_700_000_000_000;
+    await store.write([
+      { type: 'exchange', exchange: exchange({ startedAt: T - 9 * DAY, rpcId: 'a' }) },
+      { type: 'exchange', exchange: exchange({ startedAt: T, rpcId: 'young' }) },
+      { type: 'exchange', exchange: exchange({ startedAt: T - 9 * DAY, rpcId: 'late' }) },
+    ]);
+    expect(await store.prune(T - DAY, 1)).toMatchObject({ exchanges: 1 });
+    // The oldest id left is young: the call stops there, without reading further.
+    expect(await store.prune(T - DAY, 1)).toMatchObject({ exchanges: 0 });
+    expect((await store.listExchanges({ limit: 100 })).map((e) => e.rpcId)).toEqual(['late', 'young']);
+    // Once the young one is old too, both go.
+    expect(await store.prune(T + DAY, 1)).toMatchObject({ exchanges: 1 });
+    expect(await store.prune(T + DAY, 1)).toMatchObject({ exchanges: 1 });
+    expect(await store.listExchanges({ limit: 100 })).toEqual([]);
   });
 });
 

@@ -290,18 +290,30 @@ class SqliteStore implements SqliteObservationStore {
   async prune(before: number, maxRows: number): Promise<PruneCounts> {
     this.assertOpen();
     const limit = Math.max(1, Math.floor(maxRows));
-    // Rows are inserted roughly in time order: walking the rowid from the oldest end finds the
-    // old ones first and stops after `limit`, with no index on the time column needed.
-    const del = (table: string, old: string) =>
-      this.sqlite
-        .prepare(
-          `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${old} ORDER BY rowid LIMIT ?)`,
-        )
-        .run(before, limit).changes;
+    // Each statement reads a bounded number of rows, so that an hourly prune of a large table
+    // with nothing to delete costs nothing. Exchanges: rows are inserted in about the order they
+    // start, so the `limit` lowest ids are the oldest; those among them past the cutoff go. A row
+    // recorded late (a store outage, a long stream) waits until the rows before it age out.
+    // Sessions: one idle since `before` was opened before it too, a range of `sessions_opened_idx`.
     return this.sqlite.transaction(() => ({
-      exchanges: del('exchanges', 'started_at < ?'),
-      sessions: del('sessions', 'last_activity_at < ?'),
-      probeRuns: del('probe_runs', "status <> 'running' AND coalesce(finished_at, started_at) < ?"),
+      exchanges: this.sqlite
+        .prepare(
+          `DELETE FROM exchanges WHERE id IN (
+             SELECT id FROM (SELECT id, started_at FROM exchanges ORDER BY id LIMIT ?) WHERE started_at < ?)`,
+        )
+        .run(limit, before).changes,
+      sessions: this.sqlite
+        .prepare(
+          `DELETE FROM sessions WHERE id IN (
+             SELECT id FROM sessions WHERE opened_at < ? AND last_activity_at < ? LIMIT ?)`,
+        )
+        .run(before, before, limit).changes,
+      probeRuns: this.sqlite
+        .prepare(
+          `DELETE FROM probe_runs WHERE rowid IN (
+             SELECT rowid FROM probe_runs WHERE status <> 'running' AND coalesce(finished_at, started_at) < ? LIMIT ?)`,
+        )
+        .run(before, limit).changes,
     }))();
   }
 

@@ -81,8 +81,9 @@ export interface ObservationStore {
   failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]>;
   /**
    * Deletes up to `maxRows` of each kind older than `before`: exchanges by start, sessions by
-   * last activity, probe runs that have ended by their end. Returns how many went, per kind;
-   * a caller repeats while any kind returned `maxRows`.
+   * last activity, probe runs that have ended by their end. Reads a bounded number of rows (the
+   * oldest `maxRows` exchanges by id). Returns how many went, per kind; a caller repeats while
+   * any kind returned `maxRows`.
    */
   prune(before: number, maxRows: number): Promise<PruneCounts>;
   close(): Promise<void>;
