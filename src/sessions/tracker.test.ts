@@ -271,6 +271,34 @@ describe('SessionTracker: bounded memory', () => {
     expect(h.tracker.lookup(UP, 'young')).toBeDefined();
   });
 
+  it('an evicted session is reported as ended (evicted) at its last activity, once', () => {
+    const h = harness({ evictIdleAfterMs: 60_000, maxSessions: 2 });
+    h.initialize('idle');
+    h.call('idle');
+    const lastSeen = h.sessions().at(-1)!.lastActivityAt;
+    h.advance(70_000);
+    h.initialize('fresh');
+    h.tracker.sweep();
+    h.tracker.sweep();
+    const ended = h.sessions().filter((x) => x.endedAt !== null);
+    expect(ended).toHaveLength(1);
+    expect(ended[0]).toMatchObject({
+      sessionHash: hashSessionId('idle'),
+      endReason: 'evicted',
+      endedAt: lastSeen,
+      exchanges: 2,
+    });
+    // Past the cap: the least recently active goes, and says so too.
+    h.initialize('a');
+    h.initialize('b');
+    expect(
+      h
+        .sessions()
+        .filter((x) => x.endReason === 'evicted')
+        .map((x) => x.sessionHash),
+    ).toEqual([hashSessionId('idle'), hashSessionId('fresh')]);
+  });
+
   it('memory per tracked session is small (< 1.5 KiB with 100,000 sessions)', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;

@@ -279,9 +279,21 @@ export class SessionTracker {
     for (const [key, s] of this.sessions) {
       if (s.record.lastActivityAt >= cutoff) break; // ordered by last activity
       if (s.inFlight > 0 || s.streamsOpen > 0) continue;
-      this.sessions.delete(key);
-      this.evictions++;
+      this.evict(key, s);
     }
+  }
+
+  /**
+   * Forgets a session nobody ended (no DELETE, no expiry seen: most clients just stop using
+   * theirs) and says so, so that the store and `mcpprobe.sessions.active` do not count it as
+   * open forever. It ended, as far as anyone saw, at its last activity.
+   */
+  private evict(key: string, s: SessionState): void {
+    this.sessions.delete(key);
+    this.evictions++;
+    s.record.endedAt = s.record.lastActivityAt;
+    s.record.endReason = 'evicted';
+    this.emit({ type: 'session', session: { ...s.record } });
   }
 
   /** Session state for a raw id, or undefined. */
@@ -369,8 +381,7 @@ export class SessionTracker {
     for (const [key, s] of this.sessions) {
       if (this.sessions.size <= this.maxSessions) break;
       if (s.inFlight > 0 || s.streamsOpen > 0) continue;
-      this.sessions.delete(key);
-      this.evictions++;
+      this.evict(key, s);
     }
   }
 

@@ -33,7 +33,7 @@ import { silentLogger } from '../log.js';
 import { startProbeRun } from '../probe/run.js';
 import { hashSessionId } from '../security/hash.js';
 import { type RunningServer, startServer } from '../server.js';
-import { readRequestEnvelope } from '../sessions/jsonrpc.js';
+import { readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
 import { SessionTracker } from '../sessions/tracker.js';
 import * as sc from './semconv.js';
 import { setupTelemetry } from './setup.js';
@@ -107,6 +107,42 @@ async function startProxy(upstreamConfigs: UpstreamConfig[], telemetry = memoryT
   servers.push(running);
   return { running, t: telemetry, url: (id: string) => `${running.url}/mcp/${id}` };
 }
+
+describe('sessions.active', () => {
+  it('goes back down when the tracker evicts sessions nobody ended', async () => {
+    const t = memoryTelemetry();
+    let clock = 1_000_000;
+    const tracker = new SessionTracker({
+      onObservation: t.telemetry.onObservation,
+      onExchange: t.telemetry.onExchange,
+      now: () => clock,
+      evictIdleAfterMs: 60_000,
+    });
+    for (const sid of ['s1', 's2']) {
+      const h = tracker.begin({
+        upstream: 'linear',
+        transport: 'streamable-http',
+        httpMethod: 'POST',
+        sessionId: null,
+        request: readRequestEnvelope('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}'),
+      });
+      clock += 10;
+      h.headers(200, sid);
+      h.message(readResponseEnvelope('{"jsonrpc":"2.0","id":1,"result":{}}'));
+      h.finish();
+    }
+    expect(points(await t.metrics(), sc.METRIC_SESSIONS_ACTIVE)[0]?.value).toBe(2);
+    clock += 61_000;
+    tracker.sweep();
+    const rm = await t.metrics();
+    expect(points(rm, sc.METRIC_SESSIONS_ACTIVE)[0]?.value).toBe(0);
+    const lifetimes = points(rm, sc.METRIC_CLIENT_SESSION_DURATION) as DataPoint<Histogram>[];
+    expect(lifetimes.map((p) => [p.attributes[sc.ATTR_SESSION_END_REASON], p.value.count])).toEqual([
+      ['evicted', 2],
+    ]);
+    await t.telemetry.shutdown();
+  });
+});
 
 describe('request spans', () => {
   it('initialize: client and server name/version, handshake latency, hashed session id, parent from the traceparent header', async () => {
