@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exchangeRecord } from '../../test/helpers/records.js';
 import type { ExchangeRecord, SessionRecord } from '../sessions/types.js';
@@ -446,6 +447,26 @@ describe('upstreams and probe runs', () => {
     expect((await store.listProbeRuns({})).map((r) => r.id)).toEqual(['r2', 'r1']);
     expect((await store.listProbeRuns({ upstream: 'linear' })).map((r) => r.id)).toEqual(['r1']);
     expect((await store.listProbeRuns({ since: 1500 })).map((r) => r.id)).toEqual(['r2']);
+  });
+
+  it('looking for interrupted runs needs no write lock when there are none (it runs every 15 s beside other writers)', async () => {
+    await store.saveProbeRun(
+      probeRun('alive', 1000, { status: 'running', finishedAt: null, heartbeatAt: 9000 }),
+    );
+    // Another process (a CLI probe's recorder) holds the write lock.
+    const other = new Database(dbPath);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      expect(await store.failInterruptedProbeRuns(8000, 'interrupted')).toEqual([]);
+      // With a stale row it must write, and so waits for the lock (busy_timeout 50 ms) and fails.
+      await expect(store.failInterruptedProbeRuns(10_000, 'interrupted')).rejects.toMatchObject({
+        code: 'SQLITE_BUSY',
+      });
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(await store.failInterruptedProbeRuns(10_000, 'interrupted')).toEqual(['alive']);
   });
 
   it('fails running runs whose heartbeat stopped, and only those', async () => {

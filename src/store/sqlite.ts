@@ -319,7 +319,14 @@ class SqliteStore implements SqliteObservationStore {
 
   async failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]> {
     this.assertOpen();
-    // A row from before heartbeats existed counts from its start.
+    // A row from before heartbeats existed counts from its start. Look first: an UPDATE takes
+    // the write lock even when nothing matches, and this runs every 15 s beside other writers.
+    const stale = this.sqlite
+      .prepare(
+        `SELECT 1 FROM probe_runs WHERE status = 'running' AND coalesce(heartbeat_at, started_at) < ? LIMIT 1`,
+      )
+      .get(staleBefore);
+    if (stale === undefined) return [];
     const rows = this.sqlite
       .prepare(
         `UPDATE probe_runs SET
