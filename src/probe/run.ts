@@ -178,6 +178,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
 
   const heartbeat = store
     ? setInterval(() => {
+        // Once the run has ended, its final save says so; the interval goes when `done` settles.
         if (result.status === 'running') void save(null);
       }, opts.heartbeatMs ?? PROBE_HEARTBEAT_MS)
     : null;
@@ -252,7 +253,6 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
     }
     if (saveTimer) clearTimeout(saveTimer);
     saveTimer = null;
-    if (heartbeat) clearInterval(heartbeat);
     result.status = status;
     result.elapsedSeconds = clock();
     await save(now());

@@ -72,6 +72,9 @@ export function openSqliteStore({
   }
 }
 
+/** A `running` probe run silent since `?`; a row from before heartbeats existed counts from its start. */
+const STALE_RUN = "status = 'running' AND coalesce(heartbeat_at, started_at) < ?";
+
 class SqliteStore implements SqliteObservationStore {
   readonly kind = 'sqlite' as const;
   private readonly writeBatch: (batch: readonly Observation[]) => void;
@@ -319,13 +322,9 @@ class SqliteStore implements SqliteObservationStore {
 
   async failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]> {
     this.assertOpen();
-    // A row from before heartbeats existed counts from its start. Look first: an UPDATE takes
-    // the write lock even when nothing matches, and this runs every 15 s beside other writers.
-    const stale = this.sqlite
-      .prepare(
-        `SELECT 1 FROM probe_runs WHERE status = 'running' AND coalesce(heartbeat_at, started_at) < ? LIMIT 1`,
-      )
-      .get(staleBefore);
+    // Look first: an UPDATE takes the write lock even when nothing matches, and this runs every
+    // 15 s beside other writers.
+    const stale = this.sqlite.prepare(`SELECT 1 FROM probe_runs WHERE ${STALE_RUN} LIMIT 1`).get(staleBefore);
     if (stale === undefined) return [];
     const rows = this.sqlite
       .prepare(
@@ -334,7 +333,7 @@ class SqliteStore implements SqliteObservationStore {
            finished_at = coalesce(heartbeat_at, started_at),
            result = CASE WHEN json_valid(result) THEN json_set(result, '$.status', 'failed',
              '$.fatalError', coalesce(result ->> '$.fatalError', ?)) ELSE result END
-         WHERE status = 'running' AND coalesce(heartbeat_at, started_at) < ?
+         WHERE ${STALE_RUN}
          RETURNING id`,
       )
       .all(reason, staleBefore) as Array<{ id: string }>;

@@ -178,6 +178,13 @@ function setError(span: Span, errorType: string, message: string | null): void {
   span.setStatus(errorStatus(errorType, message));
 }
 
+/** What every exchange span of one recorder shares. */
+interface SpanSite {
+  resource: Resource;
+  scope: InstrumentationScope;
+  upstreamAddress?: (upstream: string) => UpstreamAddress | undefined;
+}
+
 /**
  * A finished exchange span, built once the exchange is over and handed to the span processors
  * as the `ReadableSpan` they export. Why not the SDK's `Span`: a proxied request only needs its
@@ -186,13 +193,6 @@ function setError(span: Span, errorType: string, message: string | null): void {
  * request (about 25-30 µs in `npm run bench`). Attributes are derived from the exchange record
  * when an exporter first reads them, then kept.
  */
-/** What every exchange span of one recorder shares. */
-interface SpanSite {
-  resource: Resource;
-  scope: InstrumentationScope;
-  upstreamAddress?: (upstream: string) => UpstreamAddress | undefined;
-}
-
 class ExchangeSpan implements ReadableSpan {
   readonly kind = SpanKind.CLIENT;
   readonly links = NO_LINKS;
