@@ -21,6 +21,16 @@ export interface Row {
     addedP50VsDirectMs: number;
     /** The proxy row only: CPU per request against the recording-off proxy of the same round. */
     cpuVsRecordingOff?: number | null;
+    /**
+     * The per-round values the medians above are taken from, in round order: how far apart the
+     * rounds of one run are shows how much of a difference the host's noise can explain.
+     */
+    rounds?: {
+      throughputVsPassThrough: number[];
+      cpuVsPassThrough: number[] | null;
+      addedP50VsDirectMs: number[];
+      cpuVsRecordingOff?: number[] | null;
+    };
   };
 }
 
@@ -78,6 +88,13 @@ function scenario(summary: Summary, name: string): ScenarioSummary | undefined {
 const f = (n: number | null | undefined, digits = 2) =>
   n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits);
 
+/** `; rounds 0.80-1.02`: the lowest and highest per-round value behind a paired median, or ''. */
+function spread(values: readonly number[] | null | undefined, digits = 2): string {
+  const v = (values ?? []).filter((x) => Number.isFinite(x));
+  if (v.length < 2) return '';
+  return `; rounds ${f(Math.min(...v), digits)}-${f(Math.max(...v), digits)}`;
+}
+
 /** The targets this run can judge: a partial run (`--only`) leaves out those whose scenario it skipped. */
 export function evaluateTargets(summary: Summary): TargetCheck[] {
   const checks: TargetCheck[] = [];
@@ -92,7 +109,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     checks.push({
       target: `CPU per request vs pass-through (${name})`,
       limit: '≤ 1.25x',
-      measured: `${f(cpuRatio)}x paired (medians ${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs)`,
+      measured: `${f(cpuRatio)}x paired (medians ${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs${spread(p?.paired?.rounds?.cpuVsPassThrough)})`,
       met: cpuRatio <= 1.25,
     });
     const tputRatio =
@@ -100,7 +117,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     checks.push({
       target: `Throughput vs pass-through (${name})`,
       limit: '≥ 0.95x',
-      measured: `${f(tputRatio)}x paired (medians ${f(p?.throughput, 0)} vs ${f(b?.throughput, 0)} req/s)`,
+      measured: `${f(tputRatio)}x paired (medians ${f(p?.throughput, 0)} vs ${f(b?.throughput, 0)} req/s${spread(p?.paired?.rounds?.throughputVsPassThrough)})`,
       met: tputRatio >= 0.95,
     });
   }
@@ -112,7 +129,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     checks.push({
       target: 'Added p50 latency over direct (raw ping c1)',
       limit: '≤ 0.3 ms',
-      measured: `${f(added, 3)} ms paired (of medians ${f(ofMedians, 3)}; the pass-through adds ${f(passThrough, 3)})`,
+      measured: `${f(added, 3)} ms paired (of medians ${f(ofMedians, 3)}; the pass-through adds ${f(passThrough, 3)}${spread(row(c1, PROXY)?.paired?.rounds?.addedP50VsDirectMs, 3)})`,
       met: added <= 0.3,
     });
   }
@@ -124,7 +141,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     checks.push({
       target: 'Recording on vs off, CPU per request (raw ping c16)',
       limit: '≤ 1.15x',
-      measured: `${f(recRatio)}x paired (medians ${f(on, 0)} vs ${f(off, 0)} µs)`,
+      measured: `${f(recRatio)}x paired (medians ${f(on, 0)} vs ${f(off, 0)} µs${spread(row(c16, PROXY)?.paired?.rounds?.cpuVsRecordingOff)})`,
       met: recRatio <= 1.15,
     });
     const r = summary.recording;

@@ -211,27 +211,29 @@ async function main(): Promise<void> {
     const n = Math.min(mine.length, base.length, direct.length);
     if (n === 0) return undefined;
     const idx = [...Array(n).keys()];
-    return {
-      throughputVsPassThrough: median(idx.map((i) => mine[i]!.throughput / base[i]!.throughput)),
+    const rounds = {
+      throughputVsPassThrough: idx.map((i) => mine[i]!.throughput / base[i]!.throughput),
       cpuVsPassThrough: hasPid
-        ? median(
-            idx.map(
-              (i) =>
-                (mine[i]!.cpuMicrosPerRequest ?? Number.NaN) / (base[i]!.cpuMicrosPerRequest ?? Number.NaN),
-            ),
+        ? idx.map(
+            (i) =>
+              (mine[i]!.cpuMicrosPerRequest ?? Number.NaN) / (base[i]!.cpuMicrosPerRequest ?? Number.NaN),
           )
         : null,
-      addedP50VsDirectMs: median(idx.map((i) => mine[i]!.p50Ms - direct[i]!.p50Ms)),
+      addedP50VsDirectMs: idx.map((i) => mine[i]!.p50Ms - direct[i]!.p50Ms),
       cpuVsRecordingOff:
         target === 'proxy' && noRec.length >= n
-          ? median(
-              idx.map(
-                (i) =>
-                  (mine[i]!.cpuMicrosPerRequest ?? Number.NaN) /
-                  (noRec[i]!.cpuMicrosPerRequest ?? Number.NaN),
-              ),
+          ? idx.map(
+              (i) =>
+                (mine[i]!.cpuMicrosPerRequest ?? Number.NaN) / (noRec[i]!.cpuMicrosPerRequest ?? Number.NaN),
             )
           : null,
+    };
+    return {
+      throughputVsPassThrough: median(rounds.throughputVsPassThrough),
+      cpuVsPassThrough: rounds.cpuVsPassThrough ? median(rounds.cpuVsPassThrough) : null,
+      addedP50VsDirectMs: median(rounds.addedP50VsDirectMs),
+      cpuVsRecordingOff: rounds.cpuVsRecordingOff ? median(rounds.cpuVsRecordingOff) : null,
+      rounds,
     };
   };
   const summary: Summary = { scenarios: [], idle: null, trackerIdle: null, recording: null };
@@ -256,8 +258,9 @@ async function main(): Promise<void> {
       for (const r of rows)
         if (r.paired && r.target !== 'direct')
           log(
-            `paired ${s.name} | ${r.target}: throughput ${r.paired.throughputVsPassThrough.toFixed(2)}x, ` +
-              `CPU ${r.paired.cpuVsPassThrough?.toFixed(2) ?? 'n/a'}x pass-through, +p50 ${r.paired.addedP50VsDirectMs.toFixed(3)} ms`,
+            `paired ${s.name} | ${r.target}: throughput ${r.paired.throughputVsPassThrough.toFixed(2)}x ${range(r.paired.rounds?.throughputVsPassThrough)}, ` +
+              `CPU ${r.paired.cpuVsPassThrough?.toFixed(2) ?? 'n/a'}x ${range(r.paired.rounds?.cpuVsPassThrough)} pass-through, ` +
+              `+p50 ${r.paired.addedP50VsDirectMs.toFixed(3)} ms ${range(r.paired.rounds?.addedP50VsDirectMs, 3)}`,
           );
   }
 
@@ -289,6 +292,12 @@ async function main(): Promise<void> {
     writeFileSync(new URL('results.md', benchDir), md);
   }
   process.stdout.write(md);
+}
+
+/** `(0.80-1.02)`: the lowest and highest of a paired ratio's per-round values. */
+function range(values: readonly number[] | null | undefined, digits = 2): string {
+  const v = (values ?? []).filter((x) => Number.isFinite(x));
+  return v.length === 0 ? '' : `(${Math.min(...v).toFixed(digits)}-${Math.max(...v).toFixed(digits)})`;
 }
 
 function cellSummary(r: CellResult, cpuMicros: number | null) {
