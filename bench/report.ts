@@ -88,14 +88,27 @@ function scenario(summary: Summary, name: string): ScenarioSummary | undefined {
 const f = (n: number | null | undefined, digits = 2) =>
   n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits);
 
-/** `; rounds 0.80-1.02`: the lowest and highest per-round value behind a paired median, or ''. */
-function spread(values: readonly number[] | null | undefined, digits = 2): string {
-  const v = (values ?? []).filter((x) => Number.isFinite(x));
-  if (v.length < 2) return '';
-  return `; rounds ${f(Math.min(...v), digits)}-${f(Math.max(...v), digits)}`;
+/**
+ * The quartiles of the per-round values behind a paired median (25th and 75th percentile,
+ * interpolated), or null with fewer than 3 rounds.
+ */
+export function interquartile(values: readonly number[] | null | undefined): [number, number] | null {
+  const v = (values ?? []).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length < 3) return null;
+  const at = (q: number) => {
+    const pos = q * (v.length - 1);
+    const lo = Math.floor(pos);
+    return v[lo]! + (v[Math.min(lo + 1, v.length - 1)]! - v[lo]!) * (pos - lo);
+  };
+  return [at(0.25), at(0.75)];
 }
 
-/** The targets this run can judge: a partial run (`--only`) leaves out those whose scenario it skipped. */
+/** `; rounds IQR 0.80-0.95`: where the middle half of the rounds fell, or ''. */
+function spread(values: readonly number[] | null | undefined, digits = 2): string {
+  const q = interquartile(values);
+  return q ? `; rounds IQR ${f(q[0], digits)}-${f(q[1], digits)}` : '';
+}
+
 export function evaluateTargets(summary: Summary): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const name of ['raw ping c16', 'everything ping c16']) {

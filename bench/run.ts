@@ -20,7 +20,7 @@ import {
   startChild,
   useCompiledChildren,
 } from './processes.js';
-import { evaluateTargets, type IdleCost, renderMarkdown, type Summary } from './report.js';
+import { evaluateTargets, type IdleCost, interquartile, renderMarkdown, type Summary } from './report.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -294,10 +294,10 @@ async function main(): Promise<void> {
   process.stdout.write(md);
 }
 
-/** `(0.80-1.02)`: the lowest and highest of a paired ratio's per-round values. */
+/** `(IQR 0.80-0.95)`: the quartiles of a paired ratio's per-round values. */
 function range(values: readonly number[] | null | undefined, digits = 2): string {
-  const v = (values ?? []).filter((x) => Number.isFinite(x));
-  return v.length === 0 ? '' : `(${Math.min(...v).toFixed(digits)}-${Math.max(...v).toFixed(digits)})`;
+  const q = interquartile(values);
+  return q ? `(IQR ${q[0].toFixed(digits)}-${q[1].toFixed(digits)})` : '';
 }
 
 function cellSummary(r: CellResult, cpuMicros: number | null) {
