@@ -104,6 +104,34 @@ describe('SSE observer', () => {
     expect(handle.complete).toBe(true);
   });
 
+  it('decodes like a TextDecoder: a leading byte-order mark dropped, split and invalid UTF-8 replaced alike', () => {
+    const bom = Uint8Array.of(0xef, 0xbb, 0xbf);
+    const head = Buffer.from('data: {"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"h');
+    // é, then a lone continuation byte and a truncated 3-byte sequence (invalid), then an emoji.
+    const odd = Uint8Array.of(0xc3, 0xa9, 0x80, 0xe2, 0x82, 0x21, 0xf0, 0x9f, 0x9a, 0x80);
+    const tail = Buffer.from('"}}\n\n');
+    const bytes = Buffer.concat([bom, head, odd, tail]);
+    const reference = new TextDecoder('utf-8').decode(bytes);
+    expect(reference.startsWith('data: ')).toBe(true);
+    const message = (JSON.parse(reference.slice('data: '.length)) as { error: { message: string } }).error
+      .message;
+    expect(message).toContain('\ufffd');
+    for (const chunks of [
+      [bytes],
+      [...bytes].map((b) => Uint8Array.of(b)),
+      split(bytes, [1, 2, bom.length + head.length + 1, bom.length + head.length + 4]),
+    ]) {
+      const { seen, events } = observe('sse', chunks);
+      expect(events).toBe(1);
+      expect(seen.map((e) => e.errorMessage)).toEqual([message]);
+    }
+    // Only a mark opening the stream is dropped; one inside the data is text.
+    const inner = observe('sse', [
+      Buffer.from('data: {"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"\ufeffx"}}\n\n'),
+    ]);
+    expect(inner.seen.map((e) => e.errorMessage)).toEqual(['\ufeffx']);
+  });
+
   it('arbitrary chunkings never change what is seen', () => {
     fc.assert(
       fc.property(sseStream, fc.array(fc.nat(), { maxLength: 12 }), (text, cuts) => {

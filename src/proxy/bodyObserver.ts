@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { readResponseEnvelope } from '../sessions/jsonrpc.js';
 import type { ExchangeHandle } from '../sessions/tracker.js';
@@ -99,7 +100,14 @@ class CollectingObserver implements BodyObserver {
 }
 
 class SseObserver implements BodyObserver {
-  private readonly decoder = new TextDecoder('utf-8');
+  /**
+   * Node's StringDecoder rather than a streaming TextDecoder: the same text (a character split
+   * across chunks is held back, invalid bytes become U+FFFD) at about a tenth of the cost on
+   * large events (a 38 KB `tools/list`: 5 vs 48 µs, bench/README.md).
+   */
+  private readonly decoder = new StringDecoder('utf8');
+  /** A byte-order mark opening the stream is not part of the first field (as TextDecoder drops it). */
+  private atStart = true;
   private readonly parser: EventSourceParser;
   /** Set when an event exceeded MAX_SSE_EVENT_CHARS: the rest of the stream is not observed. */
   private gaveUp = false;
@@ -128,7 +136,12 @@ class SseObserver implements BodyObserver {
   push(chunk: Buffer): void {
     if (this.gaveUp) return;
     try {
-      this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+      let text = this.decoder.write(chunk);
+      if (this.atStart && text.length > 0) {
+        this.atStart = false;
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      }
+      this.parser.feed(text);
     } catch {
       // A malformed stream must never break forwarding; the exchange simply learns less.
     }
@@ -137,7 +150,8 @@ class SseObserver implements BodyObserver {
   end(): string | null {
     if (this.gaveUp) return null;
     try {
-      this.parser.feed(this.decoder.decode());
+      const rest = this.decoder.end();
+      this.parser.feed(this.atStart && rest.charCodeAt(0) === 0xfeff ? rest.slice(1) : rest);
     } catch {}
     return null;
   }
