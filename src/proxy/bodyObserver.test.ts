@@ -1,8 +1,9 @@
+import { createParser } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ResponseEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
+import { type ResponseEnvelope, readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
 import { SessionTracker } from '../sessions/tracker.js';
-import { type BodyKind, bodyKindFor, createBodyObserver, MAX_SSE_EVENT_CHARS } from './bodyObserver.js';
+import { type BodyKind, bodyKindFor, createBodyObserver, MAX_SSE_EVENT_BYTES } from './bodyObserver.js';
 
 /** A real exchange handle whose `message` calls are also written down, in order. */
 function observe(kind: BodyKind, chunks: readonly Uint8Array[], rpcMethod = 'tools/list') {
@@ -92,6 +93,145 @@ const sseStream = fc
       .join(''),
   );
 
+/**
+ * The reference for what the observer sees: the whole stream decoded at once by a TextDecoder
+ * (invalid bytes replaced, a leading byte-order mark dropped), its text parsed in one piece by
+ * eventsource-parser. The observer reads the bytes as they come; any chunking must agree.
+ * (eventsource-parser fed the same stream chunk by chunk does not always agree with itself on
+ * CR-terminated lines; that is why the observer no longer uses it.)
+ */
+function referenceSse(bytes: Uint8Array): { seen: ResponseEnvelope[]; events: number } {
+  const seen: ResponseEnvelope[] = [];
+  const parser = createParser({ onEvent: (e) => seen.push(readResponseEnvelope(e.data)) });
+  const text = new TextDecoder('utf-8').decode(bytes);
+  // eventsource-parser holds back a CR that ends its input (an LF may follow in the next
+  // chunk) and never flushes it. The spec ends a line at a CR; so does the observer, and an
+  // LF that follows is skipped. Ending the reference's input the same way compares like with like.
+  parser.feed(text.endsWith('\r') ? `${text}\n` : text);
+  return { seen, events: seen.length };
+}
+
+const sseLine = fc.oneof(
+  jsonRpcData.map((d) => `data: ${d}`),
+  jsonRpcData.map((d) => `data:${d}`),
+  // One message spread over several data lines (joined by LF, as the spec says).
+  jsonRpcData.map((d) =>
+    JSON.stringify(JSON.parse(d), null, 2)
+      .split('\n')
+      .map((l) => `data: ${l}`)
+      .join('\n'),
+  ),
+  fc.constantFrom(
+    'data',
+    'data:',
+    'data: ',
+    'dat: x',
+    'datax: {}',
+    ' data: {}',
+    ': comment',
+    ':',
+    'event: message',
+    'id: 7',
+    '',
+  ),
+  fc.string({ unit: 'grapheme', maxLength: 12 }).map((t) => t.replace(/[\r\n]/g, '')),
+);
+
+/** Streams a strict writer would not produce: mixed terminators, fields without colons, empty data, a BOM, an unterminated tail. */
+const looseSseStream = fc
+  .tuple(
+    fc.boolean(),
+    fc.array(fc.tuple(sseLine, fc.constantFrom('\n', '\r', '\r\n', '\n\n', '\r\r', '\r\n\r\n')), {
+      maxLength: 12,
+    }),
+    fc.constantFrom('', 'data: {"jsonrpc":"2.0","id":9,"result":{}}'),
+  )
+  .map(([bom, lines, tail]) =>
+    Buffer.concat([
+      bom ? Uint8Array.of(0xef, 0xbb, 0xbf) : new Uint8Array(0),
+      Buffer.from(lines.map(([l, nl]) => l + nl).join('') + tail, 'utf8'),
+    ]),
+  );
+
+describe('SSE observer against the whole stream decoded at once', () => {
+  it('keeps an initialize answer that arrives over SSE, split across chunks', () => {
+    const answer =
+      '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","serverInfo":{"name":"ü","version":"1"}}}';
+    const bytes = Buffer.from(`event: message\ndata: ${answer}\n\n`);
+    const { handle } = observe('sse', split(bytes, [10, 31, 32, 60]), 'initialize');
+    expect(handle.initializeResultText).toBe(answer);
+  });
+
+  it('ends a line at a CR that ends a chunk, and skips the LF that may open the next', () => {
+    const msg = '{"jsonrpc":"2.0","id":1,"result":{}}';
+    for (const chunks of [
+      [`data: ${msg}\r`, '\r'],
+      [`data: ${msg}\r`, '\n\r\n'],
+      [`data: ${msg}\r\n`, '\r\n'],
+      [`data: ${msg}\r`, '\ndata: x\n\n'],
+    ]) {
+      const { seen, events } = observe(
+        'sse',
+        chunks.map((c) => Buffer.from(c)),
+      );
+      expect(events).toBe(1);
+      expect(seen[0]?.isResponse).toBe(true);
+    }
+    // A lone CR then LF in the next chunk is one line end, not an empty line: no event yet.
+    expect(observe('sse', [Buffer.from(`data: ${msg}\r`), Buffer.from('\n')]).events).toBe(0);
+  });
+
+  it('sees the same events in any chunking of strict and loose streams', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          sseStream.map((t) => Buffer.from(t, 'utf8')),
+          looseSseStream,
+        ),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (bytes, cuts) => {
+          const want = referenceSse(bytes);
+          const got = observe('sse', split(bytes, cuts));
+          expect(got.seen).toEqual(want.seen);
+          expect(got.events).toBe(want.events);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('sees the same events in arbitrary bytes (invalid UTF-8 split anywhere, stray CRs)', () => {
+    const piece = fc.oneof(
+      fc.constantFrom(
+        ...[
+          'data: ',
+          'data:',
+          '\n',
+          '\r\n',
+          '{"id":1,"result":{}}',
+          '{"id":"é","error":{"code":1,"message":"✓"}}',
+          '"',
+          ':',
+        ].map((t) => Buffer.from(t)),
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from([0xe2, 0x9c]),
+        Buffer.from([0xff]),
+      ),
+      fc.uint8Array({ maxLength: 6 }).map((u) => Buffer.from(u)),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 24 }), fc.array(fc.nat(), { maxLength: 8 }), (parts, cuts) => {
+        const bytes = Buffer.concat(parts);
+        const want = referenceSse(bytes);
+        const got = observe('sse', split(bytes, cuts));
+        expect(got.seen).toEqual(want.seen);
+        expect(got.events).toBe(want.events);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('SSE observer', () => {
   it('reads every event of a stream, multi-byte text included', () => {
     const text =
@@ -159,13 +299,13 @@ describe('SSE observer', () => {
   it('an event bigger than the cap stops the observation instead of growing memory, and never throws', () => {
     const mib = Buffer.alloc(1024 * 1024, 'x');
     const chunks = [Buffer.from('data: {"jsonrpc":"2.0","id":1,"result":"')];
-    for (let i = 0; i * mib.length <= MAX_SSE_EVENT_CHARS; i++) chunks.push(mib);
+    for (let i = 0; i * mib.length <= MAX_SSE_EVENT_BYTES; i++) chunks.push(mib);
     chunks.push(Buffer.from('"}\n\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'));
     const { seen, events } = observe('sse', chunks);
     expect(events).toBe(0);
     expect(seen).toEqual([]);
     // Just under the cap is still observed.
-    const fits = observe('sse', [Buffer.from(`data: "${'y'.repeat(MAX_SSE_EVENT_CHARS / 2)}"\n\n`)]);
+    const fits = observe('sse', [Buffer.from(`data: "${'y'.repeat(MAX_SSE_EVENT_BYTES / 2)}"\n\n`)]);
     expect(fits.events).toBe(1);
   });
 

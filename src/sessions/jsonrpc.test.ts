@@ -5,6 +5,7 @@ import {
   readInitializeResult,
   readRequestEnvelope,
   readResponseEnvelope,
+  readResponseEnvelopeBytes,
 } from './jsonrpc.js';
 
 /** What a full JSON.parse says the envelope is: the reference the fast scanner must agree with. */
@@ -155,6 +156,75 @@ describe('readResponseEnvelope', () => {
       '[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"boom"}}]',
     );
     expect(env).toMatchObject({ id: '2', hasError: true, errorCode: -32000, errorMessage: 'boom' });
+  });
+});
+
+describe('readResponseEnvelopeBytes', () => {
+  /** The bytes reader on `bytes`, also placed between unrelated bytes and given its range, against the text reader on the decoded text. */
+  function agrees(
+    bytes: Uint8Array,
+    before: Uint8Array = new Uint8Array(0),
+    after: Uint8Array = new Uint8Array(0),
+  ) {
+    const expected = readResponseEnvelope(Buffer.from(bytes).toString('utf8'));
+    expect(readResponseEnvelopeBytes(bytes)).toEqual(expected);
+    const framed = Buffer.concat([before, bytes, after]);
+    expect(readResponseEnvelopeBytes(framed, before.length, before.length + bytes.length)).toEqual(expected);
+  }
+  const junk = fc.uint8Array({ maxLength: 8 });
+
+  it('answers what the text reader answers on JSON-RPC messages, batches and arbitrary JSON', () => {
+    fc.assert(
+      fc.property(
+        serialised(fc.oneof(message, fc.array(message, { maxLength: 3 }), fc.jsonValue())),
+        junk,
+        junk,
+        (text, before, after) => agrees(Buffer.from(text, 'utf8'), before, after),
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('answers what the text reader answers on arbitrary bytes, truncations and mutations, invalid UTF-8 included', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), junk, junk, (bytes, before, after) =>
+        agrees(bytes, before, after),
+      ),
+      { numRuns: 1500 },
+    );
+    fc.assert(
+      fc.property(
+        message.map((m) => Buffer.from(JSON.stringify(m), 'utf8')),
+        fc.nat(),
+        fc.uint8Array({ maxLength: 3 }),
+        junk,
+        (bytes, at, insert, after) => {
+          const cut = at % (bytes.length + 1);
+          agrees(bytes.subarray(0, cut), new Uint8Array(0), after);
+          agrees(Buffer.concat([bytes.subarray(0, cut), insert, bytes.subarray(cut)]), insert, after);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('reads ids, methods and errors with multi-byte text and escapes', () => {
+    const text = '{"result":{"d":"é ✓ 🚀 \\\\\\" }"},"jsonrpc":"2.0","id":"ü-1"}';
+    expect(readResponseEnvelopeBytes(Buffer.from(text))).toEqual({
+      id: 'ü-1',
+      method: null,
+      isResponse: true,
+      hasError: false,
+      errorCode: null,
+      errorMessage: null,
+    });
+    const err = '{"jsonrpc":"2.0","id":3,"error":{"code":-32001,"message":"Sitzung abgelaufen — ✗"}}';
+    expect(readResponseEnvelopeBytes(Buffer.from(err))).toMatchObject({
+      id: '3',
+      hasError: true,
+      errorCode: -32001,
+      errorMessage: 'Sitzung abgelaufen — ✗',
+    });
   });
 });
 

@@ -277,3 +277,135 @@ export function readInitializeResult(text: string): {
     serverVersion: str(info?.['version']),
   };
 }
+
+// ---- The same reader over bytes ------------------------------------------------------------
+// A body read off the wire need not become a string: JSON's structural characters are ASCII,
+// and UTF-8 never uses an ASCII byte inside a multi-byte character, so the members can be
+// found in the bytes and only the few values the envelope keeps (id, method, error) decoded.
+// A 38 KB answer then allocates nothing the size of the body: on a proxy with many answers in
+// flight, body-sized strings filled the young generation and got in-flight state promoted,
+// which made the old generation's collector busy (bench/README.md).
+
+function skipStringBytes(b: Uint8Array, start: number, end: number): number {
+  let i = start + 1;
+  for (;;) {
+    const q = b.indexOf(34, i);
+    if (q < 0 || q >= end) return -1;
+    let backslashes = 0;
+    for (let j = q - 1; j > start && b[j] === 92; j--) backslashes++;
+    if (backslashes % 2 === 0) return q + 1;
+    i = q + 1;
+  }
+}
+
+function skipNestedBytes(b: Uint8Array, start: number, end: number): number {
+  let depth = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i];
+    if (c === 34) {
+      const after = skipStringBytes(b, i, end);
+      if (after < 0) return -1;
+      i = after - 1;
+    } else if (c === 123 || c === 91) {
+      depth++;
+    } else if (c === 125 || c === 93) {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+  }
+  return -1;
+}
+
+function skipSpaceBytes(b: Uint8Array, i: number, end: number): number {
+  while (i < end && isSpace(b[i]!)) i++;
+  return i;
+}
+
+function skipPrimitiveBytes(b: Uint8Array, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i]!;
+    if (c === 44 || c === 125 || c === 93 || isSpace(c)) break;
+    i++;
+  }
+  return i;
+}
+
+function decode(b: Uint8Array, from: number, to: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('utf8');
+}
+
+function parseBytes(b: Uint8Array, from: number, to: number): unknown {
+  try {
+    return JSON.parse(decode(b, from, to));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The bytes `[from, to)` spell the ASCII `word`. */
+function bytesAre(b: Uint8Array, from: number, to: number, word: string): boolean {
+  if (to - from !== word.length) return false;
+  for (let k = 0; k < word.length; k++) if (b[from + k] !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+/**
+ * `readResponseEnvelope` over UTF-8 bytes (`[from, to)` of `bytes`): the same answer as
+ * `readResponseEnvelope(decoded text)`, without decoding the body. Never throws.
+ */
+export function readResponseEnvelopeBytes(bytes: Uint8Array, from = 0, to = bytes.length): ResponseEnvelope {
+  const b = bytes;
+  let i = skipSpaceBytes(b, from, to);
+  const first = i < to ? b[i] : -1;
+  if (first === 91 /* [ */) return readBatchFirst(decode(b, from, to));
+  if (first !== 123 /* { */) return NOT_JSONRPC;
+  let id: string | null = null;
+  let method: string | null = null;
+  let hasResult = false;
+  let errorFrom = -1;
+  let errorTo = -1;
+  i++;
+  for (;;) {
+    i = skipSpaceBytes(b, i, to);
+    if (i >= to) return NOT_JSONRPC;
+    const c = b[i];
+    if (c === 125 /* } */) break;
+    if (c === 44 /* , */) {
+      i++;
+      continue;
+    }
+    if (c !== 34 /* " */) return NOT_JSONRPC;
+    const keyEnd = skipStringBytes(b, i, to);
+    if (keyEnd < 0) return NOT_JSONRPC;
+    const keyFrom = i + 1;
+    const keyTo = keyEnd - 1;
+    i = skipSpaceBytes(b, keyEnd, to);
+    if (i >= to || b[i] !== 58 /* : */) return NOT_JSONRPC;
+    i = skipSpaceBytes(b, i + 1, to);
+    const v = b[i];
+    let end: number;
+    if (i >= to) end = -1;
+    else if (v === 123 || v === 91) end = skipNestedBytes(b, i, to);
+    else if (v === 34) end = skipStringBytes(b, i, to);
+    else end = skipPrimitiveBytes(b, i, to);
+    if (end < 0 || end <= i) return NOT_JSONRPC;
+    if (bytesAre(b, keyFrom, keyTo, 'id')) id = idToString(parseBytes(b, i, end));
+    else if (bytesAre(b, keyFrom, keyTo, 'method')) method = str(parseBytes(b, i, end));
+    else if (bytesAre(b, keyFrom, keyTo, 'result')) hasResult = true;
+    else if (bytesAre(b, keyFrom, keyTo, 'error')) {
+      errorFrom = i;
+      errorTo = end;
+    }
+    i = end;
+  }
+  let errorCode: number | null = null;
+  let errorMessage: string | null = null;
+  if (errorFrom >= 0) {
+    const err = asRecord(parseBytes(b, errorFrom, errorTo));
+    errorCode = typeof err?.['code'] === 'number' ? (err['code'] as number) : null;
+    errorMessage = str(err?.['message']);
+  }
+  const hasError = errorFrom >= 0;
+  const isResponse = method === null && (hasResult || hasError);
+  return { id, method, isResponse, hasError, errorCode, errorMessage };
+}
