@@ -5,11 +5,11 @@
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { createParser } from 'eventsource-parser';
 import { type Dispatcher, request, errors as undiciErrors } from 'undici';
 import { firstHeader } from '../proxy/headers.js';
 import { redactText } from '../security/redact.js';
-import { readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
+import { readRequestEnvelope, readResponseEnvelope, readResponseEnvelopeBytes } from '../sessions/jsonrpc.js';
+import { SseReader } from '../sessions/sseReader.js';
 import type { ExchangeHandle, SessionTracker } from '../sessions/tracker.js';
 import type { ExchangeRecord, Outcome } from '../sessions/types.js';
 import { assertReadOnly, type ProbeHttpMethod } from './readOnly.js';
@@ -253,21 +253,18 @@ async function readSseAnswer(
 ): Promise<Record<string, unknown> | null> {
   let result: Record<string, unknown> | null = null;
   let done = false;
-  const parser = createParser({
-    onEvent: (event) => {
-      const env = readResponseEnvelope(event.data);
-      if (env.isResponse && handle.record.rpcMethod === 'initialize')
-        handle.initializeResultText = event.data;
-      handle.message(env);
-      if (env.isResponse && (wantedId === null || env.id === wantedId)) {
-        result = resultOf(event.data);
-        done = true;
-      }
-    },
+  const reader = new SseReader(({ data }) => {
+    const env = readResponseEnvelopeBytes(data);
+    if (env.isResponse && handle.record.rpcMethod === 'initialize')
+      handle.initializeResultText = data.toString('utf8');
+    handle.message(env);
+    if (env.isResponse && (wantedId === null || env.id === wantedId)) {
+      result = resultOf(data.toString('utf8'));
+      done = true;
+    }
   });
-  const decoder = new TextDecoder();
   for await (const chunk of body) {
-    parser.feed(decoder.decode(chunk, { stream: true }));
+    reader.push(chunk);
     if (done) break;
   }
   // The SDK closes the stream after the answer anyway; breaking early saves a round trip of waiting.

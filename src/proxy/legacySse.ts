@@ -5,11 +5,11 @@
 // POST's exchange stays open until the stream delivers the response with its JSON-RPC id.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createParser } from 'eventsource-parser';
 import { redactText } from '../security/redact.js';
-import { readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
+import { readRequestEnvelope, readResponseEnvelopeBytes } from '../sessions/jsonrpc.js';
+import { SseReader } from '../sessions/sseReader.js';
 import type { ExchangeHandle, FinishExchange } from '../sessions/tracker.js';
-import { bodyKindFor, createBodyObserver } from './bodyObserver.js';
+import { bodyKindFor, createBodyObserver, MAX_SSE_EVENT_BYTES } from './bodyObserver.js';
 import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
 import { rawResponseHeadersForClient, requestHeadersForUpstream } from './headers.js';
 import type { LegacySseHandlers } from './index.js';
@@ -231,26 +231,22 @@ export function createLegacySseHandlers({
     });
 
     // Responses to POSTs arrive here; match them by id to the exchange that is waiting.
-    const decoder = new TextDecoder('utf-8');
-    const events = createParser({
-      onEvent: (event) => {
-        const s = session;
-        if (s === null || (event.event !== undefined && event.event !== 'message')) return;
-        const env = readResponseEnvelope(event.data);
-        if (!env.isResponse || env.id === null) return;
-        const call = s.pending.get(env.id);
-        if (!call) return;
-        if (call.handle.record.rpcMethod === 'initialize' && call.handle.initializeResultText === null) {
-          call.handle.initializeResultText = event.data;
-        }
-        call.handle.message(env);
-        if (!call.handle.complete) return;
-        for (const id of call.handle.begin.request.ids) s.pending.delete(id);
-        if (call.postDone) call.finish();
-      },
-    });
-    const observe = (chunk: Buffer) =>
-      safely('legacy stream observation', () => events.feed(decoder.decode(chunk, { stream: true })));
+    const events = new SseReader(({ data, type }) => {
+      const s = session;
+      if (s === null || (type !== null && type !== 'message')) return;
+      const env = readResponseEnvelopeBytes(data);
+      if (!env.isResponse || env.id === null) return;
+      const call = s.pending.get(env.id);
+      if (!call) return;
+      if (call.handle.record.rpcMethod === 'initialize' && call.handle.initializeResultText === null) {
+        call.handle.initializeResultText = data.toString('utf8');
+      }
+      call.handle.message(env);
+      if (!call.handle.complete) return;
+      for (const id of call.handle.begin.request.ids) s.pending.delete(id);
+      if (call.postDone) call.finish();
+    }, MAX_SSE_EVENT_BYTES);
+    const observe = (chunk: Buffer) => safely('legacy stream observation', () => events.push(chunk));
 
     resBody.on('data', (chunk: Buffer) => {
       const out = rewriter.push(chunk);
