@@ -177,6 +177,28 @@ function parseSlice(text: string, from: number, to: number): unknown {
 }
 
 /**
+ * The envelope of one message from its top-level members: `error` is the parsed value of its
+ * `error` member (read only when `hasError`).
+ */
+function envelopeOf(
+  id: string | null,
+  method: string | null,
+  hasResult: boolean,
+  hasError: boolean,
+  error: unknown,
+): ResponseEnvelope {
+  const err = hasError ? asRecord(error) : null;
+  return {
+    id,
+    method,
+    isResponse: method === null && (hasResult || hasError),
+    hasError,
+    errorCode: typeof err?.['code'] === 'number' ? (err['code'] as number) : null,
+    errorMessage: str(err?.['message']),
+  };
+}
+
+/**
  * Reads the top-level members of one JSON-RPC message without building its
  * `result`/`params` trees. Falls back to a full parse for batches. Never throws.
  */
@@ -221,16 +243,8 @@ export function readResponseEnvelope(text: string): ResponseEnvelope {
     }
     i = end;
   }
-  let errorCode: number | null = null;
-  let errorMessage: string | null = null;
-  if (errorFrom >= 0) {
-    const err = asRecord(parseSlice(text, errorFrom, errorTo));
-    errorCode = typeof err?.['code'] === 'number' ? (err['code'] as number) : null;
-    errorMessage = str(err?.['message']);
-  }
   const hasError = errorFrom >= 0;
-  const isResponse = method === null && (hasResult || hasError);
-  return { id, method, isResponse, hasError, errorCode, errorMessage };
+  return envelopeOf(id, method, hasResult, hasError, hasError ? parseSlice(text, errorFrom, errorTo) : null);
 }
 
 function readBatchFirst(text: string): ResponseEnvelope {
@@ -249,17 +263,7 @@ function readBatchFirst(text: string): ResponseEnvelope {
 function readParsedMessage(m: unknown): ResponseEnvelope {
   const msg = asRecord(m);
   if (!msg) return NOT_JSONRPC;
-  const method = str(msg['method']);
-  const err = asRecord(msg['error']);
-  const hasError = 'error' in msg;
-  return {
-    id: idToString(msg['id']),
-    method,
-    isResponse: method === null && ('result' in msg || hasError),
-    hasError,
-    errorCode: typeof err?.['code'] === 'number' ? (err['code'] as number) : null,
-    errorMessage: str(err?.['message']),
-  };
+  return envelopeOf(idToString(msg['id']), str(msg['method']), 'result' in msg, 'error' in msg, msg['error']);
 }
 
 /** Full parse of an `initialize` result, to learn the server's name, version and protocol. */
@@ -282,9 +286,9 @@ export function readInitializeResult(text: string): {
 // A body read off the wire need not become a string: JSON's structural characters are ASCII,
 // and UTF-8 never uses an ASCII byte inside a multi-byte character, so the members can be
 // found in the bytes and only the few values the envelope keeps (id, method, error) decoded.
-// A 38 KB answer then allocates nothing the size of the body: on a proxy with many answers in
-// flight, body-sized strings filled the young generation and got in-flight state promoted,
-// which made the old generation's collector busy (bench/README.md).
+// A 38 KB answer then allocates nothing the size of the body. It costs about what the text
+// reader costs on the decoded text; whether the saved allocation shows in the proxy's garbage
+// collection was not settled by the bench (bench/README.md). SseReader hands events over as bytes.
 
 function skipStringBytes(b: Uint8Array, start: number, end: number): number {
   let i = start + 1;
@@ -398,14 +402,6 @@ export function readResponseEnvelopeBytes(bytes: Uint8Array, from = 0, to = byte
     }
     i = end;
   }
-  let errorCode: number | null = null;
-  let errorMessage: string | null = null;
-  if (errorFrom >= 0) {
-    const err = asRecord(parseBytes(b, errorFrom, errorTo));
-    errorCode = typeof err?.['code'] === 'number' ? (err['code'] as number) : null;
-    errorMessage = str(err?.['message']);
-  }
   const hasError = errorFrom >= 0;
-  const isResponse = method === null && (hasResult || hasError);
-  return { id, method, isResponse, hasError, errorCode, errorMessage };
+  return envelopeOf(id, method, hasResult, hasError, hasError ? parseBytes(b, errorFrom, errorTo) : null);
 }
