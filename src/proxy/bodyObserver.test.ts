@@ -1,6 +1,6 @@
-import { createParser } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { looseSseStream, referenceSseEvents, splitAt, sseishBytes } from '../../test/helpers/sse.js';
 import { type ResponseEnvelope, readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
 import { SessionTracker } from '../sessions/tracker.js';
 import { type BodyKind, bodyKindFor, createBodyObserver, MAX_SSE_EVENT_BYTES } from './bodyObserver.js';
@@ -25,19 +25,6 @@ function observe(kind: BodyKind, chunks: readonly Uint8Array[], rpcMethod = 'too
   for (const c of chunks) observer.push(Buffer.from(c));
   const errorText = observer.end();
   return { seen, errorText, events: observer.events, handle };
-}
-
-/** Splits `bytes` at the given cut points (any byte offsets, UTF-8 sequences and CRLFs included). */
-function split(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(from, p));
-    from = p;
-  }
-  out.push(bytes.subarray(from));
-  return out;
 }
 
 const jsonRpcData = fc
@@ -93,21 +80,9 @@ const sseStream = fc
       .join(''),
   );
 
-/**
- * The reference for what the observer sees: the whole stream decoded at once by a TextDecoder
- * (invalid bytes replaced, a leading byte-order mark dropped), its text parsed in one piece by
- * eventsource-parser. The observer reads the bytes as they come; any chunking must agree.
- * (eventsource-parser fed the same stream chunk by chunk does not always agree with itself on
- * CR-terminated lines; that is why the observer no longer uses it.)
- */
+/** What the observer must see: the reference parser's events in the whole stream, each envelope read from its text. */
 function referenceSse(bytes: Uint8Array): { seen: ResponseEnvelope[]; events: number } {
-  const seen: ResponseEnvelope[] = [];
-  const parser = createParser({ onEvent: (e) => seen.push(readResponseEnvelope(e.data)) });
-  const text = new TextDecoder('utf-8').decode(bytes);
-  // eventsource-parser holds back a CR that ends its input (an LF may follow in the next
-  // chunk) and never flushes it. The spec ends a line at a CR; so does the observer, and an
-  // LF that follows is skipped. Ending the reference's input the same way compares like with like.
-  parser.feed(text.endsWith('\r') ? `${text}\n` : text);
+  const seen = referenceSseEvents(bytes).map((e) => readResponseEnvelope(e.data));
   return { seen, events: seen.length };
 }
 
@@ -137,28 +112,14 @@ const sseLine = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 12 }).map((t) => t.replace(/[\r\n]/g, '')),
 );
 
-/** Streams a strict writer would not produce: mixed terminators, fields without colons, empty data, a BOM, an unterminated tail. */
-const looseSseStream = fc
-  .tuple(
-    fc.boolean(),
-    fc.array(fc.tuple(sseLine, fc.constantFrom('\n', '\r', '\r\n', '\n\n', '\r\r', '\r\n\r\n')), {
-      maxLength: 12,
-    }),
-    fc.constantFrom('', 'data: {"jsonrpc":"2.0","id":9,"result":{}}'),
-  )
-  .map(([bom, lines, tail]) =>
-    Buffer.concat([
-      bom ? Uint8Array.of(0xef, 0xbb, 0xbf) : new Uint8Array(0),
-      Buffer.from(lines.map(([l, nl]) => l + nl).join('') + tail, 'utf8'),
-    ]),
-  );
+const looseStream = looseSseStream(sseLine, ['', 'data: {"jsonrpc":"2.0","id":9,"result":{}}'], 12);
 
 describe('SSE observer against the whole stream decoded at once', () => {
   it('keeps an initialize answer that arrives over SSE, split across chunks', () => {
     const answer =
       '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","serverInfo":{"name":"ü","version":"1"}}}';
     const bytes = Buffer.from(`event: message\ndata: ${answer}\n\n`);
-    const { handle } = observe('sse', split(bytes, [10, 31, 32, 60]), 'initialize');
+    const { handle } = observe('sse', splitAt(bytes, [10, 31, 32, 60]), 'initialize');
     expect(handle.initializeResultText).toBe(answer);
   });
 
@@ -186,12 +147,12 @@ describe('SSE observer against the whole stream decoded at once', () => {
       fc.property(
         fc.oneof(
           sseStream.map((t) => Buffer.from(t, 'utf8')),
-          looseSseStream,
+          looseStream,
         ),
         fc.array(fc.nat(), { maxLength: 10 }),
         (bytes, cuts) => {
           const want = referenceSse(bytes);
-          const got = observe('sse', split(bytes, cuts));
+          const got = observe('sse', splitAt(bytes, cuts));
           expect(got.seen).toEqual(want.seen);
           expect(got.events).toBe(want.events);
         },
@@ -201,9 +162,9 @@ describe('SSE observer against the whole stream decoded at once', () => {
   });
 
   it('sees the same events in arbitrary bytes (invalid UTF-8 split anywhere, stray CRs)', () => {
-    const piece = fc.oneof(
-      fc.constantFrom(
-        ...[
+    fc.assert(
+      fc.property(
+        sseishBytes([
           'data: ',
           'data:',
           '\n',
@@ -212,21 +173,15 @@ describe('SSE observer against the whole stream decoded at once', () => {
           '{"id":"é","error":{"code":1,"message":"✓"}}',
           '"',
           ':',
-        ].map((t) => Buffer.from(t)),
-        Buffer.from([0xef, 0xbb, 0xbf]),
-        Buffer.from([0xe2, 0x9c]),
-        Buffer.from([0xff]),
+        ]),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (bytes, cuts) => {
+          const want = referenceSse(bytes);
+          const got = observe('sse', splitAt(bytes, cuts));
+          expect(got.seen).toEqual(want.seen);
+          expect(got.events).toBe(want.events);
+        },
       ),
-      fc.uint8Array({ maxLength: 6 }).map((u) => Buffer.from(u)),
-    );
-    fc.assert(
-      fc.property(fc.array(piece, { maxLength: 24 }), fc.array(fc.nat(), { maxLength: 8 }), (parts, cuts) => {
-        const bytes = Buffer.concat(parts);
-        const want = referenceSse(bytes);
-        const got = observe('sse', split(bytes, cuts));
-        expect(got.seen).toEqual(want.seen);
-        expect(got.events).toBe(want.events);
-      }),
       { numRuns: 2000 },
     );
   });
@@ -259,7 +214,7 @@ describe('SSE observer', () => {
     for (const chunks of [
       [bytes],
       [...bytes].map((b) => Uint8Array.of(b)),
-      split(bytes, [1, 2, bom.length + head.length + 1, bom.length + head.length + 4]),
+      splitAt(bytes, [1, 2, bom.length + head.length + 1, bom.length + head.length + 4]),
     ]) {
       const { seen, events } = observe('sse', chunks);
       expect(events).toBe(1);
@@ -277,7 +232,7 @@ describe('SSE observer', () => {
       fc.property(sseStream, fc.array(fc.nat(), { maxLength: 12 }), (text, cuts) => {
         const bytes = Buffer.from(text, 'utf8');
         const whole = observe('sse', [bytes]);
-        const chunked = observe('sse', split(bytes, cuts));
+        const chunked = observe('sse', splitAt(bytes, cuts));
         expect(chunked.seen).toEqual(whole.seen);
         expect(chunked.events).toBe(whole.events);
       }),
@@ -324,7 +279,7 @@ describe('JSON and error body observers', () => {
     fc.assert(
       fc.property(jsonRpcData, fc.array(fc.nat(), { maxLength: 8 }), (text, cuts) => {
         const bytes = Buffer.from(text, 'utf8');
-        expect(observe('json', split(bytes, cuts)).seen).toEqual(observe('json', [bytes]).seen);
+        expect(observe('json', splitAt(bytes, cuts)).seen).toEqual(observe('json', [bytes]).seen);
       }),
       { numRuns: 500 },
     );
