@@ -92,7 +92,7 @@ const f = (n: number | null | undefined, digits = 2) =>
  * The quartiles of the per-round values behind a paired median (25th and 75th percentile,
  * interpolated), or null with fewer than 3 rounds.
  */
-export function interquartile(values: readonly number[] | null | undefined): [number, number] | null {
+function interquartile(values: readonly number[] | null | undefined): [number, number] | null {
   const v = (values ?? []).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length < 3) return null;
   const at = (q: number) => {
@@ -103,10 +103,16 @@ export function interquartile(values: readonly number[] | null | undefined): [nu
   return [at(0.25), at(0.75)];
 }
 
-/** `; rounds IQR 0.80-0.95`: where the middle half of the rounds fell, or ''. */
-function spread(values: readonly number[] | null | undefined, digits = 2): string {
+/** `IQR 0.80-0.95`: where the middle half of the rounds fell, or '' with fewer than 3 rounds. */
+export function iqrText(values: readonly number[] | null | undefined, digits = 2): string {
   const q = interquartile(values);
-  return q ? `; rounds IQR ${f(q[0], digits)}-${f(q[1], digits)}` : '';
+  return q ? `IQR ${f(q[0], digits)}-${f(q[1], digits)}` : '';
+}
+
+/** `; rounds IQR 0.80-0.95` after a paired median in the targets table, or ''. */
+function spread(values: readonly number[] | null | undefined, digits = 2): string {
+  const text = iqrText(values, digits);
+  return text ? `; rounds ${text}` : '';
 }
 
 export function evaluateTargets(summary: Summary): TargetCheck[] {

@@ -20,7 +20,7 @@ import {
   startChild,
   useCompiledChildren,
 } from './processes.js';
-import { evaluateTargets, type IdleCost, interquartile, renderMarkdown, type Summary } from './report.js';
+import { evaluateTargets, type IdleCost, iqrText, renderMarkdown, type Summary } from './report.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -298,10 +298,10 @@ async function main(): Promise<void> {
   process.stdout.write(md);
 }
 
-/** `(IQR 0.80-0.95)`: the quartiles of a paired ratio's per-round values. */
+/** `(IQR 0.80-0.95)`: the quartiles of a paired ratio's per-round values, or ''. */
 function range(values: readonly number[] | null | undefined, digits = 2): string {
-  const q = interquartile(values);
-  return q ? `(IQR ${q[0].toFixed(digits)}-${q[1].toFixed(digits)})` : '';
+  const text = iqrText(values, digits);
+  return text ? `(${text})` : '';
 }
 
 function cellSummary(r: CellResult, cpuMicros: number | null) {
