@@ -50,6 +50,28 @@ describe('detectTransport', () => {
     }, 20_000);
   }
 
+  // SSE allows CR alone as a line end. A legacy server keeps its stream open after the endpoint
+  // event, so the CR that ends the event's blank line must settle it without a later byte.
+  it('reads an endpoint event whose lines end in CR alone, on a stream that stays open', async () => {
+    const server = createServer((req, res) => {
+      if (req.method === 'POST') return void res.writeHead(405).end();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': hello\r\revent: endpoint\rdata: /messages?sessionId=1\r\r');
+      // ...and nothing more until the client goes away.
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(
+      () =>
+        new Promise((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    const found = await detectTransport(`http://127.0.0.1:${port}/sse`, {}, { timeoutMs: 1500 });
+    expect(found.transport).toBe('sse');
+  });
+
   it('names the URL (redacted), the answer and the way out when neither transport answers', async () => {
     const server = createServer((req, res) => {
       res.writeHead(req.method === 'POST' ? 403 : 404).end();

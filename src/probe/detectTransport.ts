@@ -3,10 +3,11 @@
 // it, a legacy HTTP+SSE server answers 4xx (404/405), and then a GET opens its SSE stream
 // whose first event is `endpoint`. What was found is remembered in the store.
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { createParser } from 'eventsource-parser';
 import { type Dispatcher, request } from 'undici';
 import { firstHeader } from '../proxy/headers.js';
+import { MAX_BYTES_BEFORE_ENDPOINT } from '../proxy/legacyEndpoint.js';
 import { redactText, redactUrl } from '../security/redact.js';
+import { SseReader } from '../sessions/sseReader.js';
 import type { TransportKind } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
 import { assertReadOnly } from './readOnly.js';
@@ -153,17 +154,16 @@ export async function resolveTransport(
 async function sawEndpointEvent(body: AsyncIterable<Buffer>): Promise<boolean> {
   let found = false;
   let events = 0;
-  const parser = createParser({
-    onEvent: (event) => {
-      events++;
-      if (event.event === 'endpoint') found = true;
-    },
-  });
-  const decoder = new TextDecoder();
+  // Byte-level: a CR that ends a chunk ends its line at once (a legacy stream stays open after
+  // the endpoint event, so no later byte may come to settle it).
+  const reader = new SseReader((event) => {
+    events++;
+    if (event.type === 'endpoint') found = true;
+  }, MAX_BYTES_BEFORE_ENDPOINT);
   for await (const chunk of body) {
-    parser.feed(decoder.decode(chunk, { stream: true }));
+    reader.push(chunk);
     // The endpoint event comes first; a few events without it settle the question.
-    if (found || events >= 5) break;
+    if (found || events >= 5 || reader.gaveUp) break;
   }
   return found;
 }
