@@ -1,0 +1,100 @@
+// `tsx bench/history.ts [scenario...]`: every paired round of every full run committed to
+// `bench/results.json` (git history), and how well one model explains throughput from CPU.
+//
+// The model: on 2 cores shared by the load generator, the upstream and the proxy, a closed loop
+// at c16 is paced by the CPU all three spend per request. With C the client's and upstream's CPU
+// per request and P a proxy's, throughput is proportional to 1 / (C + P), so
+//   throughput ratio = (k + 1) / (k + cpu ratio),   k = C / P(pass-through).
+// k is fitted per scenario (least squares over the rounds). The output says what CPU ratio a
+// throughput ratio of 0.95 needs under the fitted model.
+import { execFileSync } from 'node:child_process';
+
+interface Row {
+  target: string;
+  throughput: number;
+  cpuMicrosPerRequest: number | null;
+  paired?: {
+    cpuVsPassThrough: number | null;
+    throughputVsPassThrough: number;
+    rounds?: { cpuVsPassThrough: number[] | null; throughputVsPassThrough: number[] };
+  };
+}
+interface Scenario {
+  name: string;
+  concurrency: number;
+  rows: Row[];
+}
+interface Point {
+  commit: string;
+  target: string;
+  cpu: number;
+  throughput: number;
+}
+
+const git = (...args: string[]) =>
+  execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+const wanted = process.argv.slice(2);
+const points = new Map<string, Point[]>();
+
+for (const commit of git('log', '--format=%h', '--', 'bench/results.json').split('\n').filter(Boolean)) {
+  let scenarios: Scenario[];
+  try {
+    scenarios = JSON.parse(git('show', `${commit}:bench/results.json`)).summary.scenarios;
+  } catch {
+    continue;
+  }
+  for (const s of scenarios) {
+    if (s.concurrency < 8 || (wanted.length > 0 && !wanted.includes(s.name))) continue;
+    const passThrough = s.rows.find((r) => r.target === 'pass-through');
+    for (const r of s.rows) {
+      if (r.target === 'direct' || r.target === 'pass-through') continue;
+      const add = (cpu: number, throughput: number) => {
+        const list = points.get(s.name) ?? [];
+        list.push({ commit, target: r.target, cpu, throughput });
+        points.set(s.name, list);
+      };
+      const rounds = r.paired?.rounds;
+      if (rounds?.cpuVsPassThrough) {
+        rounds.cpuVsPassThrough.forEach((cpu, i) => add(cpu, rounds.throughputVsPassThrough[i]!));
+      } else if (r.paired?.cpuVsPassThrough) {
+        add(r.paired.cpuVsPassThrough, r.paired.throughputVsPassThrough);
+      } else if (r.cpuMicrosPerRequest && passThrough?.cpuMicrosPerRequest) {
+        // Runs from before paired ratios were kept: ratios of the medians.
+        add(r.cpuMicrosPerRequest / passThrough.cpuMicrosPerRequest, r.throughput / passThrough.throughput);
+      }
+    }
+  }
+}
+
+const model = (k: number, cpu: number) => (k + 1) / (k + cpu);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+for (const [name, list] of points) {
+  let best = { k: 0, err: Number.POSITIVE_INFINITY };
+  for (let k = 0.05; k <= 20; k += 0.05) {
+    const err = list.reduce((e, p) => e + (model(k, p.cpu) - p.throughput) ** 2, 0);
+    if (err < best.err) best = { k, err };
+  }
+  const { k } = best;
+  const rms = Math.sqrt(best.err / list.length);
+  const runs = new Set(list.map((p) => p.commit)).size;
+  // (k + 1) / (k + x) >= 0.95  <=>  x <= (k + 1) / 0.95 - k
+  const needed = (k + 1) / 0.95 - k;
+  process.stdout.write(
+    `\n${name}: ${list.length} rounds from ${runs} runs; fitted k = C/P(pass-through) = ${k.toFixed(2)}, rms error ${rms.toFixed(3)}\n` +
+      `  throughput >= 0.95x the pass-through's needs CPU <= ${needed.toFixed(2)}x its own\n`,
+  );
+  for (const target of [...new Set(list.map((p) => p.target))]) {
+    const mine = list.filter((p) => p.target === target);
+    const cpu = median(mine.map((p) => p.cpu));
+    const throughput = median(mine.map((p) => p.throughput));
+    process.stdout.write(
+      `  ${target.padEnd(18)} rounds ${String(mine.length).padStart(3)}  median CPU ${cpu.toFixed(2)}x  ` +
+        `median throughput ${throughput.toFixed(2)}x  model at that CPU ${model(k, cpu).toFixed(2)}x\n`,
+    );
+  }
+}
