@@ -114,6 +114,21 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
             telemetry.onObservation(obs);
           },
     onExchange: telemetry.onExchange,
+    // A session seen before this process started (or before it was evicted) goes on counting
+    // from its stored row. Looked up after the current I/O, before any batch is written: the
+    // row cannot hold this adoption's own counts yet.
+    onAdopt:
+      opts.recording === false
+        ? undefined
+        : (key, record) =>
+            setImmediate(() => {
+              store.getSession(record.upstream, record.source, record.sessionHash).then(
+                (row) => {
+                  if (row) tracker.restore(key, record, row);
+                },
+                (err: unknown) => logger.warn('could not look up an adopted session', { err }),
+              );
+            }),
     now: opts.now,
     maxSessions: config.tracker.maxSessions,
     evictIdleAfterMs: config.tracker.evictIdleAfterSeconds * 1000,

@@ -301,6 +301,28 @@ describe('passive proxy: the store', () => {
     ]);
   });
 
+  it('a session that outlives a restart goes on counting its exchanges from the stored row', async () => {
+    const upstream = await upstreams.start();
+    const first = await startTestProxy([upstreamConfig('up', upstream.url)]);
+    const { sessionId } = await initializeSession(first.mcpUrl('up'));
+    await postJsonRpc(first.mcpUrl('up'), toolsListMessage(), { sessionId });
+    await first.close();
+    const second = await startTestProxy([upstreamConfig('up', upstream.url)], { dbPath: first.dbPath });
+    proxies.push(second);
+    // The upstream kept the session; the new proxy adopts it on first sight.
+    for (let i = 0; i < 2; i++) {
+      const res = await postJsonRpc(second.mcpUrl('up'), toolsListMessage(), { sessionId });
+      expect(res.status).toBe(200);
+    }
+    await second.flush();
+    const sessions = await second.store.listSessions({});
+    expect(sessions).toHaveLength(1);
+    // 3 before the restart (initialize, notifications/initialized, tools/list) + 2 after; the
+    // row opened by the first process stays as it was opened (not adopted).
+    expect(sessions[0]).toMatchObject({ exchanges: 5, adopted: false, endedAt: null });
+    expect(await second.store.listExchanges({ upstream: 'up' })).toHaveLength(5);
+  });
+
   it('a bearer token and the raw session id sent by the client appear nowhere in the database file', async () => {
     const token = `tok_${randomBytes(24).toString('hex')}`;
     const upstream = await upstreams.start({ requireAuth: token, responseMode: 'json' });

@@ -9,7 +9,13 @@ import type { ExchangeRecord, Observation, SessionRecord } from './types.js';
 const UP = 'up';
 
 /** A tracker on a hand-driven clock, collecting what it emits. */
-function harness(opts: { maxSessions?: number; evictIdleAfterMs?: number } = {}) {
+function harness(
+  opts: {
+    maxSessions?: number;
+    evictIdleAfterMs?: number;
+    onAdopt?: (key: string, r: SessionRecord) => void;
+  } = {},
+) {
   let t = 1_000_000;
   const observations: Observation[] = [];
   const tracker = new SessionTracker({ onObservation: (o) => observations.push(o), now: () => t, ...opts });
@@ -171,6 +177,30 @@ describe('SessionTracker: lifecycle', () => {
     const next = h.call('restarted');
     expect(next.idleGapMs).toBe(400);
     expect(next.sessionAgeMs).toBeNull();
+  });
+
+  it('restore: an adopted session goes on counting from what was stored before, for that adoption only', () => {
+    const adoptions: Array<{ key: string; record: SessionRecord }> = [];
+    const h = harness({ onAdopt: (key, record) => adoptions.push({ key, record }) });
+    h.initialize('opened-here');
+    expect(adoptions).toHaveLength(0);
+    h.call('restarted');
+    expect(adoptions).toHaveLength(1);
+    const { key, record } = adoptions[0]!;
+    expect(record).toMatchObject({ adopted: true, exchanges: 1 }); // the live record: the adopting call counted
+    expect(key).toContain('restarted'); // in memory only: the raw id keys the tracker's map
+
+    const before = h.observations.length;
+    h.tracker.restore(key, { ...record }, { exchanges: 41 }); // not this adoption's record
+    h.tracker.restore(key, record, { exchanges: 0 }); // nothing recorded before
+    expect(h.observations).toHaveLength(before);
+
+    h.tracker.restore(key, record, { exchanges: 41 });
+    expect(h.sessions().at(-1)).toMatchObject({ adopted: true, exchanges: 42 });
+    const next = h.call('restarted');
+    expect(h.tracker.lookup(UP, 'restarted')?.exchanges).toBe(43);
+    // Still adopted: its open was not seen here, so its age and position stay unknown.
+    expect(next).toMatchObject({ sessionAgeMs: null, exchangesBefore: null });
   });
 
   it('an upstream that issues no session id is stateless: its 404s are not expiry', () => {

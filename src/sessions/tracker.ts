@@ -52,6 +52,12 @@ export interface SessionTrackerOptions {
   evictIdleAfterMs?: number;
   /** Hook for telemetry: every finished exchange with its session state. */
   onExchange?: (exchange: ExchangeRecord, session: SessionRecord | null) => void;
+  /**
+   * A session id was adopted (first sight of a session this tracker did not see open: the
+   * proxy restarted, or it forgot the session). The server looks it up in the store and calls
+   * `restore`. `key` identifies the session to `restore`; it holds the raw id, so keep it in memory only.
+   */
+  onAdopt?: (key: string, record: SessionRecord) => void;
 }
 
 export interface BeginExchange {
@@ -232,6 +238,7 @@ export class SessionTracker {
   readonly now: () => number;
   private readonly emit: (obs: Observation) => void;
   private readonly onExchange: SessionTrackerOptions['onExchange'];
+  private readonly onAdopt: SessionTrackerOptions['onAdopt'];
   private readonly maxSessions: number;
   private readonly evictIdleAfterMs: number;
   /** Keyed by upstream + NUL + raw session id; insertion order is least recently active first. */
@@ -244,6 +251,7 @@ export class SessionTracker {
     this.source = opts.source ?? 'proxy';
     this.emit = opts.onObservation;
     this.onExchange = opts.onExchange;
+    this.onAdopt = opts.onAdopt;
     this.now = opts.now ?? Date.now;
     this.maxSessions = opts.maxSessions ?? 100_000;
     this.evictIdleAfterMs = opts.evictIdleAfterMs ?? 24 * 3600_000;
@@ -345,7 +353,23 @@ export class SessionTracker {
     const state = this.newState(b, b.sessionId!, at, true);
     this.sessions.set(key, state);
     this.enforceCap();
+    this.onAdopt?.(key, state.record);
     return state;
+  }
+
+  /**
+   * What an earlier process (or this one, before it forgot the session) recorded about a session
+   * adopted since: its exchanges are added to the count, so the stored count goes on from there
+   * instead of starting again at zero. The session stays adopted (its open was not seen here, so
+   * session ages stay unknown and the active-sessions metric does not count it). `record` must be
+   * the one `onAdopt` was given: a session forgotten and adopted again in between is left alone.
+   * Emits the corrected session.
+   */
+  restore(key: string, record: SessionRecord, earlier: { exchanges: number }): void {
+    const state = this.sessions.get(key);
+    if (state?.record !== record || !(earlier.exchanges > 0)) return;
+    record.exchanges += earlier.exchanges;
+    this.emit({ type: 'session', session: { ...record } });
   }
 
   private newState(b: BeginExchange, sessionId: string, openedAt: number, adopted: boolean): SessionState {

@@ -245,9 +245,14 @@ describe('write and read back', () => {
     await store.write([
       { type: 'session', session: session({ upstream: 'a', source: 'proxy' }) },
       { type: 'session', session: session({ upstream: 'a', source: 'probe' }) },
-      { type: 'session', session: session({ upstream: 'b', source: 'proxy' }) },
+      { type: 'session', session: session({ upstream: 'b', source: 'proxy', exchanges: 7 }) },
     ]);
     expect(await store.listSessions({})).toHaveLength(3);
+    expect(await store.getSession('b', 'proxy', 'abcdef0123456789')).toEqual(
+      session({ upstream: 'b', source: 'proxy', exchanges: 7 }),
+    );
+    expect(await store.getSession('b', 'probe', 'abcdef0123456789')).toBeNull();
+    expect(await store.getSession('a', 'proxy', 'someone-else')).toBeNull();
     expect(await store.listSessions({ upstream: 'a' })).toHaveLength(2);
   });
 

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { and, asc, desc, eq, gte, type SQL, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
+import type { ExchangeRecord, Observation, ObservationSource, SessionRecord } from '../sessions/types.js';
 import * as schema from './schema.js';
 import type {
   ListQuery,
@@ -226,6 +226,23 @@ class SqliteStore implements SqliteObservationStore {
       .limit(clampLimit(q.limit))
       .all();
     return rows.map(({ id: _id, ...session }) => session);
+  }
+
+  async getSession(
+    upstream: string,
+    source: ObservationSource,
+    sessionHash: string,
+  ): Promise<StoredSession | null> {
+    this.assertOpen();
+    const s = schema.sessions;
+    const row = this.db
+      .select()
+      .from(s)
+      .where(and(eq(s.upstream, upstream), eq(s.source, source), eq(s.sessionHash, sessionHash)))
+      .get();
+    if (!row) return null;
+    const { id: _id, ...session } = row;
+    return session;
   }
 
   async listExpirations(q: ListQuery): Promise<StoredExchange[]> {

@@ -1,4 +1,10 @@
-import type { ExchangeRecord, Observation, SessionRecord, TransportKind } from '../sessions/types.js';
+import type {
+  ExchangeRecord,
+  Observation,
+  ObservationSource,
+  SessionRecord,
+  TransportKind,
+} from '../sessions/types.js';
 
 /** An upstream as the store keeps it: never with credentials or a query string. */
 export interface StoredUpstream {
@@ -64,6 +70,8 @@ export interface ObservationStore {
   listUpstreams(): Promise<StoredUpstream[]>;
   /** Newest opened first; `since` keeps sessions active at or after it (last_activity_at). */
   listSessions(q: ListQuery): Promise<StoredSession[]>;
+  /** The one session row with this key, or null. */
+  getSession(upstream: string, source: ObservationSource, sessionHash: string): Promise<StoredSession | null>;
   /** Exchanges with outcome `session_expired`, newest first. */
   listExpirations(q: ListQuery): Promise<StoredExchange[]>;
   /**
