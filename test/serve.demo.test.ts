@@ -6,6 +6,8 @@ import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { DEMO_UPSTREAM_ID, type RunningServer, startServer } from '../src/server.js';
 import { initializeSession, postJsonRpc, toolsListMessage } from './fixtures/upstreams.js';
+import { runCli } from './helpers/cli.js';
+import { sleep } from './helpers/proxy.js';
 
 let running: RunningServer | null = null;
 let dir: string | null = null;
@@ -54,4 +56,37 @@ describe('serve with no config (the newcomer path)', () => {
     expect(server.demoProbeId).toBeNull();
     expect(server.probes.running).toBe(0);
   });
+});
+
+describe('serve: the command line', () => {
+  it('with MCP_PROBE_LOG_FORMAT=json, writes only JSON lines: the banner is one of them', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mcp-probe-demo-'));
+    const run = runCli(['serve', '--port', '0', '--db', join(dir, 'demo.db')], {
+      MCP_PROBE_LOG_FORMAT: 'json',
+      MCP_PROBE_CONFIG: '',
+    });
+    try {
+      const until = Date.now() + 15_000;
+      while (!/listening on/.test(run.output()) && Date.now() < until) await sleep(50);
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+    const lines = run
+      .output()
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, string>);
+    const banner = entries.find((e) => e['msg']?.includes('listening on'));
+    const url = /listening on (\S+)/.exec(banner?.['msg'] ?? '')?.[1];
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(banner).toMatchObject({
+      level: 'info',
+      'proxy.demo': `${url}/mcp/demo`,
+      dashboard: `${url}/`,
+      demo: 'true',
+    });
+    expect(banner?.['demoProbe']).toMatch(new RegExp(`^${url}/api/probes/`));
+  }, 30_000);
 });

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { applyCliOverrides, defaultConfig, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { DEMO_UPSTREAM_ID, startServer } from '../server.js';
+import { DEMO_UPSTREAM_ID, type RunningServer, startServer } from '../server.js';
 
 export const SERVE_USAGE = `Usage: mcp-session-probe serve [--config FILE] [--port 8787] [--host 127.0.0.1] [--db PATH] [--demo]
 
@@ -40,6 +40,41 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
 
   const ids = running.config.upstreams.map((u) => u.id);
+  if (process.env['MCP_PROBE_LOG_FORMAT'] === 'json') {
+    // Log collectors read one JSON object per line: the banner becomes one such line.
+    const routes: Record<string, string> = {};
+    for (const id of ids) routes[`proxy.${id}`] = `${running.url}/mcp/${id}`;
+    logger.info(`mcp-session-probe listening on ${running.url}`, {
+      ...routes,
+      dashboard: `${running.url}/`,
+      demo: running.demo !== null,
+      ...(running.demoProbeId ? { demoProbe: `${running.url}/api/probes/${running.demoProbeId}` } : {}),
+    });
+  } else process.stderr.write(banner(running, ids));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn(`second ${signal}: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info(`${signal} received: finishing in-flight requests, flushing the store`);
+      running.close().then(
+        () => resolve(0),
+        (err) => {
+          logger.error('shutdown failed', { err });
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+function banner(running: RunningServer, ids: string[]): string {
   const lines = [
     '',
     `mcp-session-probe listening on ${running.url}`,
@@ -67,26 +102,5 @@ export async function serveCommand(argv: string[]): Promise<number> {
       '',
     );
   }
-  process.stderr.write(lines.join('\n') + '\n');
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
-        logger.warn(`second ${signal}: exiting now`);
-        process.exit(130);
-      }
-      stopping = true;
-      logger.info(`${signal} received: finishing in-flight requests, flushing the store`);
-      running.close().then(
-        () => resolve(0),
-        (err) => {
-          logger.error('shutdown failed', { err });
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  return lines.join('\n') + '\n';
 }
