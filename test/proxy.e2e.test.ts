@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -253,6 +254,37 @@ describe('passive proxy: errors it answers itself', () => {
     });
     await p.flush();
     expect((await p.store.listExchanges({ upstream: 'up' }))[0]!.outcome).toBe('connection_error');
+  });
+
+  // The relay corks the client socket while it passes on what one upstream read brought; a
+  // stream that opens and then stays silent must still show its headers to the client at once.
+  it('an SSE stream that sends nothing after its headers reaches the client with its headers at once', async () => {
+    const held: import('node:http').ServerResponse[] = [];
+    const silent = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'quiet' });
+      res.flushHeaders();
+      held.push(res);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const p = await proxyFor(`http://127.0.0.1:${port}/mcp`);
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 3000);
+      const res = await fetch(p.mcpUrl('up'), {
+        headers: { accept: 'text/event-stream', 'mcp-session-id': 'quiet' },
+        signal: controller.signal,
+      });
+      clearTimeout(timer);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/event-stream');
+      controller.abort();
+    } finally {
+      for (const r of held) r.destroy();
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('a hanging upstream gets 504 after its timeoutSeconds, recorded as timeout', async () => {

@@ -168,6 +168,8 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   private upstreamDone = false;
   private relayed = false;
   private finished = false;
+  /** The client socket is corked until the current upstream read has been relayed (see `cork`). */
+  private corked = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -191,6 +193,24 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.resumeUpstream?.();
   };
 
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.res.uncork();
+  };
+
+  /**
+   * Holds writes to the client until undici has handed over everything it parsed from the
+   * current upstream read: headers, body chunks and the end of an answer that arrive together
+   * leave in one `writev` instead of one syscall each (an SSE answer: headers, chunk,
+   * terminator). Released on the next tick, so nothing waits for more upstream bytes.
+   */
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.res.cork();
+    process.nextTick(this.uncork);
+  }
+
   onConnect(abort: (err?: Error) => void): void {
     if (this.clientGone) abort(new Error('client disconnected'));
     else this.abortUpstream = abort;
@@ -210,18 +230,20 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     }
     this.observer = createBodyObserver(bodyKindFor(statusCode, relayed.contentType), handle);
     this.relayed = true;
+    this.cork();
     res.writeHead(statusCode, relayed.headers);
     if (this.method === 'GET' && ctx.openStreams) {
       const streams = ctx.openStreams;
       streams.add(res);
       res.once('close', () => streams.delete(res));
     }
-    // SSE clients must see headers before the first event arrives.
+    // SSE clients must see headers before the first event arrives (they leave on uncork).
     if (relayed.contentType?.startsWith('text/event-stream')) res.flushHeaders();
     return true;
   }
 
   onData(chunk: Buffer): boolean {
+    this.cork();
     const ok = this.res.write(chunk);
     this.observer.push(chunk);
     // Backpressure: a slow client pauses the upstream body until its socket drains.
