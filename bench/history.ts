@@ -55,7 +55,8 @@ for (const commit of git('log', '--format=%h', '--', 'bench/results.json').split
       };
       const rounds = r.paired?.rounds;
       if (rounds?.cpuVsPassThrough) {
-        rounds.cpuVsPassThrough.forEach((cpu, i) => add(cpu, rounds.throughputVsPassThrough[i]!));
+        for (const [i, cpu] of rounds.cpuVsPassThrough.entries())
+          add(cpu, rounds.throughputVsPassThrough[i]!);
       } else if (r.paired?.cpuVsPassThrough) {
         add(r.paired.cpuVsPassThrough, r.paired.throughputVsPassThrough);
       } else if (r.cpuMicrosPerRequest && passThrough?.cpuMicrosPerRequest) {
