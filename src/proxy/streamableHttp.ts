@@ -168,7 +168,9 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   private upstreamDone = false;
   private relayed = false;
   private finished = false;
-  /** The client socket is corked until the current upstream read has been relayed (see `cork`). */
+  /** An SSE answer: its writes are corked per upstream read (see `cork`). */
+  private sse = false;
+  /** The client socket is corked until the current upstream read has been relayed. */
   private corked = false;
 
   constructor(
@@ -200,9 +202,11 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
 
   /**
    * Holds writes to the client until undici has handed over everything it parsed from the
-   * current upstream read: headers, body chunks and the end of an answer that arrive together
-   * leave in one `writev` instead of one syscall each (an SSE answer: headers, chunk,
-   * terminator). Released on the next tick, so nothing waits for more upstream bytes.
+   * current upstream read: the headers (flushed at once for SSE), body chunks and the chunked
+   * terminator of an SSE answer that arrive together leave in one `writev` instead of one
+   * syscall each. Released on the next tick (or by `res.end()`, which uncorks fully), so nothing
+   * waits for more upstream bytes. JSON answers need none of this: Node already sends their
+   * headers with a Content-Length body in one write.
    */
   private cork(): void {
     if (this.corked) return;
@@ -230,7 +234,8 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     }
     this.observer = createBodyObserver(bodyKindFor(statusCode, relayed.contentType), handle);
     this.relayed = true;
-    this.cork();
+    this.sse = relayed.contentType?.startsWith('text/event-stream') === true;
+    if (this.sse) this.cork();
     res.writeHead(statusCode, relayed.headers);
     if (this.method === 'GET' && ctx.openStreams) {
       const streams = ctx.openStreams;
@@ -238,12 +243,12 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
       res.once('close', () => streams.delete(res));
     }
     // SSE clients must see headers before the first event arrives (they leave on uncork).
-    if (relayed.contentType?.startsWith('text/event-stream')) res.flushHeaders();
+    if (this.sse) res.flushHeaders();
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    this.cork();
+    if (this.sse) this.cork();
     const ok = this.res.write(chunk);
     this.observer.push(chunk);
     // Backpressure: a slow client pauses the upstream body until its socket drains.
