@@ -122,12 +122,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         ? undefined
         : (key, record) =>
             setImmediate(() => {
-              store.getSession(record.upstream, record.source, record.sessionHash).then(
-                (row) => {
+              // Whatever throws (a broken store, synchronously or not) ends up in the warning.
+              Promise.resolve()
+                .then(() => store.getSession(record.upstream, record.source, record.sessionHash))
+                .then((row) => {
                   if (row) tracker.restore(key, record, row);
-                },
-                (err: unknown) => logger.warn('could not look up an adopted session', { err }),
-              );
+                })
+                .catch((err: unknown) => logger.warn('could not look up an adopted session', { err }));
             }),
     now: opts.now,
     maxSessions: config.tracker.maxSessions,

@@ -382,6 +382,11 @@ describe('passive proxy: the store', () => {
       const res = await postJsonRpc(p.mcpUrl('up'), initializeMessage(i));
       expect(res.status).toBe(200);
     }
+    // A session id the proxy has not seen is adopted and looked up in the broken store: the
+    // lookup fails off the request path, the answer is the upstream's own.
+    const unknown = await postJsonRpc(p.mcpUrl('up'), toolsListMessage(), { sessionId: 'from-before' });
+    expect(unknown.status).toBe(404);
+    await sleep(50);
     await p.recorder.flush();
     const stats = p.recorder.stats();
     expect(stats.failures).toBeGreaterThan(0);
