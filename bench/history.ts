@@ -8,6 +8,7 @@
 // k is fitted per scenario (least squares over the rounds). The output says what CPU ratio a
 // throughput ratio of 0.95 needs under the fitted model.
 import { execFileSync } from 'node:child_process';
+import { median } from './load.js';
 
 interface Row {
   target: string;
@@ -68,11 +69,6 @@ for (const commit of git('log', '--format=%h', '--', 'bench/results.json').split
 }
 
 const model = (k: number, cpu: number) => (k + 1) / (k + cpu);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 for (const [name, list] of points) {
   let best = { k: 0, err: Number.POSITIVE_INFINITY };

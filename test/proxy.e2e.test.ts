@@ -311,7 +311,8 @@ describe('passive proxy: errors it answers itself', () => {
 });
 
 describe('passive proxy: the store', () => {
-  it('records survive a restart', async () => {
+  /** A session with 3 exchanges (initialize, initialized, tools/list) through a proxy, then a new proxy on its database. */
+  async function oneSessionThenRestart(): Promise<{ second: TestProxy; sessionId: string | undefined }> {
     const upstream = await upstreams.start();
     const first = await startTestProxy([upstreamConfig('up', upstream.url)]);
     const { sessionId } = await initializeSession(first.mcpUrl('up'));
@@ -319,6 +320,11 @@ describe('passive proxy: the store', () => {
     await first.close();
     const second = await startTestProxy([upstreamConfig('up', upstream.url)], { dbPath: first.dbPath });
     proxies.push(second);
+    return { second, sessionId };
+  }
+
+  it('records survive a restart', async () => {
+    const { second } = await oneSessionThenRestart();
     const sessions = await apiJson<Array<{ exchanges: number; sessionHash: string }>>(
       second,
       '/api/sessions',
@@ -334,13 +340,7 @@ describe('passive proxy: the store', () => {
   });
 
   it('a session that outlives a restart goes on counting its exchanges from the stored row', async () => {
-    const upstream = await upstreams.start();
-    const first = await startTestProxy([upstreamConfig('up', upstream.url)]);
-    const { sessionId } = await initializeSession(first.mcpUrl('up'));
-    await postJsonRpc(first.mcpUrl('up'), toolsListMessage(), { sessionId });
-    await first.close();
-    const second = await startTestProxy([upstreamConfig('up', upstream.url)], { dbPath: first.dbPath });
-    proxies.push(second);
+    const { second, sessionId } = await oneSessionThenRestart();
     // The upstream kept the session; the new proxy adopts it on first sight.
     for (let i = 0; i < 2; i++) {
       const res = await postJsonRpc(second.mcpUrl('up'), toolsListMessage(), { sessionId });

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { splitAt } from '../../test/helpers/sse.js';
 import { createEndpointRewriter } from './legacyEndpoint.js';
 
 const toProxy = (endpoint: string) => endpoint.replace('/messages', '/messages/up');
@@ -16,18 +17,7 @@ function run(
 }
 
 /** Splits `text` at the given byte offsets. */
-function split(text: string, cuts: number[]): Buffer[] {
-  const bytes = Buffer.from(text, 'utf8');
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    chunks.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  chunks.push(bytes.subarray(prev));
-  return chunks;
-}
+const split = (text: string, cuts: number[]): Buffer[] => splitAt(Buffer.from(text, 'utf8'), cuts);
 
 describe('createEndpointRewriter', () => {
   it('rewrites the SDK endpoint event and passes every other byte through unchanged', () => {

@@ -4,15 +4,15 @@ import { createParser } from 'eventsource-parser';
 import fc from 'fast-check';
 
 /** Splits `bytes` at the given cut points (any byte offsets, UTF-8 sequences and CRLFs included). */
-export function splitAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+export function splitAt<T extends Uint8Array>(bytes: T, cuts: readonly number[]): T[] {
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
+  const out: T[] = [];
   let from = 0;
   for (const p of points) {
-    out.push(bytes.subarray(from, p));
+    out.push(bytes.subarray(from, p) as T);
     from = p;
   }
-  out.push(bytes.subarray(from));
+  out.push(bytes.subarray(from) as T);
   return out;
 }
 
