@@ -187,8 +187,7 @@ export class LegacySseProbeWire extends ProbeWire {
     if (!waiting) return;
     session.pending.delete(String(msg.id));
     const text = JSON.stringify(msg);
-    if (waiting.handle.record.rpcMethod === 'initialize') waiting.handle.initializeResultText = text;
-    waiting.handle.message(readResponseEnvelope(text));
+    waiting.handle.message(readResponseEnvelope(text), text);
     waiting.arrived(msg);
   }
 

@@ -255,9 +255,7 @@ async function readSseAnswer(
   let done = false;
   const reader = new SseReader(({ data }) => {
     const env = readResponseEnvelopeBytes(data);
-    if (env.isResponse && handle.record.rpcMethod === 'initialize')
-      handle.initializeResultText = data.toString('utf8');
-    handle.message(env);
+    handle.message(env, data);
     if (env.isResponse && (wantedId === null || env.id === wantedId)) {
       result = resultOf(data.toString('utf8'));
       done = true;
@@ -278,8 +276,7 @@ function readJsonAnswer(
   wantedId: string | null,
 ): Record<string, unknown> | null {
   const env = readResponseEnvelope(text);
-  if (env.isResponse && handle.record.rpcMethod === 'initialize') handle.initializeResultText = text;
-  handle.message(env);
+  handle.message(env, text);
   return env.isResponse && (wantedId === null || env.id === wantedId) ? resultOf(text) : null;
 }
 

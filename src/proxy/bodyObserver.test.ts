@@ -17,9 +17,9 @@ function observe(kind: BodyKind, chunks: readonly Uint8Array[], rpcMethod = 'too
   });
   const seen: ResponseEnvelope[] = [];
   const original = handle.message.bind(handle);
-  handle.message = (env) => {
+  handle.message = (env, text) => {
     seen.push(env);
-    original(env);
+    original(env, text);
   };
   const observer = createBodyObserver(kind, handle);
   for (const c of chunks) observer.push(Buffer.from(c));

@@ -81,10 +81,7 @@ class CollectingObserver implements BodyObserver {
     if (this.isJson) {
       try {
         // Read in the bytes: a large answer is never decoded whole (only an initialize answer is kept).
-        const env = readResponseEnvelopeBytes(body);
-        if (env.isResponse && this.handle.record.rpcMethod === 'initialize')
-          this.handle.initializeResultText = body.toString('utf8');
-        this.handle.message(env);
+        this.handle.message(readResponseEnvelopeBytes(body), body);
       } catch {}
       return null;
     }
@@ -112,15 +109,7 @@ class SseObserver implements BodyObserver {
   constructor(handle: ExchangeHandle) {
     this.reader = new SseReader(({ data }) => {
       this.events++;
-      const env = readResponseEnvelopeBytes(data);
-      if (
-        env.isResponse &&
-        handle.record.rpcMethod === 'initialize' &&
-        handle.initializeResultText === null
-      ) {
-        handle.initializeResultText = data.toString('utf8');
-      }
-      handle.message(env);
+      handle.message(readResponseEnvelopeBytes(data), data);
     }, MAX_SSE_EVENT_BYTES);
   }
 

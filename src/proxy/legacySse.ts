@@ -238,10 +238,7 @@ export function createLegacySseHandlers({
       if (!env.isResponse || env.id === null) return;
       const call = s.pending.get(env.id);
       if (!call) return;
-      if (call.handle.record.rpcMethod === 'initialize' && call.handle.initializeResultText === null) {
-        call.handle.initializeResultText = data.toString('utf8');
-      }
-      call.handle.message(env);
+      call.handle.message(env, data);
       if (!call.handle.complete) return;
       for (const id of call.handle.begin.request.ids) s.pending.delete(id);
       if (call.postDone) call.finish();

@@ -163,9 +163,19 @@ export class ExchangeHandle {
     if (sessionId) this.issuedSessionId = sessionId;
   }
 
-  /** A JSON-RPC message seen in the response body (JSON or one SSE event). */
-  message(env: ResponseEnvelope): void {
+  /**
+   * A JSON-RPC message seen in the response body (JSON or one SSE event). `text` is the message
+   * itself, as text or UTF-8 bytes: the first answer to an `initialize` is kept for the handshake
+   * details (server name, version, protocol) read when the exchange finishes.
+   */
+  message(env: ResponseEnvelope, text?: string | Uint8Array): void {
     if (!env.isResponse) return;
+    if (text !== undefined && this.record.rpcMethod === 'initialize' && this.initializeResultText === null) {
+      this.initializeResultText =
+        typeof text === 'string'
+          ? text
+          : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
+    }
     if (env.id !== null && this.pending && !this.pending.has(env.id)) return;
     if (env.hasError && !this.rpcError) {
       this.rpcError = true;
