@@ -2,7 +2,6 @@
 // compatibility section: POST an InitializeRequest first; a Streamable HTTP server answers
 // it, a legacy HTTP+SSE server answers 4xx (404/405), and then a GET opens its SSE stream
 // whose first event is `endpoint`. What was found is remembered in the store.
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { type Dispatcher, request } from 'undici';
 import { firstHeader } from '../proxy/headers.js';
 import { MAX_BYTES_BEFORE_ENDPOINT } from '../proxy/legacyEndpoint.js';
@@ -10,6 +9,7 @@ import { redactText, redactUrl } from '../security/redact.js';
 import { SseReader } from '../sessions/sseReader.js';
 import type { TransportKind } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
+import { LATEST_PROTOCOL_VERSION } from './protocol.js';
 import { assertReadOnly } from './readOnly.js';
 import { PROBE_CLIENT_INFO } from './session.js';
 import { describeError } from './wire.js';

@@ -22,10 +22,6 @@ import {
   type SendOptions,
 } from './wire.js';
 
-/** What the result says a legacy probe measured. */
-export const STREAM_LIFETIME_NOTE =
-  'legacy HTTP+SSE: the session is its stream, so the idle checkpoints measured stream lifetime (how long an idle stream stays open)';
-
 /** A made-up session id should be refused at once; a server that never answers it must not stall the probe. */
 const CONTROL_TIMEOUT_MS = 5_000;
 

@@ -11,7 +11,8 @@ import type { ObservationStore } from '../store/types.js';
 import type { Telemetry } from '../telemetry/setup.js';
 import type { ProbeRunSpan } from '../telemetry/spans.js';
 import { resolveTransport } from './detectTransport.js';
-import { LegacySseProbeWire, STREAM_LIFETIME_NOTE } from './legacySseWire.js';
+import type { LegacySseProbeWire } from './legacySseWire.js';
+import { STREAM_LIFETIME_NOTE } from './protocol.js';
 import { emptyUpstreamResult, type ProbeEvent, type ProbeResult, type ProbeStatus } from './result.js';
 import { type BisectOptions, probeUpstream } from './upstreamProbe.js';
 import { ProbeCancelled, ProbeWire } from './wire.js';
@@ -214,8 +215,16 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
             result.results[i]!.fatalError = (err as Error).message;
             return;
           }
-          const wire = transport === 'sse' ? new LegacySseProbeWire(wireOptions) : new ProbeWire(wireOptions);
-          if (wire instanceof LegacySseProbeWire) result.results[i]!.warnings.push(STREAM_LIFETIME_NOTE);
+          // The legacy wire brings the SDK's SSE client (and its protocol schemas): loaded only
+          // when an upstream actually speaks HTTP+SSE, so a serve process that never probes one
+          // does not carry it.
+          let legacy: LegacySseProbeWire | null = null;
+          if (transport === 'sse') {
+            const { LegacySseProbeWire } = await import('./legacySseWire.js');
+            legacy = new LegacySseProbeWire(wireOptions);
+            result.results[i]!.warnings.push(STREAM_LIFETIME_NOTE);
+          }
+          const wire = legacy ?? new ProbeWire(wireOptions);
           try {
             await probeUpstream({
               wire,
@@ -229,7 +238,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
               emit,
             });
           } finally {
-            if (wire instanceof LegacySseProbeWire) await wire.closeAll();
+            await legacy?.closeAll();
           }
         }),
       ),

@@ -2,7 +2,8 @@
 // a first tools/list), call tools/list or ping on it, optionally hold a GET stream,
 // and close it. Timing and classification come from the tracker records.
 import { readInitializeResult } from '../sessions/jsonrpc.js';
-import { type ExchangeResult, type HeldStream, LATEST_PROTOCOL_VERSION, type ProbeWire } from './wire.js';
+import { LATEST_PROTOCOL_VERSION } from './protocol.js';
+import type { ExchangeResult, HeldStream, ProbeWire } from './wire.js';
 
 export const PROBE_CLIENT_INFO = { name: 'mcp-session-probe', version: '0.1.0' } as const;
 

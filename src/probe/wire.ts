@@ -4,7 +4,6 @@
 // of a probe exchange are computed exactly as for passive traffic.
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { type Dispatcher, request, errors as undiciErrors } from 'undici';
 import { firstHeader } from '../proxy/headers.js';
 import { redactText } from '../security/redact.js';
@@ -317,8 +316,6 @@ export function measureConnectMs(url: string, timeoutMs: number): Promise<number
     socket.once('error', () => done(null));
   });
 }
-
-export { LATEST_PROTOCOL_VERSION };
 
 /** What a probe step learns from one finished exchange (latency up to the JSON-RPC response). */
 export function exchangeResultOf(

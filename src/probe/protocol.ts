@@ -1,0 +1,10 @@
+// The MCP protocol version the prober asks for in `initialize` and sends as
+// `MCP-Protocol-Version`. Kept here rather than imported from `@modelcontextprotocol/sdk/types.js`:
+// that module builds every zod schema of the protocol (about 2 MB of heap, held for the life of
+// the process), and `serve` loads the prober whether or not a probe ever runs. A test checks that
+// it equals the SDK's `LATEST_PROTOCOL_VERSION`, so an SDK upgrade that moves it fails there.
+export const LATEST_PROTOCOL_VERSION = '2025-11-25';
+
+/** What a legacy HTTP+SSE probe measures (its wire module loads the SDK client, on demand). */
+export const STREAM_LIFETIME_NOTE =
+  'legacy HTTP+SSE: the session is its stream, so the idle checkpoints measured stream lifetime (how long an idle stream stays open)';
