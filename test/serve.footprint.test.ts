@@ -1,7 +1,10 @@
-// What a `serve` process loads before any probe runs. The prober's legacy HTTP+SSE wire needs
-// the MCP SDK's client, whose protocol schemas hold about 2 MB of heap for the life of the
-// process (and every full GC marks them): it is imported when a probe meets an HTTP+SSE
-// upstream, not at start-up. (That the legacy probe still works is test/probe.legacySse.e2e.test.ts.)
+// What a `serve` process loads when it only proxies. Modules stay in the heap for the life of
+// the process and every full GC marks them, so two large parts load only when used:
+// - the MCP SDK's client (about 2 MB with its protocol schemas), which the prober's legacy
+//   HTTP+SSE wire needs: imported when a probe meets an HTTP+SSE upstream
+//   (test/probe.legacySse.e2e.test.ts probes one);
+// - sdk-node's environment readers and every exporter they pull in (about 1 MB): required when
+//   OTEL_* asks for an export (test/telemetry.e2e.test.ts exports over OTLP).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +17,7 @@ afterEach(async () => {
 });
 
 describe('serve start-up footprint', () => {
-  it('proxies and serves the API without loading the MCP SDK', async () => {
+  it('proxies and serves the API and /metrics without loading the MCP SDK or the OTel exporters', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-footprint-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const log = join(dir, 'modules.log');
@@ -26,6 +29,9 @@ describe('serve start-up footprint', () => {
     const serve = await startServe(configPath, {
       env: {
         MODULE_LOG: log,
+        // Nothing to export, whatever the environment running the tests says.
+        OTEL_TRACES_EXPORTER: 'none',
+        OTEL_METRICS_EXPORTER: 'none',
         NODE_OPTIONS: `--import ${join(import.meta.dirname, 'helpers', 'moduleLog.mjs')}`,
       },
     });
@@ -41,12 +47,17 @@ describe('serve start-up footprint', () => {
     });
     expect(proxied.status).toBe(502);
     expect((await fetch(`${serve.url}/api/upstreams`)).status).toBe(200);
+    expect(await (await fetch(`${serve.url}/metrics`)).text()).toContain('mcp_client_operation_duration');
 
     const loaded = readFileSync(log, 'utf8').split('\n');
-    // The hook saw the process's own imports (undici, hono, the server)...
-    expect(loaded.some((u) => u.includes('/node_modules/undici/'))).toBe(true);
+    // The hook saw the process's own modules, ES and CommonJS...
     expect(loaded.some((u) => u.endsWith('/src/server.ts'))).toBe(true);
-    // ...and none of the SDK.
+    expect(loaded.some((u) => u.includes('/node_modules/undici/lib/'))).toBe(true);
+    expect(loaded.some((u) => u.includes('/node_modules/@opentelemetry/sdk-metrics/'))).toBe(true);
+    // ...and none of these.
     expect(loaded.filter((u) => u.includes('/@modelcontextprotocol/sdk/'))).toEqual([]);
+    expect(
+      loaded.filter((u) => /\/@opentelemetry\/(sdk-node|exporter-(trace|metrics)-otlp)/.test(u)),
+    ).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import {
   detectResources,
@@ -13,11 +14,8 @@ import {
   PeriodicExportingMetricReader,
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
-import { createSamplerFromEnv } from '@opentelemetry/sdk-node/build/src/create-from-env.js';
-import {
-  getOtlpMetricExporterFromEnv,
-  getSpanProcessorsFromEnv,
-} from '@opentelemetry/sdk-node/build/src/utils.js';
+import type * as SdkNodeFromEnv from '@opentelemetry/sdk-node/build/src/create-from-env.js';
+import type * as SdkNodeUtils from '@opentelemetry/sdk-node/build/src/utils.js';
 import {
   AlwaysOnSampler,
   BasicTracerProvider,
@@ -38,6 +36,15 @@ import {
 } from './spans.js';
 
 export const DEFAULT_SERVICE_NAME = 'mcp-session-probe';
+
+// sdk-node's readers of OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER / OTEL_TRACES_SAMPLER load
+// every exporter it knows (OTLP over gRPC, protobuf and JSON, Zipkin, the B3 and Jaeger
+// propagators...), about 1 MB of heap that every full GC marks. Required (it is CommonJS) only
+// when the environment asks for an export.
+const require = createRequire(import.meta.url);
+const sdkNodeUtils = () => require('@opentelemetry/sdk-node/build/src/utils.js') as typeof SdkNodeUtils;
+const sdkNodeFromEnv = () =>
+  require('@opentelemetry/sdk-node/build/src/create-from-env.js') as typeof SdkNodeFromEnv;
 const SCOPE = 'mcp-session-probe';
 
 /** What the standard `OTEL_*` variables ask for. Pure, so the "nothing set → nothing exported" rule is testable. */
@@ -192,7 +199,8 @@ export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
   ) as PrometheusExporter;
   for (const build of opts.metricReaders ?? []) addReader(build);
   for (const kind of settings.metricExporters) {
-    const exporter = kind === 'otlp' ? getOtlpMetricExporterFromEnv() : new ConsoleMetricExporter();
+    const exporter =
+      kind === 'otlp' ? sdkNodeUtils().getOtlpMetricExporterFromEnv() : new ConsoleMetricExporter();
     addReader((p) => periodicReaderFromEnv(exporter, env, p));
   }
   const meterProvider = new MeterProvider({ resource, readers });
@@ -205,11 +213,11 @@ export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
   let tracerProvider: BasicTracerProvider | null = null;
   let spans: SpanRecorder | null = null;
   const processors =
-    opts.spanProcessors ?? (settings.exportTraces ? getSpanProcessorsFromEnv(undefined) : []);
+    opts.spanProcessors ?? (settings.exportTraces ? sdkNodeUtils().getSpanProcessorsFromEnv(undefined) : []);
   if (processors.length > 0) {
     const sampler =
       opts.sampler ??
-      (opts.spanProcessors ? undefined : createSamplerFromEnv()) ??
+      (opts.spanProcessors ? undefined : sdkNodeFromEnv().createSamplerFromEnv()) ??
       new ParentBasedSampler({ root: new AlwaysOnSampler() });
     tracerProvider = new BasicTracerProvider({ resource, spanProcessors: processors, sampler });
     const addresses = upstreamAddresses(opts.upstreams);
