@@ -206,7 +206,7 @@ export function renderMarkdown(results: {
   generatedAt: string;
   command: string;
   machine: { cpus: number; cpuModel: string; node: string };
-  settings: { rounds: number; cellMs: number };
+  settings: { rounds: number; cellMs: number; slicesPerCell?: number };
   telemetry: string;
   summary: Summary;
   targets: TargetCheck[];
@@ -214,7 +214,7 @@ export function renderMarkdown(results: {
   const lines: string[] = [];
   const { summary } = results;
   lines.push(
-    `Command: \`${results.command}\` · ${results.generatedAt} · ${results.machine.cpus} cores (${results.machine.cpuModel}), Node ${results.machine.node} · ${results.settings.rounds} interleaved rounds of ${results.settings.cellMs} ms per cell, medians · telemetry: ${results.telemetry}`,
+    `Command: \`${results.command}\` · ${results.generatedAt} · ${results.machine.cpus} cores (${results.machine.cpuModel}), Node ${results.machine.node} · ${results.settings.rounds} interleaved rounds of ${results.settings.cellMs} ms per cell${(results.settings.slicesPerCell ?? 1) > 1 ? ` (${results.settings.slicesPerCell} slices, interleaved across targets)` : ''}, medians · telemetry: ${results.telemetry}`,
     '',
     '| scenario | target | req/s | ÷ direct | ÷ pass-through | p50 ms | +p50 ms | p99 ms | +p99 ms | CPU µs/req | first SSE event ms |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',

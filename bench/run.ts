@@ -28,6 +28,8 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     'duration-ms': { type: 'string' },
+    /** Each cell runs as this many slices, interleaved with the other targets' (default 4; 1 = one piece). */
+    slices: { type: 'string' },
     'idle-sessions': { type: 'string' },
     /** Comma-separated substrings: run only the scenarios whose name contains one (e.g. `raw ping`). */
     only: { type: 'string' },
@@ -40,6 +42,7 @@ const { values: flags } = parseArgs({
 const quick = flags.quick === true;
 const ROUNDS = Number(flags.rounds ?? (quick ? 2 : 5));
 const CELL_MS = Number(flags['duration-ms'] ?? (quick ? 400 : 1000));
+const SLICES = Math.max(1, Math.floor(Number(flags.slices ?? (quick ? 2 : 4))));
 const IDLE_SESSIONS = Number(flags['idle-sessions'] ?? (quick ? 2000 : 5000));
 const SESSIONS_PER_CLIENT = 8;
 // The proxy children build spans and metrics and hand spans to an exporter that drops them
@@ -196,11 +199,19 @@ async function main(): Promise<void> {
     for (const s of SCENARIOS) {
       // Rotate the order each round so that no target always runs first (or right after a heavy one).
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      // Each cell is run as SLICES slices, in the order A B C D E, E D C B A, A B C D E, ...: the
+      // cells that are compared in a round then span the same seconds, so the VM's drift (2x within
+      // minutes here) falls on all of them alike and cancels in the paired ratios.
+      const parts = new Map<Target, Slice[]>(order.map((t) => [t, []]));
+      for (let k = 0; k < SLICES; k++) {
+        for (const t of k % 2 === 0 ? order : [...order].reverse()) {
+          parts.get(t)!.push(await measureSlice(t, s, CELL_MS / SLICES));
+        }
+      }
       for (const t of order) {
-        const m = await measure(t, s, CELL_MS);
         const key = `${s.name}|${t.name}`;
         if (!cells.has(key)) cells.set(key, []);
-        cells.get(key)!.push(m);
+        cells.get(key)!.push(joinSlices(parts.get(t)!));
       }
     }
     log(`round ${round + 1}/${ROUNDS} done`);
@@ -281,6 +292,7 @@ async function main(): Promise<void> {
     settings: {
       rounds: ROUNDS,
       cellMs: CELL_MS,
+      slicesPerCell: SLICES,
       sessionsPerClient: SESSIONS_PER_CLIENT,
       idleSessions: IDLE_SESSIONS,
     },
@@ -316,13 +328,36 @@ function cellSummary(r: CellResult, cpuMicros: number | null) {
   };
 }
 
-async function measure(t: Target, s: Scenario, ms: number) {
+interface Slice {
+  r: CellResult;
+  cpuMicros: number | null;
+}
+
+async function measureSlice(t: Target, s: Scenario, ms: number): Promise<Slice> {
   const client = t.clients.get(s.upstream)!;
   const cpu0 = t.pid === null ? 0 : cpuMicrosOf(t.pid, t.withChildren);
   const r = await client.run(s.method, s.concurrency, ms);
-  const cpu = t.pid === null ? null : cpuMicrosOf(t.pid, t.withChildren) - cpu0;
+  const cpuMicros = t.pid === null ? null : cpuMicrosOf(t.pid, t.withChildren) - cpu0;
   if (r.errors > 0) log(`${s.name} via ${t.name}: ${r.errors} errors`);
+  return { r, cpuMicros };
+}
+
+/** One cell from its slices: requests, time and CPU added up, latencies pooled. */
+function joinSlices(slices: readonly Slice[]) {
+  const byNumber = (a: number, b: number) => a - b;
+  const r: CellResult = {
+    requests: slices.reduce((n, x) => n + x.r.requests, 0),
+    errors: slices.reduce((n, x) => n + x.r.errors, 0),
+    seconds: slices.reduce((n, x) => n + x.r.seconds, 0),
+    latenciesMs: slices.flatMap((x) => x.r.latenciesMs).sort(byNumber),
+    firstEventMs: slices.flatMap((x) => x.r.firstEventMs).sort(byNumber),
+  };
+  const cpu = slices.some((x) => x.cpuMicros === null) ? null : slices.reduce((n, x) => n + x.cpuMicros!, 0);
   return cellSummary(r, cpu);
+}
+
+async function measure(t: Target, s: Scenario, ms: number) {
+  return joinSlices([await measureSlice(t, s, ms)]);
 }
 
 /** RSS and heap per idle tracked session: open N sessions through the proxy, GC, compare. */
