@@ -45,6 +45,7 @@ const require = createRequire(import.meta.url);
 const sdkNodeUtils = () => require('@opentelemetry/sdk-node/build/src/utils.js') as typeof SdkNodeUtils;
 const sdkNodeFromEnv = () =>
   require('@opentelemetry/sdk-node/build/src/create-from-env.js') as typeof SdkNodeFromEnv;
+
 const SCOPE = 'mcp-session-probe';
 
 /** What the standard `OTEL_*` variables ask for. Pure, so the "nothing set → nothing exported" rule is testable. */
