@@ -3,9 +3,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProbeMode } from '../src/config/schema.js';
 import type { LegacySseUpstreamOptions } from '../src/demo/legacySseUpstream.js';
-import { STREAM_LIFETIME_NOTE } from '../src/probe/protocol.js';
 import { READ_ONLY_METHODS } from '../src/probe/readOnly.js';
 import type { UpstreamProbeResult } from '../src/probe/result.js';
+import { STREAM_LIFETIME_NOTE } from '../src/probe/result.js';
 import { type ProbeRunOptions, startProbeRun } from '../src/probe/run.js';
 import type { ExchangeRecord, Observation } from '../src/sessions/types.js';
 import { startServerEverything, upstreamPool } from './fixtures/upstreams.js';

@@ -4,7 +4,3 @@
 // the process), and `serve` loads the prober whether or not a probe ever runs. A test checks that
 // it equals the SDK's `LATEST_PROTOCOL_VERSION`, so an SDK upgrade that moves it fails there.
 export const LATEST_PROTOCOL_VERSION = '2025-11-25';
-
-/** What a legacy HTTP+SSE probe measures (its wire module loads the SDK client, on demand). */
-export const STREAM_LIFETIME_NOTE =
-  'legacy HTTP+SSE: the session is its stream, so the idle checkpoints measured stream lifetime (how long an idle stream stays open)';

@@ -6,6 +6,10 @@ import type { IdleWindow } from './window.js';
 
 export type ProbeStatus = 'running' | 'done' | 'failed' | 'cancelled';
 
+/** The warning a legacy HTTP+SSE upstream's result carries: what its checkpoints measured. */
+export const STREAM_LIFETIME_NOTE =
+  'legacy HTTP+SSE: the session is its stream, so the idle checkpoints measured stream lifetime (how long an idle stream stays open)';
+
 export interface Checkpoint {
   /** The idle gap asked for (ladder: the offset from the first call, as the original script labelled it). */
   idleSecondsTarget: number;

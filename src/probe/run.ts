@@ -12,8 +12,13 @@ import type { Telemetry } from '../telemetry/setup.js';
 import type { ProbeRunSpan } from '../telemetry/spans.js';
 import { resolveTransport } from './detectTransport.js';
 import type { LegacySseProbeWire } from './legacySseWire.js';
-import { STREAM_LIFETIME_NOTE } from './protocol.js';
-import { emptyUpstreamResult, type ProbeEvent, type ProbeResult, type ProbeStatus } from './result.js';
+import {
+  emptyUpstreamResult,
+  type ProbeEvent,
+  type ProbeResult,
+  type ProbeStatus,
+  STREAM_LIFETIME_NOTE,
+} from './result.js';
 import { type BisectOptions, probeUpstream } from './upstreamProbe.js';
 import { ProbeCancelled, ProbeWire } from './wire.js';
 
