@@ -200,8 +200,9 @@ async function main(): Promise<void> {
       // Rotate the order each round so that no target always runs first (or right after a heavy one).
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       // Each cell is run as SLICES slices, in the order A B C D E, E D C B A, A B C D E, ...: the
-      // cells that are compared in a round then span the same seconds, so the VM's drift (2x within
-      // minutes here) falls on all of them alike and cancels in the paired ratios.
+      // cells that are compared in a round then span the same seconds, so drift slower than that
+      // falls on all of them alike. (Measured against one piece per cell, it did not narrow the
+      // rounds' spread: most of this VM's noise is faster; bench/README.md.)
       const parts = new Map<Target, Slice[]>(order.map((t) => [t, []]));
       for (let k = 0; k < SLICES; k++) {
         for (const t of k % 2 === 0 ? order : [...order].reverse()) {
