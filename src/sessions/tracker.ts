@@ -51,7 +51,11 @@ export interface SessionTrackerOptions {
   /** Sessions not seen for this long are forgotten (not ended: we simply stop knowing). */
   evictIdleAfterMs?: number;
   /** Hook for telemetry: every finished exchange with its session state. */
-  onExchange?: (exchange: ExchangeRecord, session: SessionRecord | null) => void;
+  onExchange?: (
+    exchange: ExchangeRecord,
+    session: SessionRecord | null,
+    handle: ExchangeHandle | null,
+  ) => void;
   /**
    * A session id was adopted (first sight of a session this tracker did not see open: the
    * proxy restarted, or it forgot the session). The server looks it up in the store and calls
@@ -105,15 +109,23 @@ export interface FinishExchange {
 }
 
 /** One exchange in progress, returned by `SessionTracker.begin`. */
+/** Shared by every exchange whose expected answers all came: only ever read, never added to. */
+const NO_IDS: Set<string> = new Set();
+
 export class ExchangeHandle {
   readonly record: ExchangeRecord;
-  /** Response ids still expected. */
-  private pending: Set<string> | null;
+  /**
+   * Response ids still expected: null when the request expected none, the id itself for a single
+   * request (no `Set` per exchange), a set for a batch. `NO_IDS` once all are answered.
+   */
+  private pending: Set<string> | string | null;
   private issuedSessionId: string | null = null;
   private rpcError = false;
   private rpcErrorText: string | null = null;
   private done = false;
   initializeResultText: string | null = null;
+  /** Telemetry's own state for this exchange (its span ids, fixed when the request leaves). */
+  spanState: unknown = null;
 
   constructor(
     private readonly tracker: SessionTracker,
@@ -122,7 +134,8 @@ export class ExchangeHandle {
     startedAt: number,
   ) {
     const req = begin.request;
-    this.pending = req.ids.length > 0 ? new Set(req.ids) : null;
+    const ids = req.ids;
+    this.pending = ids.length === 0 ? null : ids.length === 1 ? ids[0]! : new Set(ids);
     this.record = {
       upstream: begin.upstream,
       source: tracker.source,
@@ -176,7 +189,7 @@ export class ExchangeHandle {
           ? text
           : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
     }
-    if (env.id !== null && this.pending && !this.pending.has(env.id)) return;
+    if (env.id !== null && !this.expects(env.id)) return;
     if (env.hasError && !this.rpcError) {
       this.rpcError = true;
       this.record.rpcErrorCode = env.errorCode;
@@ -185,13 +198,26 @@ export class ExchangeHandle {
     if (this.record.responseAt === null && (env.id === this.record.rpcId || env.id === null)) {
       this.record.responseAt = this.tracker.now();
     }
-    if (env.id !== null) this.pending?.delete(env.id);
-    else if (this.pending) this.pending.clear();
+    if (env.id !== null) this.answered(env.id);
+    else if (this.pending !== null) this.pending = NO_IDS;
+  }
+
+  private expects(id: string): boolean {
+    const p = this.pending;
+    return p === null || (typeof p === 'string' ? p === id : p.has(id));
+  }
+
+  private answered(id: string): void {
+    const p = this.pending;
+    if (typeof p === 'string') {
+      if (p === id) this.pending = NO_IDS;
+    } else p?.delete(id);
   }
 
   /** True once every request in the body has its response. */
   get complete(): boolean {
-    return this.pending === null || this.pending.size === 0;
+    const p = this.pending;
+    return p === null || (typeof p !== 'string' && p.size === 0);
   }
 
   finish(f: FinishExchange = {}): ExchangeRecord {
@@ -459,7 +485,7 @@ export class SessionTracker {
     if (state && r.sessionHash === null) r.sessionHash = state.record.sessionHash;
     if (r.callerHash === null && state) r.callerHash = state.callerHash;
     this.emit({ type: 'exchange', exchange: r });
-    this.onExchange?.(r, state?.record ?? null);
+    this.onExchange?.(r, state?.record ?? null, h);
   }
 
   private onInitialize(h: ExchangeHandle, end: number): SessionState | null {
@@ -575,7 +601,7 @@ export class SessionTracker {
     };
     this.end(upstream, sessionId, 'expired', at);
     this.emit({ type: 'exchange', exchange: record });
-    this.onExchange?.(record, s);
+    this.onExchange?.(record, s, null);
     return record;
   }
 
