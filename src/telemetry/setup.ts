@@ -125,7 +125,7 @@ export interface Telemetry {
   /** ForwardContext.onStreamOpened. */
   onStreamOpened(handle: ExchangeHandle): void;
   /** SessionTracker onExchange. */
-  onExchange(record: ExchangeRecord, session: SessionRecord | null): void;
+  onExchange(record: ExchangeRecord, session: SessionRecord | null, handle?: ExchangeHandle | null): void;
   /** Tee of the recorder's observation stream. */
   onObservation(obs: Observation): void;
   /** Root span for a probe run (a no-op object when tracing is off). */
@@ -216,16 +216,22 @@ export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
   const processors =
     opts.spanProcessors ?? (settings.exportTraces ? sdkNodeUtils().getSpanProcessorsFromEnv(undefined) : []);
   if (processors.length > 0) {
+    // OTEL_TRACES_SAMPLER unset or `parentbased_always_on` is the SDK's default; exchange spans
+    // then decide sampling themselves (SpanRecorderOptions.sampler). Read where the SDK reads it.
+    const samplerName = (process.env['OTEL_TRACES_SAMPLER'] ?? '').trim().toLowerCase();
+    const defaultSampler =
+      !opts.sampler &&
+      (opts.spanProcessors !== undefined || samplerName === '' || samplerName === 'parentbased_always_on');
     const sampler =
       opts.sampler ??
-      (opts.spanProcessors ? undefined : sdkNodeFromEnv().createSamplerFromEnv()) ??
+      (defaultSampler ? undefined : sdkNodeFromEnv().createSamplerFromEnv()) ??
       new ParentBasedSampler({ root: new AlwaysOnSampler() });
     tracerProvider = new BasicTracerProvider({ resource, spanProcessors: processors, sampler });
     const addresses = upstreamAddresses(opts.upstreams);
     spans = createSpanRecorder({
       tracer: tracerProvider.getTracer(SCOPE),
       processors,
-      sampler,
+      sampler: defaultSampler ? null : sampler,
       resource,
       scope: { name: SCOPE },
       upstreamAddress: (id) => addresses.get(id),
@@ -239,18 +245,18 @@ export function setupTelemetry(opts: SetupTelemetryOptions = {}): Telemetry {
     metrics,
     extraRequestHeaders(handle, incomingTraceparent) {
       if (spans === null) return null;
-      const tp = spans.requestStarted(handle.record, {
+      const tp = spans.requestStarted(handle, {
         traceparent: incomingTraceparent,
         metaTraceparent: handle.begin.request.metaTraceparent,
       });
       return tp ? ['traceparent', tp] : null;
     },
     onStreamOpened(handle) {
-      spans?.streamOpened(handle.record);
+      spans?.streamOpened(handle);
     },
-    onExchange(record, session) {
+    onExchange(record, session, handle) {
       metrics.exchangeFinished(record, session);
-      spans?.exchangeFinished(record, session);
+      spans?.exchangeFinished(record, session, handle ?? null);
     },
     onObservation(obs) {
       metrics.observation(obs);

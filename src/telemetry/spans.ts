@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   type Attributes,
   type Context,
@@ -16,7 +17,6 @@ import {
 import { type InstrumentationScope, millisToHrTime } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import {
-  RandomIdGenerator,
   type ReadableSpan,
   type Sampler,
   SamplingDecision,
@@ -41,8 +41,12 @@ export interface SpanRecorderOptions {
    * handed straight to the same processors (see `ExchangeSpan`).
    */
   processors: readonly SpanProcessor[];
-  /** The tracer provider's sampler (`OTEL_TRACES_SAMPLER`); parent-based always-on by default. */
-  sampler: Sampler;
+  /**
+   * The tracer provider's sampler (`OTEL_TRACES_SAMPLER`), or null for the default,
+   * parent-based always-on: a span is sampled when it has no parent or a sampled one. That
+   * decision is then made here, without the sampler's context lookups and result objects.
+   */
+  sampler: Sampler | null;
   resource: Resource;
   scope: InstrumentationScope;
   /** `server.address` / `server.port` of an upstream id (from the config). */
@@ -85,17 +89,26 @@ export interface ProbeRunSpan {
   end(result?: { endedAt?: number; errorType?: string | null; errorMessage?: string | null }): void;
 }
 
+/** An exchange in flight (the tracker's `ExchangeHandle`): its record, and a slot for its span's ids. */
+export interface SpanHolder {
+  readonly record: ExchangeRecord;
+  spanState: unknown;
+}
+
 export interface SpanRecorder {
   /**
    * Starts the span of an exchange that is about to be forwarded (the only span kept open
    * during a request, because its id must travel upstream) and returns the `traceparent`
    * to send. The span ends in `exchangeFinished` with the record's own timestamps.
    */
-  requestStarted(record: ExchangeRecord, incoming: IncomingTraceContext): string | null;
+  requestStarted(exchange: SpanHolder, incoming: IncomingTraceContext): string | null;
   /** A standalone GET stream was established: its short open span ends here. */
-  streamOpened(record: ExchangeRecord): void;
-  /** Every finished exchange (the tracker's `onExchange`). */
-  exchangeFinished(record: ExchangeRecord, session: SessionRecord | null): void;
+  streamOpened(exchange: SpanHolder): void;
+  /**
+   * Every finished exchange (the tracker's `onExchange`). `exchange` is null for exchanges the
+   * tracker made up (a legacy session's stream ending): they were never forwarded.
+   */
+  exchangeFinished(record: ExchangeRecord, session: SessionRecord | null, exchange: SpanHolder | null): void;
   probeRun(opts: ProbeRunOptions): ProbeRunSpan;
 }
 
@@ -192,35 +205,64 @@ interface SpanSite {
  * each of its ~20 attributes and held two clocks, which made tracing the largest cost of a
  * request (about 25-30 µs in `npm run bench`). Attributes are derived from the exchange record
  * when an exporter first reads them, then kept.
+ *
+ * A batch processor holds every span until its batch leaves (512 spans, or 5 s), which under
+ * load outlives a young-generation GC or two: what a span holds is promoted to the old space and
+ * marked again by every full GC. So it holds as little as it can: its times are the record's
+ * (the `HrTime` pairs are made when an exporter reads them), constants on the prototype, ids cut
+ * from a shared pool (`IdPool`). About 800 → 400 bytes retained per span, record included.
  */
 class ExchangeSpan implements ReadableSpan {
-  readonly kind = SpanKind.CLIENT;
-  readonly links = NO_LINKS;
-  readonly ended = true;
-  readonly droppedAttributesCount = 0;
-  readonly droppedEventsCount = 0;
-  readonly droppedLinksCount = 0;
-  readonly startTime: HrTime;
-  readonly endTime: HrTime;
-  readonly duration: HrTime;
   private attrs: Attributes | null = null;
 
   constructor(
     readonly name: string,
     private readonly context: SpanContext,
     readonly parentSpanContext: SpanContext | undefined,
-    startMs: number,
-    endMs: number,
+    /** Null: the record's `endedAt` (most spans); else the span's own end. */
+    private readonly end: number | null,
+    /** A point in time at its end (the stream close span), not a span from the record's start. */
+    private readonly instant: boolean,
     readonly status: SpanStatus,
     readonly events: TimedEvent[],
     private readonly site: SpanSite,
     private readonly record: ExchangeRecord,
     private readonly session: SessionRecord | null,
     private readonly extra: Attributes | null,
-  ) {
-    this.startTime = millisToHrTime(startMs);
-    this.endTime = millisToHrTime(endMs);
-    this.duration = millisToHrTime(Math.max(0, endMs - startMs));
+  ) {}
+
+  get kind(): SpanKind {
+    return SpanKind.CLIENT;
+  }
+  get links(): Link[] {
+    return NO_LINKS;
+  }
+  get ended(): boolean {
+    return true;
+  }
+  get droppedAttributesCount(): number {
+    return 0;
+  }
+  get droppedEventsCount(): number {
+    return 0;
+  }
+  get droppedLinksCount(): number {
+    return 0;
+  }
+  private get endMs(): number {
+    return this.end ?? this.record.endedAt ?? this.record.startedAt;
+  }
+  private get startMs(): number {
+    return this.instant ? this.endMs : this.record.startedAt;
+  }
+  get startTime(): HrTime {
+    return millisToHrTime(this.startMs);
+  }
+  get endTime(): HrTime {
+    return millisToHrTime(this.endMs);
+  }
+  get duration(): HrTime {
+    return millisToHrTime(Math.max(0, this.endMs - this.startMs));
   }
 
   spanContext(): SpanContext {
@@ -246,6 +288,46 @@ class ExchangeSpan implements ReadableSpan {
   }
 }
 
+/**
+ * Random trace and span ids (lowercase hex, never all zeros), cut from one string of
+ * crypto-random hex made 4 KiB of randomness at a time. Each id is a slice of that string: no
+ * copy and no `Buffer` per id, where the SDK's `RandomIdGenerator` writes a buffer and
+ * hex-encodes it twice per request. A slice keeps its pool string alive (8 KiB for about 170
+ * requests' ids) until the last span that uses it is exported.
+ */
+export class IdPool {
+  private hex = '';
+  private at = 0;
+
+  constructor(
+    private readonly bytes = 4096,
+    private readonly random: (size: number) => Buffer = randomBytes,
+  ) {}
+
+  traceId(): string {
+    return this.take(32);
+  }
+
+  spanId(): string {
+    return this.take(16);
+  }
+
+  private take(chars: number): string {
+    for (;;) {
+      if (this.at + chars > this.hex.length) {
+        this.hex = this.random(this.bytes).toString('hex');
+        this.at = 0;
+      }
+      const id = this.hex.slice(this.at, this.at + chars);
+      this.at += chars;
+      // W3C trace context: an all-zero id is invalid (one in 2^64 at least).
+      if (!ZERO_ID.startsWith(id)) return id;
+    }
+  }
+}
+
+const ZERO_ID = '0'.repeat(32);
+
 /** Ids and sampling of an exchange, fixed when the request leaves (its span id travels upstream). */
 interface OpenExchange {
   context: SpanContext;
@@ -267,8 +349,7 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
     scope: opts.scope,
     upstreamAddress: opts.upstreamAddress,
   };
-  const ids = new RandomIdGenerator();
-  const open = new WeakMap<ExchangeRecord, OpenExchange>();
+  const ids = new IdPool();
   /** Root spans of running probes by run id + upstream, so their exchanges become children. */
   const probeRuns = new Map<string, Span>();
   const runKey = (runId: string, upstream: string) => `${runId}\0${upstream}`;
@@ -278,7 +359,19 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
 
   /** New span ids under `parent` (or a new trace), sampled as the SDK tracer would. */
   const begin = (r: ExchangeRecord, parent: SpanContext | undefined): OpenExchange => {
-    const traceId = parent?.traceId ?? ids.generateTraceId();
+    const traceId = parent?.traceId ?? ids.traceId();
+    if (sampler === null) {
+      const sampled = parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0;
+      return {
+        context: {
+          traceId,
+          spanId: ids.spanId(),
+          traceFlags: sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        },
+        parent,
+        openEmitted: false,
+      };
+    }
     const parentCtx: Context = parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
     const decision = sampler.shouldSample(
       parentCtx,
@@ -289,16 +382,13 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
       NO_LINKS,
     );
     const sampled = decision.decision === SamplingDecision.RECORD_AND_SAMPLED;
-    return {
-      context: {
-        traceId,
-        spanId: ids.generateSpanId(),
-        traceFlags: sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
-        ...(decision.traceState ? { traceState: decision.traceState } : {}),
-      },
-      parent,
-      openEmitted: false,
+    const context: SpanContext = {
+      traceId,
+      spanId: ids.spanId(),
+      traceFlags: sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
     };
+    if (decision.traceState) context.traceState = decision.traceState;
+    return { context, parent, openEmitted: false };
   };
 
   const emit = (span: ExchangeSpan): void => {
@@ -327,8 +417,8 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
         exchangeSpanName(r),
         o.context,
         o.parent,
-        r.startedAt,
-        endMs,
+        endMs === r.endedAt ? null : endMs,
+        false,
         status,
         events,
         site,
@@ -345,24 +435,26 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
   };
 
   return {
-    requestStarted(r, incoming) {
+    requestStarted(exchange, incoming) {
+      const r = exchange.record;
       const parent = r.probeRunId
         ? probeParent(r)
         : (parseTraceparent(incoming.metaTraceparent) ?? parseTraceparent(incoming.traceparent) ?? undefined);
       const o = begin(r, parent);
-      open.set(r, o);
+      exchange.spanState = o;
       return formatTraceparent(o.context);
     },
 
-    streamOpened(r) {
-      const o = open.get(r);
+    streamOpened(exchange) {
+      const o = exchange.spanState as OpenExchange | null;
+      const r = exchange.record;
       if (!o || r.httpMethod !== 'GET' || o.openEmitted) return;
       emitStreamOpen(r, o);
     },
 
-    exchangeFinished(r, session) {
-      let o = open.get(r);
-      open.delete(r);
+    exchangeFinished(r, session, exchange) {
+      let o = (exchange?.spanState as OpenExchange | null | undefined) ?? null;
+      if (exchange) exchange.spanState = null;
       o ??= begin(r, probeParent(r));
       const end = r.endedAt ?? Date.now();
       const errorType = errorTypeOf(r);
@@ -373,15 +465,15 @@ export function createSpanRecorder(opts: SpanRecorderOptions): SpanRecorder {
         // its own short span so the stream's lifetime is an attribute, not a span length.
         if (!o.openEmitted) emitStreamOpen(r, o);
         if (!sampled(o)) return;
-        const close: SpanContext = { ...o.context, spanId: ids.generateSpanId() };
+        const close: SpanContext = { ...o.context, spanId: ids.spanId() };
         emit(
           new ExchangeSpan(
             sc.SPAN_STREAM_CLOSE,
             close,
             // A child of the (ended) open span: same trace, and the pair reads as one stream.
             o.context,
-            end,
-            end,
+            end === r.endedAt ? null : end,
+            true,
             errorType && r.outcome !== 'stream_closed' ? errorStatus(errorType, r.errorMessage) : OK_STATUS,
             NO_EVENTS,
             site,
