@@ -9,6 +9,13 @@ import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
 import { setupTelemetry } from '../src/telemetry/index.js';
+import {
+  breakdown,
+  instrumentExporter,
+  instrumentServer,
+  instrumentTelemetry,
+  resetBreakdown,
+} from './breakdown.js';
 import { droppingExporter } from './droppingExporter.js';
 import { answerParent } from './processes.js';
 
@@ -25,15 +32,20 @@ const upstreams = pairs.map((pair) => {
     timeoutSeconds: 60,
   };
 });
+// `--breakdown` (bench/breakdown.ts): every per-request hook timed inside this process.
+const timedHooks = process.env['BENCH_BREAKDOWN'] === '1';
 // Telemetry fully on (spans built, batched and "exported"; metrics recorded) with an exporter
 // that drops everything after reading it: what tracing costs the proxy, without a collector.
 const telemetry =
   process.env['BENCH_SPANS'] === 'off'
     ? setupTelemetry({ env: {}, upstreams })
     : setupTelemetry({
-        spanProcessors: [new BatchSpanProcessor(droppingExporter())],
+        spanProcessors: [
+          new BatchSpanProcessor(timedHooks ? instrumentExporter(droppingExporter()) : droppingExporter()),
+        ],
         upstreams,
       });
+if (timedHooks) instrumentTelemetry(telemetry);
 const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-bench-'));
 const running = await startServer({
   config: {
@@ -47,7 +59,14 @@ const running = await startServer({
   telemetry,
 });
 
+if (timedHooks) instrumentServer(running);
+
 answerParent({
+  breakdown: () => breakdown(),
+  'breakdown-reset': () => {
+    resetBreakdown();
+    return {};
+  },
   mem: () => {
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findFreePort, startServerEverything } from '../test/fixtures/upstreams.js';
+import type { BreakdownRow } from './breakdown.js';
 import { type CellResult, McpLoadClient, median, percentile, type RpcMethod } from './load.js';
 import { startNginx } from './nginx.js';
 import {
@@ -26,6 +27,8 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    /** Time every per-request hook inside the proxies (bench/breakdown.ts) under raw ping c16 or --only. */
+    breakdown: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     'duration-ms': { type: 'string' },
     /** Each cell runs as this many slices, interleaved with the other targets' (default 4; 1 = one piece). */
@@ -49,8 +52,9 @@ const SESSIONS_PER_CLIENT = 8;
 // (bench/proxyChild.ts); no OTEL_* variable from the caller's shell may send them anywhere.
 for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
 const SPANS_ON = flags.spans !== 'off';
-// The proxy children read this (bench/proxyChild.ts).
+// The proxy children read these (bench/proxyChild.ts).
 process.env['BENCH_SPANS'] = SPANS_ON ? 'on' : 'off';
+process.env['BENCH_BREAKDOWN'] = flags.breakdown ? '1' : '0';
 const TELEMETRY_NOTE = SPANS_ON
   ? 'on in both proxy rows (spans batched to a no-op exporter, metrics in-process)'
   : 'metrics only in both proxy rows (--spans off: no spans built)';
@@ -171,6 +175,16 @@ async function main(): Promise<void> {
       t.clients.set(u, client);
       toClose.push(() => client.close());
     }
+  }
+  if (flags.breakdown) {
+    await printBreakdown(
+      targets,
+      new Map([
+        ['proxy', proxy],
+        ['proxy (rec. off)', proxyNoRec],
+      ]),
+    );
+    return;
   }
   if (flags.profile) {
     // Profile mode: load only the profiled proxies, then exit.
@@ -315,6 +329,62 @@ async function main(): Promise<void> {
 function range(values: readonly number[] | null | undefined, digits = 2): string {
   const text = iqrText(values, digits);
   return text ? `(${text})` : '';
+}
+
+/**
+ * `--breakdown`: the pass-through and both proxies in turn, 2 × 3 s each per scenario (raw ping
+ * c16 unless --only), then each proxy's timed hooks per request beside its CPU per request.
+ */
+async function printBreakdown(targets: readonly Target[], children: ReadonlyMap<string, BenchChild>) {
+  const scenarios = flags.only
+    ? SCENARIOS
+    : SCENARIOS.filter((x) => x.upstream === 'raw' && x.concurrency === 16);
+  const loaded = targets.filter((t) => t.name === 'pass-through' || children.has(t.name));
+  for (const s of scenarios) {
+    for (const t of loaded) await measure(t, s, 1000);
+    for (const child of children.values()) await child.ask({ type: 'breakdown-reset' });
+    const totals = new Map<string, { requests: number; cpuMicros: number; seconds: number }>();
+    for (let turn = 0; turn < 2; turn++) {
+      for (const t of turn === 0 ? loaded : [...loaded].reverse()) {
+        const { r, cpuMicros } = await measureSlice(t, s, 3000);
+        const sum = totals.get(t.name) ?? { requests: 0, cpuMicros: 0, seconds: 0 };
+        sum.requests += r.requests;
+        sum.cpuMicros += cpuMicros ?? 0;
+        sum.seconds += r.seconds;
+        totals.set(t.name, sum);
+      }
+    }
+    const pass = totals.get('pass-through')!;
+    const passCpu = pass.cpuMicros / pass.requests;
+    process.stdout.write(
+      `\n${s.name}: pass-through ${(pass.requests / pass.seconds).toFixed(0)} req/s, ${passCpu.toFixed(1)} µs CPU/req\n`,
+    );
+    for (const [name, child] of children) {
+      const sum = totals.get(name)!;
+      const cpu = sum.cpuMicros / sum.requests;
+      const rows = await child.ask<BreakdownRow[]>({ type: 'breakdown' });
+      process.stdout.write(
+        `\n${name}: ${(sum.requests / sum.seconds).toFixed(0)} req/s, ${cpu.toFixed(1)} µs CPU/req (${(cpu / passCpu).toFixed(2)}x the pass-through)\n\n`,
+      );
+      process.stdout.write(
+        '| timed in the proxy | µs per call | calls per request | µs per request |\n|---|--:|--:|--:|\n',
+      );
+      const topLevel = rows.filter((row) => !row.name.startsWith(' '));
+      const hooks = topLevel.reduce((n, row) => n + row.totalMicros, 0) / sum.requests;
+      for (const row of rows) {
+        if (row.calls === 0) continue;
+        const name = row.name.startsWith(' ')
+          ? `${'↳ '.repeat(row.name.length - row.name.trimStart().length)}${row.name.trim()}`
+          : row.name;
+        process.stdout.write(
+          `| ${name} | ${row.microsPerCall.toFixed(2)} | ${(row.calls / sum.requests).toFixed(2)} | ${(row.totalMicros / sum.requests).toFixed(2)} |\n`,
+        );
+      }
+      process.stdout.write(
+        `| **all of the above** | | | **${hooks.toFixed(2)}** (CPU over the pass-through: ${(cpu - passCpu).toFixed(1)}) |\n`,
+      );
+    }
+  }
 }
 
 function cellSummary(r: CellResult, cpuMicros: number | null) {
