@@ -210,7 +210,7 @@ interface SpanSite {
  * load outlives a young-generation GC or two: what a span holds is promoted to the old space and
  * marked again by every full GC. So it holds as little as it can: its times are the record's
  * (the `HrTime` pairs are made when an exporter reads them), constants on the prototype, ids cut
- * from a shared pool (`IdPool`). About 800 → 400 bytes retained per span, record included.
+ * from a shared pool (`IdPool`). About 800 → 580 bytes retained per span, record included.
  */
 class ExchangeSpan implements ReadableSpan {
   private attrs: Attributes | null = null;
@@ -291,8 +291,8 @@ class ExchangeSpan implements ReadableSpan {
 /**
  * Random trace and span ids (lowercase hex, never all zeros), cut from one string of
  * crypto-random hex made 4 KiB of randomness at a time. Each id is a slice of that string: no
- * copy and no `Buffer` per id, where the SDK's `RandomIdGenerator` writes a buffer and
- * hex-encodes it twice per request. A slice keeps its pool string alive (8 KiB for about 170
+ * copy and no `Buffer` call per id, where the SDK's `RandomIdGenerator` fills a buffer and
+ * hex-encodes it for each id (two per request). A slice keeps its pool string alive (8 KiB for about 170
  * requests' ids) until the last span that uses it is exported.
  */
 export class IdPool {
