@@ -141,4 +141,23 @@ describe('Recorder: session snapshots coalesce per session', () => {
     expect(cap.sessionsWritten()).toHaveLength(4);
     expect(rec.stats().coalesced).toBe(0);
   });
+
+  it('two sessions sharing a hash on different upstreams, interleaved: each one ends at its latest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-coalesce-'));
+    dirs.push(dir);
+    const store = openSqliteStore({ path: join(dir, 'probe.db') });
+    const rec = createRecorder({ store, flushIntervalMs: 10_000 });
+    for (let i = 1; i <= 5; i++) {
+      rec.record(session('aaaaaaaaaaaaaaaa', i));
+      rec.record(session('aaaaaaaaaaaaaaaa', i * 10, { upstream: 'slack' }));
+    }
+    await rec.flush();
+    const rows = store.sqlite.prepare('SELECT upstream, exchanges FROM sessions ORDER BY upstream').all();
+    expect(rows).toEqual([
+      { upstream: 'linear', exchanges: 5 },
+      { upstream: 'slack', exchanges: 50 },
+    ]);
+    await rec.close();
+    await store.close();
+  });
 });

@@ -249,7 +249,12 @@ function describe(err: unknown): string {
 class ObservationQueue {
   private items: Observation[] = [];
   private head = 0;
-  /** Absolute index of each session's waiting snapshot (upstream NUL source NUL hash). */
+  /**
+   * Absolute index of the waiting snapshot of each session hash. Keyed by the hash alone, which the
+   * tracker hands over as the same string every time (its hash code is computed once), so no key is
+   * built per snapshot; the upstream and source are compared at the index. Two sessions sharing a
+   * hash (different upstreams or sources) just stop coalescing with each other: correct, only fuller.
+   */
   private sessionAt = new Map<string, number>();
   /** Items below this index were handed out by `peek` (a write in flight): never replaced. */
   private sealed = 0;
@@ -262,13 +267,15 @@ class ObservationQueue {
   push(obs: Observation): boolean {
     if (obs.type === 'session') {
       const s = obs.session;
-      const key = s.upstream + '\0' + s.source + '\0' + s.sessionHash;
-      const at = this.sessionAt.get(key);
+      const at = this.sessionAt.get(s.sessionHash);
       if (at !== undefined && at >= this.head && at >= this.sealed) {
-        this.items[at] = obs;
-        return false;
+        const waiting = (this.items[at] as Extract<Observation, { type: 'session' }>).session;
+        if (waiting.upstream === s.upstream && waiting.source === s.source) {
+          this.items[at] = obs;
+          return false;
+        }
       }
-      this.sessionAt.set(key, this.items.length);
+      this.sessionAt.set(s.sessionHash, this.items.length);
     }
     this.items.push(obs);
     return true;
