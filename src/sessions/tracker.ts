@@ -108,10 +108,10 @@ export interface FinishExchange {
   responseStreamEnded?: boolean;
 }
 
-/** One exchange in progress, returned by `SessionTracker.begin`. */
 /** Shared by every exchange whose expected answers all came: only ever read, never added to. */
 const NO_IDS: Set<string> = new Set();
 
+/** One exchange in progress, returned by `SessionTracker.begin`. */
 export class ExchangeHandle {
   readonly record: ExchangeRecord;
   /**
