@@ -75,11 +75,16 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** A real SQLite store in a directory removed after the test. */
+function tempStore() {
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-coalesce-'));
+  dirs.push(dir);
+  return openSqliteStore({ path: join(dir, 'probe.db') });
+}
+
 describe('Recorder: session snapshots coalesce per session', () => {
   it('writes one session row per session per batch, the latest, and every exchange', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-coalesce-'));
-    dirs.push(dir);
-    const store = openSqliteStore({ path: join(dir, 'probe.db') });
+    const store = tempStore();
     const rec = createRecorder({ store, flushIntervalMs: 10_000 });
     for (let i = 1; i <= 50; i++) {
       for (const hash of ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']) {
@@ -143,9 +148,7 @@ describe('Recorder: session snapshots coalesce per session', () => {
   });
 
   it('two sessions sharing a hash on different upstreams, interleaved: each one ends at its latest', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-coalesce-'));
-    dirs.push(dir);
-    const store = openSqliteStore({ path: join(dir, 'probe.db') });
+    const store = tempStore();
     const rec = createRecorder({ store, flushIntervalMs: 10_000 });
     for (let i = 1; i <= 5; i++) {
       rec.record(session('aaaaaaaaaaaaaaaa', i));

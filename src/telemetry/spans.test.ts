@@ -10,13 +10,24 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it, vi } from 'vitest';
-import { readRequestEnvelope } from '../sessions/jsonrpc.js';
+import { readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
 import { SessionTracker } from '../sessions/tracker.js';
 import { setupTelemetry } from './setup.js';
 import { IdPool } from './spans.js';
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PARENT_SPAN = 'b7ad6b7169203331';
+
+/** A POST of one JSON-RPC request (id 1) without a session. */
+function beginRequest(tracker: SessionTracker, method: string) {
+  return tracker.begin({
+    upstream: 'u',
+    transport: 'streamable-http',
+    httpMethod: 'POST',
+    sessionId: null,
+    request: readRequestEnvelope(JSON.stringify({ jsonrpc: '2.0', id: 1, method })),
+  });
+}
 
 /** One exchange through a tracker wired to telemetry; returns the traceparent sent upstream. */
 function exchange(sampler: Sampler | undefined, incoming: string | null, clock?: () => number) {
@@ -31,23 +42,10 @@ function exchange(sampler: Sampler | undefined, incoming: string | null, clock?:
     onExchange: telemetry.onExchange,
     ...(clock ? { now: clock } : {}),
   });
-  const h = tracker.begin({
-    upstream: 'u',
-    transport: 'streamable-http',
-    httpMethod: 'POST',
-    sessionId: null,
-    request: readRequestEnvelope(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })),
-  });
+  const h = beginRequest(tracker, 'tools/list');
   const header = telemetry.extraRequestHeaders(h, incoming);
   h.headers(200, null);
-  h.message({
-    id: '1',
-    method: null,
-    isResponse: true,
-    hasError: false,
-    errorCode: null,
-    errorMessage: null,
-  });
+  h.message(readResponseEnvelope('{"jsonrpc":"2.0","id":1,"result":{}}'));
   const record = h.finish();
   return { traceparent: header?.[1] ?? null, spans: exporter.getFinishedSpans(), record };
 }
@@ -114,13 +112,7 @@ describe('exchange spans', () => {
     vi.unstubAllEnvs();
     expect(telemetry.spans).not.toBeNull();
     const tracker = new SessionTracker({ onObservation: () => {}, onExchange: telemetry.onExchange });
-    const h = tracker.begin({
-      upstream: 'u',
-      transport: 'streamable-http',
-      httpMethod: 'POST',
-      sessionId: null,
-      request: readRequestEnvelope('{"jsonrpc":"2.0","id":1,"method":"ping"}'),
-    });
+    const h = beginRequest(tracker, 'ping');
     expect(telemetry.extraRequestHeaders(h, null)?.[1]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
     await telemetry.shutdown();
     const off = exchange(new AlwaysOffSampler(), null);
