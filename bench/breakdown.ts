@@ -20,21 +20,16 @@ export interface BreakdownRow {
 
 const rows = new Map<string, { calls: number; ms: number }>();
 
-function add(name: string, ms: number, calls = 1): void {
-  const r = rows.get(name) ?? { calls: 0, ms: 0 };
-  r.calls += calls;
-  r.ms += ms;
-  rows.set(name, r);
-}
-
 function timed<A extends unknown[], R>(name: string, f: (...args: A) => R, unitsOf?: (...args: A) => number) {
-  rows.set(name, { calls: 0, ms: 0 });
+  const row = { calls: 0, ms: 0 };
+  rows.set(name, row);
   return (...args: A): R => {
     const t0 = performance.now();
     try {
       return f(...args);
     } finally {
-      add(name, performance.now() - t0, unitsOf ? unitsOf(...args) : 1);
+      row.ms += performance.now() - t0;
+      row.calls += unitsOf ? unitsOf(...args) : 1;
     }
   };
 }
