@@ -9,6 +9,7 @@
 // throughput ratio of 0.95 needs under the fitted model.
 import { execFileSync } from 'node:child_process';
 import { median } from './load.js';
+import { cpuRatioFor, fitModel, modelThroughput as model } from './report.js';
 
 interface Row {
   target: string;
@@ -68,19 +69,10 @@ for (const commit of git('log', '--format=%h', '--', 'bench/results.json').split
   }
 }
 
-const model = (k: number, cpu: number) => (k + 1) / (k + cpu);
-
 for (const [name, list] of points) {
-  let best = { k: 0, err: Number.POSITIVE_INFINITY };
-  for (let k = 0.05; k <= 20; k += 0.05) {
-    const err = list.reduce((e, p) => e + (model(k, p.cpu) - p.throughput) ** 2, 0);
-    if (err < best.err) best = { k, err };
-  }
-  const { k } = best;
-  const rms = Math.sqrt(best.err / list.length);
+  const { k, rms } = fitModel(list);
   const runs = new Set(list.map((p) => p.commit)).size;
-  // (k + 1) / (k + x) >= 0.95  <=>  x <= (k + 1) / 0.95 - k
-  const needed = (k + 1) / 0.95 - k;
+  const needed = cpuRatioFor(k, 0.95);
   process.stdout.write(
     `\n${name}: ${list.length} rounds from ${runs} runs; fitted k = C/P(pass-through) = ${k.toFixed(2)}, rms error ${rms.toFixed(3)}\n` +
       `  throughput >= 0.95x the pass-through's needs CPU <= ${needed.toFixed(2)}x its own\n`,

@@ -1,4 +1,6 @@
-// Turns the medians into ratios, checks the issue's targets and renders the table.
+// Turns the measurements into cells, medians and paired ratios, checks the issue's targets and
+// renders the table. Everything here is pure (bench/report.test.ts).
+import { type CellResult, median, percentile } from './load.js';
 
 export interface Row {
   target: string;
@@ -32,6 +34,117 @@ export interface Row {
       cpuVsRecordingOff?: number[] | null;
     };
   };
+}
+
+/** One target's numbers for one scenario in one round. */
+export interface CellSummary {
+  throughput: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** NaN when the target has no process of its own to measure (direct). */
+  cpuMicrosPerRequest: number;
+  firstEventMs: number;
+  errors: number;
+  requests: number;
+}
+
+/** What one slice of a cell measured: the load generator's result and the target's CPU over it. */
+export interface Slice {
+  r: CellResult;
+  cpuMicros: number | null;
+}
+
+export function cellSummary(r: CellResult, cpuMicros: number | null): CellSummary {
+  return {
+    throughput: r.requests / r.seconds,
+    p50Ms: percentile(r.latenciesMs, 50),
+    p99Ms: percentile(r.latenciesMs, 99),
+    cpuMicrosPerRequest: cpuMicros === null || r.requests === 0 ? Number.NaN : cpuMicros / r.requests,
+    firstEventMs: percentile(r.firstEventMs, 50),
+    errors: r.errors,
+    requests: r.requests,
+  };
+}
+
+/** One cell from its slices: requests, time and CPU added up, latencies pooled. */
+export function joinSlices(slices: readonly Slice[]): CellSummary {
+  const byNumber = (a: number, b: number) => a - b;
+  const r: CellResult = {
+    requests: slices.reduce((n, x) => n + x.r.requests, 0),
+    errors: slices.reduce((n, x) => n + x.r.errors, 0),
+    seconds: slices.reduce((n, x) => n + x.r.seconds, 0),
+    latenciesMs: slices.flatMap((x) => x.r.latenciesMs).sort(byNumber),
+    firstEventMs: slices.flatMap((x) => x.r.firstEventMs).sort(byNumber),
+  };
+  const cpu = slices.some((x) => x.cpuMicros === null) ? null : slices.reduce((n, x) => n + x.cpuMicros!, 0);
+  return cellSummary(r, cpu);
+}
+
+/**
+ * A target's cells against the pass-through's (and direct's, and the recording-off proxy's) in
+ * the same rounds: each round gives one ratio, and the medians are of those ratios. Cells are
+ * paired by round index; rounds beyond the shortest list are left out. Undefined with no round.
+ */
+export function pairedRatios(cells: {
+  mine: readonly CellSummary[];
+  passThrough: readonly CellSummary[];
+  direct: readonly CellSummary[];
+  /** The proxy row only: the recording-off proxy's cells. */
+  recordingOff?: readonly CellSummary[] | null;
+  /** False for a target without a process of its own (direct): no CPU ratios. */
+  hasCpu: boolean;
+}): Row['paired'] {
+  const { mine, passThrough: base, direct, recordingOff, hasCpu } = cells;
+  const n = Math.min(mine.length, base.length, direct.length);
+  if (n === 0) return undefined;
+  const idx = [...Array(n).keys()];
+  const rounds = {
+    throughputVsPassThrough: idx.map((i) => mine[i]!.throughput / base[i]!.throughput),
+    cpuVsPassThrough: hasCpu
+      ? idx.map((i) => mine[i]!.cpuMicrosPerRequest / base[i]!.cpuMicrosPerRequest)
+      : null,
+    addedP50VsDirectMs: idx.map((i) => mine[i]!.p50Ms - direct[i]!.p50Ms),
+    cpuVsRecordingOff:
+      recordingOff && recordingOff.length >= n
+        ? idx.map((i) => mine[i]!.cpuMicrosPerRequest / recordingOff[i]!.cpuMicrosPerRequest)
+        : null,
+  };
+  return {
+    throughputVsPassThrough: median(rounds.throughputVsPassThrough),
+    cpuVsPassThrough: rounds.cpuVsPassThrough ? median(rounds.cpuVsPassThrough) : null,
+    addedP50VsDirectMs: median(rounds.addedP50VsDirectMs),
+    cpuVsRecordingOff: rounds.cpuVsRecordingOff ? median(rounds.cpuVsRecordingOff) : null,
+    rounds,
+  };
+}
+
+/**
+ * `bench/history.ts`'s model. On 2 cores shared by the load generator, the upstream and the proxy,
+ * a closed loop at c16 is paced by the CPU all three spend per request. With C the client's and
+ * upstream's CPU per request and P a proxy's, throughput is proportional to 1 / (C + P), so the
+ * throughput ratio to the pass-through is (k + 1) / (k + CPU ratio), with k = C / P(pass-through).
+ */
+export function modelThroughput(k: number, cpuRatio: number): number {
+  return (k + 1) / (k + cpuRatio);
+}
+
+/** The k (0.05 to 20, in steps of 0.05) that fits the rounds best by least squares, and its rms error. */
+export function fitModel(points: ReadonlyArray<{ cpu: number; throughput: number }>): {
+  k: number;
+  rms: number;
+} {
+  let best = { k: Number.NaN, err: Number.POSITIVE_INFINITY };
+  for (let step = 1; step <= 400; step++) {
+    const k = step * 0.05;
+    const err = points.reduce((e, p) => e + (modelThroughput(k, p.cpu) - p.throughput) ** 2, 0);
+    if (err < best.err) best = { k, err };
+  }
+  return { k: best.k, rms: Math.sqrt(best.err / points.length) };
+}
+
+/** The largest CPU ratio at which the model still gives `throughput` (e.g. 0.95): (k + 1) / t - k. */
+export function cpuRatioFor(k: number, throughput: number): number {
+  return (k + 1) / throughput - k;
 }
 
 export interface ScenarioSummary {

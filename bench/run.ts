@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findFreePort, startServerEverything } from '../test/fixtures/upstreams.js';
 import type { BreakdownRow } from './breakdown.js';
-import { type CellResult, McpLoadClient, median, percentile, type RpcMethod } from './load.js';
+import { McpLoadClient, median, type RpcMethod } from './load.js';
 import { startNginx } from './nginx.js';
 import {
   type BenchChild,
@@ -21,7 +21,17 @@ import {
   startChild,
   useCompiledChildren,
 } from './processes.js';
-import { evaluateTargets, type IdleCost, iqrText, renderMarkdown, type Summary } from './report.js';
+import {
+  type CellSummary,
+  evaluateTargets,
+  type IdleCost,
+  iqrText,
+  joinSlices,
+  pairedRatios,
+  renderMarkdown,
+  type Slice,
+  type Summary,
+} from './report.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -208,7 +218,7 @@ async function main(): Promise<void> {
   log(`${targets.length} targets × ${SCENARIOS.length} scenarios, sessions open; warming up`);
   for (const s of SCENARIOS) for (const t of targets) await measure(t, s, Math.min(300, CELL_MS));
 
-  const cells = new Map<string, Array<ReturnType<typeof cellSummary>>>();
+  const cells = new Map<string, CellSummary[]>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of SCENARIOS) {
       // Rotate the order each round so that no target always runs first (or right after a heavy one).
@@ -233,39 +243,14 @@ async function main(): Promise<void> {
   }
 
   /** Medians of this target's per-round ratios to the pass-through (and p50 minus direct's) of the same round. */
-  const pairedWith = (scenarioName: string, target: string, hasPid: boolean) => {
-    const mine = cells.get(`${scenarioName}|${target}`) ?? [];
-    const base = cells.get(`${scenarioName}|pass-through`) ?? [];
-    const direct = cells.get(`${scenarioName}|direct`) ?? [];
-    const noRec = cells.get(`${scenarioName}|proxy (rec. off)`) ?? [];
-    const n = Math.min(mine.length, base.length, direct.length);
-    if (n === 0) return undefined;
-    const idx = [...Array(n).keys()];
-    const rounds = {
-      throughputVsPassThrough: idx.map((i) => mine[i]!.throughput / base[i]!.throughput),
-      cpuVsPassThrough: hasPid
-        ? idx.map(
-            (i) =>
-              (mine[i]!.cpuMicrosPerRequest ?? Number.NaN) / (base[i]!.cpuMicrosPerRequest ?? Number.NaN),
-          )
-        : null,
-      addedP50VsDirectMs: idx.map((i) => mine[i]!.p50Ms - direct[i]!.p50Ms),
-      cpuVsRecordingOff:
-        target === 'proxy' && noRec.length >= n
-          ? idx.map(
-              (i) =>
-                (mine[i]!.cpuMicrosPerRequest ?? Number.NaN) / (noRec[i]!.cpuMicrosPerRequest ?? Number.NaN),
-            )
-          : null,
-    };
-    return {
-      throughputVsPassThrough: median(rounds.throughputVsPassThrough),
-      cpuVsPassThrough: rounds.cpuVsPassThrough ? median(rounds.cpuVsPassThrough) : null,
-      addedP50VsDirectMs: median(rounds.addedP50VsDirectMs),
-      cpuVsRecordingOff: rounds.cpuVsRecordingOff ? median(rounds.cpuVsRecordingOff) : null,
-      rounds,
-    };
-  };
+  const pairedWith = (scenarioName: string, target: string, hasPid: boolean) =>
+    pairedRatios({
+      mine: cells.get(`${scenarioName}|${target}`) ?? [],
+      passThrough: cells.get(`${scenarioName}|pass-through`) ?? [],
+      direct: cells.get(`${scenarioName}|direct`) ?? [],
+      recordingOff: target === 'proxy' ? (cells.get(`${scenarioName}|proxy (rec. off)`) ?? []) : null,
+      hasCpu: hasPid,
+    });
   const summary: Summary = { scenarios: [], idle: null, trackerIdle: null, recording: null };
   for (const s of SCENARIOS) {
     const rows = targets.map((t) => {
@@ -387,23 +372,6 @@ async function printBreakdown(targets: readonly Target[], children: ReadonlyMap<
   }
 }
 
-function cellSummary(r: CellResult, cpuMicros: number | null) {
-  return {
-    throughput: r.requests / r.seconds,
-    p50Ms: percentile(r.latenciesMs, 50),
-    p99Ms: percentile(r.latenciesMs, 99),
-    cpuMicrosPerRequest: cpuMicros === null || r.requests === 0 ? Number.NaN : cpuMicros / r.requests,
-    firstEventMs: percentile(r.firstEventMs, 50),
-    errors: r.errors,
-    requests: r.requests,
-  };
-}
-
-interface Slice {
-  r: CellResult;
-  cpuMicros: number | null;
-}
-
 async function measureSlice(t: Target, s: Scenario, ms: number): Promise<Slice> {
   const client = t.clients.get(s.upstream)!;
   const cpu0 = t.pid === null ? 0 : cpuMicrosOf(t.pid, t.withChildren);
@@ -411,20 +379,6 @@ async function measureSlice(t: Target, s: Scenario, ms: number): Promise<Slice> 
   const cpuMicros = t.pid === null ? null : cpuMicrosOf(t.pid, t.withChildren) - cpu0;
   if (r.errors > 0) log(`${s.name} via ${t.name}: ${r.errors} errors`);
   return { r, cpuMicros };
-}
-
-/** One cell from its slices: requests, time and CPU added up, latencies pooled. */
-function joinSlices(slices: readonly Slice[]) {
-  const byNumber = (a: number, b: number) => a - b;
-  const r: CellResult = {
-    requests: slices.reduce((n, x) => n + x.r.requests, 0),
-    errors: slices.reduce((n, x) => n + x.r.errors, 0),
-    seconds: slices.reduce((n, x) => n + x.r.seconds, 0),
-    latenciesMs: slices.flatMap((x) => x.r.latenciesMs).sort(byNumber),
-    firstEventMs: slices.flatMap((x) => x.r.firstEventMs).sort(byNumber),
-  };
-  const cpu = slices.some((x) => x.cpuMicros === null) ? null : slices.reduce((n, x) => n + x.cpuMicros!, 0);
-  return cellSummary(r, cpu);
 }
 
 async function measure(t: Target, s: Scenario, ms: number) {
