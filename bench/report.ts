@@ -1,5 +1,5 @@
 // Turns the measurements into cells, medians and paired ratios, checks the targets and
-// renders the table. Everything here is pure (bench/report.test.ts).
+// renders the table. Everything here is pure (tested in test/bench.report.test.ts).
 import { type CellResult, median, percentile } from './load.js';
 
 export interface Row {
