@@ -1,12 +1,9 @@
 // `tsx bench/history.ts [scenario...]`: every paired round of every full run committed to
 // `bench/results.json` (git history), and how well one model explains throughput from CPU.
 //
-// The model: on 2 cores shared by the load generator, the upstream and the proxy, a closed loop
-// at c16 is paced by the CPU all three spend per request. With C the client's and upstream's CPU
-// per request and P a proxy's, throughput is proportional to 1 / (C + P), so
-//   throughput ratio = (k + 1) / (k + cpu ratio),   k = C / P(pass-through).
-// k is fitted per scenario (least squares over the rounds). The output says what CPU ratio a
-// throughput ratio of 0.95 needs under the fitted model.
+// The model, throughput ratio = (k + 1) / (k + cpu ratio), is explained at `modelThroughput` in
+// report.ts. k is fitted per scenario (least squares over the rounds). The output says what CPU
+// ratio a throughput ratio of 0.95 needs under the fitted model.
 import { execFileSync } from 'node:child_process';
 import { median } from './load.js';
 import { cpuRatioFor, fitModel, modelThroughput as model } from './report.js';

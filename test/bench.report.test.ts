@@ -2,8 +2,7 @@
 // ratios become the issue's targets met or missed. `npm run bench` itself is a script (minutes
 // of load on shared cores), so what decides its verdicts is tested here, without load.
 import { describe, expect, it } from 'vitest';
-import type { CellResult } from '../bench/load.js';
-import { median, percentile } from '../bench/load.js';
+import { type CellResult, median, percentile } from '../bench/load.js';
 import {
   type CellSummary,
   cpuRatioFor,
