@@ -188,6 +188,12 @@ export interface TargetCheck {
 const PROXY = 'proxy';
 const PROXY_NO_REC = 'proxy (rec. off)';
 const PASS_THROUGH = 'pass-through';
+/**
+ * A second pass-through process, identical to the first: an A/A control. Its paired ratios to the
+ * first show how far two identical processes land apart in this run, the bench's resolution
+ * beside every verdict that compares the proxy with the pass-through.
+ */
+export const PASS_THROUGH_CONTROL = 'pass-through (A/A)';
 const DIRECT = 'direct';
 
 function row(s: ScenarioSummary | undefined, target: string): Row | undefined {
@@ -228,6 +234,13 @@ function spread(values: readonly number[] | null | undefined, digits = 2): strin
   return text ? `; rounds ${text}` : '';
 }
 
+/** `; A/A control 1.02x (IQR 0.97-1.06)` after a proxy-vs-pass-through ratio, or '' without a control row. */
+function controlText(ratio: number | null | undefined, rounds: readonly number[] | null | undefined): string {
+  if (ratio === null || ratio === undefined || !Number.isFinite(ratio)) return '';
+  const text = iqrText(rounds);
+  return `; A/A control ${f(ratio)}x${text ? ` (${text})` : ''}`;
+}
+
 export function evaluateTargets(summary: Summary): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const name of ['raw ping c16', 'everything ping c16']) {
@@ -238,10 +251,11 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     const cpuRatio =
       p?.paired?.cpuVsPassThrough ??
       (p?.cpuMicrosPerRequest ?? Number.NaN) / (b?.cpuMicrosPerRequest ?? Number.NaN);
+    const control = row(s, PASS_THROUGH_CONTROL)?.paired;
     checks.push({
       target: `CPU per request vs pass-through (${name})`,
       limit: '≤ 1.25x',
-      measured: `${f(cpuRatio)}x paired (medians ${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs${spread(p?.paired?.rounds?.cpuVsPassThrough)})`,
+      measured: `${f(cpuRatio)}x paired (medians ${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs${spread(p?.paired?.rounds?.cpuVsPassThrough)})${controlText(control?.cpuVsPassThrough, control?.rounds?.cpuVsPassThrough)}`,
       met: cpuRatio <= 1.25,
     });
     const tputRatio =
@@ -249,7 +263,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     checks.push({
       target: `Throughput vs pass-through (${name})`,
       limit: '≥ 0.95x',
-      measured: `${f(tputRatio)}x paired (medians ${f(p?.throughput, 0)} vs ${f(b?.throughput, 0)} req/s${spread(p?.paired?.rounds?.throughputVsPassThrough)})`,
+      measured: `${f(tputRatio)}x paired (medians ${f(p?.throughput, 0)} vs ${f(b?.throughput, 0)} req/s${spread(p?.paired?.rounds?.throughputVsPassThrough)})${controlText(control?.throughputVsPassThrough, control?.rounds?.throughputVsPassThrough)}`,
       met: tputRatio >= 0.95,
     });
   }

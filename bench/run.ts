@@ -27,6 +27,7 @@ import {
   type IdleCost,
   iqrText,
   joinSlices,
+  PASS_THROUGH_CONTROL,
   pairedRatios,
   renderMarkdown,
   type Slice,
@@ -139,6 +140,8 @@ async function main(): Promise<void> {
   const pairs = Object.entries(upstreamUrls).map(([id, url]) => `${id}=${url}`);
 
   const passThrough = await track(startChild('pass-through', './passThrough.ts', pairs));
+  // The A/A control: the same pass-through again, in its own process (bench/report.ts).
+  const control = await track(startChild(PASS_THROUGH_CONTROL, './passThrough.ts', pairs));
   const proxyFlags = ['--expose-gc'];
   if (flags.profile)
     proxyFlags.push('--cpu-prof', '--cpu-prof-dir=bench/profiles', '--cpu-prof-interval=250');
@@ -162,6 +165,13 @@ async function main(): Promise<void> {
       pid: passThrough.pid,
       withChildren: false,
       urlFor: via(passThrough.ready.port),
+      clients: new Map(),
+    },
+    {
+      name: PASS_THROUGH_CONTROL,
+      pid: control.pid,
+      withChildren: false,
+      urlFor: via(control.ready.port),
       clients: new Map(),
     },
     ...(nginx

@@ -11,6 +11,7 @@ import {
   iqrText,
   joinSlices,
   modelThroughput,
+  PASS_THROUGH_CONTROL,
   pairedRatios,
   type Row,
   type Summary,
@@ -260,6 +261,32 @@ describe('bench: the targets', () => {
     expect(checks.find((c) => c.target.startsWith('Throughput vs'))!.measured).toContain(
       'rounds IQR 0.90-1.00',
     );
+  });
+
+  it('shows the A/A control (a second pass-through) beside the proxy-vs-pass-through checks, without changing a verdict', () => {
+    const without = evaluateTargets(summary(paired(0.94, 1.1), 0.1));
+    expect(without.some((c) => c.measured.includes('A/A'))).toBe(false);
+    const s = summary(paired(0.94, 1.1), 0.1);
+    const control = paired(1.04, 0.97);
+    control!.rounds = {
+      throughputVsPassThrough: [0.9, 1.0, 1.04, 1.1, 1.2],
+      cpuVsPassThrough: [0.9, 0.95, 0.97, 1.0, 1.1],
+      addedP50VsDirectMs: [0, 0, 0],
+    };
+    s.scenarios[0]!.rows.push(row(PASS_THROUGH_CONTROL, { paired: control }));
+    const checks = evaluateTargets(s);
+    const tput = checks.find((c) => c.target === 'Throughput vs pass-through (raw ping c16)')!;
+    expect(tput.measured).toMatch(/^0\.94x paired .*; A\/A control 1\.04x \(IQR 1\.00-1\.10\)$/);
+    expect(tput.met).toBe(false);
+    const cpu = checks.find((c) => c.target === 'CPU per request vs pass-through (raw ping c16)')!;
+    expect(cpu.measured).toMatch(/; A\/A control 0\.97x \(IQR 0\.95-1\.00\)$/);
+    expect(cpu.met).toBe(true);
+    // The c1 and recording checks are not ratios to the pass-through: no control beside them.
+    expect(checks.filter((c) => c.measured.includes('A/A')).map((c) => c.target)).toEqual([
+      'CPU per request vs pass-through (raw ping c16)',
+      'Throughput vs pass-through (raw ping c16)',
+    ]);
+    expect(checks.map((c) => c.met)).toEqual(without.map((c) => c.met));
   });
 
   it('leaves out the checks of scenarios that did not run (a partial run)', () => {
