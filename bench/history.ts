@@ -3,10 +3,11 @@
 //
 // The model, throughput ratio = (k + 1) / (k + cpu ratio), is explained at `modelThroughput` in
 // report.ts. k is fitted per scenario (least squares over the rounds). The output says what CPU
-// ratio a throughput ratio of 0.95 needs under the fitted model.
+// ratio a throughput ratio of 0.95 needs under the fitted model. `pass-through (A/A)`, a second
+// identical pass-through (runs since the tenth session), shows how far identical processes spread.
 import { execFileSync } from 'node:child_process';
 import { median } from './load.js';
-import { cpuRatioFor, fitModel, modelThroughput as model } from './report.js';
+import { cpuRatioFor, fitModel, iqrText, modelThroughput as model } from './report.js';
 
 interface Row {
   target: string;
@@ -80,7 +81,7 @@ for (const [name, list] of points) {
     const throughput = median(mine.map((p) => p.throughput));
     process.stdout.write(
       `  ${target.padEnd(18)} rounds ${String(mine.length).padStart(3)}  median CPU ${cpu.toFixed(2)}x  ` +
-        `median throughput ${throughput.toFixed(2)}x  model at that CPU ${model(k, cpu).toFixed(2)}x\n`,
+        `median throughput ${throughput.toFixed(2)}x (${iqrText(mine.map((p) => p.throughput))})  model at that CPU ${model(k, cpu).toFixed(2)}x\n`,
     );
   }
 }
