@@ -16,7 +16,11 @@ interface Row {
   paired?: {
     cpuVsPassThrough: number | null;
     throughputVsPassThrough: number;
-    rounds?: { cpuVsPassThrough: number[] | null; throughputVsPassThrough: number[] };
+    rounds?: {
+      cpuVsPassThrough: number[] | null;
+      throughputVsPassThrough: number[];
+      mainThreadCpuVsPassThrough?: number[] | null;
+    };
   };
 }
 interface Scenario {
@@ -29,6 +33,8 @@ interface Point {
   target: string;
   cpu: number;
   throughput: number;
+  /** Main-thread CPU ratio (runs since the tenth session). */
+  mainThread?: number;
 }
 
 const git = (...args: string[]) =>
@@ -48,15 +54,21 @@ for (const commit of git('log', '--format=%h', '--', 'bench/results.json').split
     const passThrough = s.rows.find((r) => r.target === 'pass-through');
     for (const r of s.rows) {
       if (r.target === 'direct' || r.target === 'pass-through') continue;
-      const add = (cpu: number, throughput: number) => {
+      const add = (cpu: number, throughput: number, mainThread?: number) => {
         const list = points.get(s.name) ?? [];
-        list.push({ commit, target: r.target, cpu, throughput });
+        list.push({
+          commit,
+          target: r.target,
+          cpu,
+          throughput,
+          ...(mainThread === undefined ? {} : { mainThread }),
+        });
         points.set(s.name, list);
       };
       const rounds = r.paired?.rounds;
       if (rounds?.cpuVsPassThrough) {
         for (const [i, cpu] of rounds.cpuVsPassThrough.entries())
-          add(cpu, rounds.throughputVsPassThrough[i]!);
+          add(cpu, rounds.throughputVsPassThrough[i]!, rounds.mainThreadCpuVsPassThrough?.[i]);
       } else if (r.paired?.cpuVsPassThrough) {
         add(r.paired.cpuVsPassThrough, r.paired.throughputVsPassThrough);
       } else if (r.cpuMicrosPerRequest && passThrough?.cpuMicrosPerRequest) {
@@ -79,9 +91,14 @@ for (const [name, list] of points) {
     const mine = list.filter((p) => p.target === target);
     const cpu = median(mine.map((p) => p.cpu));
     const throughput = median(mine.map((p) => p.throughput));
+    const mains = mine.flatMap((p) => (p.mainThread === undefined ? [] : [p.mainThread]));
+    const mainText =
+      mains.length > 0
+        ? `  main thread ${median(mains).toFixed(2)}x over ${mains.length} of those rounds`
+        : '';
     process.stdout.write(
       `  ${target.padEnd(18)} rounds ${String(mine.length).padStart(3)}  median CPU ${cpu.toFixed(2)}x  ` +
-        `median throughput ${throughput.toFixed(2)}x (${iqrText(mine.map((p) => p.throughput))})  model at that CPU ${model(k, cpu).toFixed(2)}x\n`,
+        `median throughput ${throughput.toFixed(2)}x (${iqrText(mine.map((p) => p.throughput))})  model at that CPU ${model(k, cpu).toFixed(2)}x${mainText}\n`,
     );
   }
 }

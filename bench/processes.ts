@@ -140,6 +140,16 @@ function schedstatMicros(pid: number): number | null {
   return Number.isFinite(ns) ? ns / 1000 : null;
 }
 
+/** CPU time (µs) of a process's main thread alone (its thread id is the pid), or null without schedstat. */
+export function mainThreadCpuMicrosOf(pid: number): number | null {
+  try {
+    const ns = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]);
+    return Number.isFinite(ns) ? ns / 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 function cpuMicrosOfOne(pid: number): number {
   return schedstatMicros(pid) ?? readStat(pid)?.cpuMicros ?? 0;
 }

@@ -8,6 +8,13 @@ export interface Row {
   p50Ms: number;
   p99Ms: number;
   cpuMicrosPerRequest: number | null;
+  /**
+   * The part of it on the process's main thread (JavaScript, the event loop, its syscalls), without
+   * V8's GC and libuv's helper threads. Every request passes through that one thread, so at c16 it
+   * paces throughput more than the total does. Absent in runs from before the tenth session, null
+   * for targets measured as a process tree (nginx) or without a process (direct).
+   */
+  mainThreadCpuMicrosPerRequest?: number | null;
   firstEventMs: number;
   errors: number;
   requests: number;
@@ -20,6 +27,8 @@ export interface Row {
   paired?: {
     throughputVsPassThrough: number;
     cpuVsPassThrough: number | null;
+    /** Main-thread CPU per request against the pass-through's main thread (see `mainThreadCpuMicrosPerRequest`). */
+    mainThreadCpuVsPassThrough?: number | null;
     addedP50VsDirectMs: number;
     /** The proxy row only: CPU per request against the recording-off proxy of the same round. */
     cpuVsRecordingOff?: number | null;
@@ -30,6 +39,7 @@ export interface Row {
     rounds?: {
       throughputVsPassThrough: number[];
       cpuVsPassThrough: number[] | null;
+      mainThreadCpuVsPassThrough?: number[] | null;
       addedP50VsDirectMs: number[];
       cpuVsRecordingOff?: number[] | null;
     };
@@ -43,6 +53,8 @@ export interface CellSummary {
   p99Ms: number;
   /** NaN when the target has no process of its own to measure (direct). */
   cpuMicrosPerRequest: number;
+  /** Its main thread's part; NaN when not measured (direct, nginx). */
+  mainThreadCpuMicrosPerRequest: number;
   firstEventMs: number;
   errors: number;
   requests: number;
@@ -52,14 +64,23 @@ export interface CellSummary {
 export interface Slice {
   r: CellResult;
   cpuMicros: number | null;
+  /** The main thread's share of `cpuMicros`, when it was read. */
+  mainThreadCpuMicros?: number | null;
 }
 
-export function cellSummary(r: CellResult, cpuMicros: number | null): CellSummary {
+export function cellSummary(
+  r: CellResult,
+  cpuMicros: number | null,
+  mainThreadCpuMicros: number | null = null,
+): CellSummary {
+  const perRequest = (micros: number | null) =>
+    micros === null || r.requests === 0 ? Number.NaN : micros / r.requests;
   return {
     throughput: r.requests / r.seconds,
     p50Ms: percentile(r.latenciesMs, 50),
     p99Ms: percentile(r.latenciesMs, 99),
-    cpuMicrosPerRequest: cpuMicros === null || r.requests === 0 ? Number.NaN : cpuMicros / r.requests,
+    cpuMicrosPerRequest: perRequest(cpuMicros),
+    mainThreadCpuMicrosPerRequest: perRequest(mainThreadCpuMicros),
     firstEventMs: percentile(r.firstEventMs, 50),
     errors: r.errors,
     requests: r.requests,
@@ -76,8 +97,13 @@ export function joinSlices(slices: readonly Slice[]): CellSummary {
     latenciesMs: slices.flatMap((x) => x.r.latenciesMs).sort(byNumber),
     firstEventMs: slices.flatMap((x) => x.r.firstEventMs).sort(byNumber),
   };
-  const cpu = slices.some((x) => x.cpuMicros === null) ? null : slices.reduce((n, x) => n + x.cpuMicros!, 0);
-  return cellSummary(r, cpu);
+  const sum = (of: (x: Slice) => number | null | undefined) =>
+    slices.some((x) => of(x) == null) ? null : slices.reduce((n, x) => n + of(x)!, 0);
+  return cellSummary(
+    r,
+    sum((x) => x.cpuMicros),
+    sum((x) => x.mainThreadCpuMicros),
+  );
 }
 
 /**
@@ -103,6 +129,13 @@ export function pairedRatios(cells: {
     cpuVsPassThrough: hasCpu
       ? idx.map((i) => mine[i]!.cpuMicrosPerRequest / base[i]!.cpuMicrosPerRequest)
       : null,
+    mainThreadCpuVsPassThrough: idx.every(
+      (i) =>
+        Number.isFinite(mine[i]!.mainThreadCpuMicrosPerRequest) &&
+        Number.isFinite(base[i]!.mainThreadCpuMicrosPerRequest),
+    )
+      ? idx.map((i) => mine[i]!.mainThreadCpuMicrosPerRequest / base[i]!.mainThreadCpuMicrosPerRequest)
+      : null,
     addedP50VsDirectMs: idx.map((i) => mine[i]!.p50Ms - direct[i]!.p50Ms),
     cpuVsRecordingOff:
       recordingOff && recordingOff.length >= n
@@ -112,6 +145,9 @@ export function pairedRatios(cells: {
   return {
     throughputVsPassThrough: median(rounds.throughputVsPassThrough),
     cpuVsPassThrough: rounds.cpuVsPassThrough ? median(rounds.cpuVsPassThrough) : null,
+    mainThreadCpuVsPassThrough: rounds.mainThreadCpuVsPassThrough
+      ? median(rounds.mainThreadCpuVsPassThrough)
+      : null,
     addedP50VsDirectMs: median(rounds.addedP50VsDirectMs),
     cpuVsRecordingOff: rounds.cpuVsRecordingOff ? median(rounds.cpuVsRecordingOff) : null,
     rounds,
@@ -234,6 +270,14 @@ function spread(values: readonly number[] | null | undefined, digits = 2): strin
   return text ? `; rounds ${text}` : '';
 }
 
+/** `; main thread 1.12x (IQR 1.05-1.20)`: the proxy's main-thread CPU against the pass-through's, or ''. */
+function mainThreadText(paired: Row['paired']): string {
+  const ratio = paired?.mainThreadCpuVsPassThrough;
+  if (ratio === null || ratio === undefined || !Number.isFinite(ratio)) return '';
+  const text = iqrText(paired?.rounds?.mainThreadCpuVsPassThrough);
+  return `; main thread ${f(ratio)}x${text ? ` (${text})` : ''}`;
+}
+
 /** `; A/A control 1.02x (IQR 0.97-1.06)` after a proxy-vs-pass-through ratio, or '' without a control row. */
 function controlText(ratio: number | null | undefined, rounds: readonly number[] | null | undefined): string {
   if (ratio === null || ratio === undefined || !Number.isFinite(ratio)) return '';
@@ -255,7 +299,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     checks.push({
       target: `CPU per request vs pass-through (${name})`,
       limit: '≤ 1.25x',
-      measured: `${f(cpuRatio)}x paired (medians ${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs${spread(p?.paired?.rounds?.cpuVsPassThrough)})${controlText(control?.cpuVsPassThrough, control?.rounds?.cpuVsPassThrough)}`,
+      measured: `${f(cpuRatio)}x paired (medians ${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs${spread(p?.paired?.rounds?.cpuVsPassThrough)})${mainThreadText(p?.paired)}${controlText(control?.cpuVsPassThrough, control?.rounds?.cpuVsPassThrough)}`,
       met: cpuRatio <= 1.25,
     });
     const tputRatio =
@@ -343,8 +387,8 @@ export function renderMarkdown(results: {
   lines.push(
     `Command: \`${results.command}\` · ${results.generatedAt} · ${results.machine.cpus} cores (${results.machine.cpuModel}), Node ${results.machine.node} · ${results.settings.rounds} interleaved rounds of ${results.settings.cellMs} ms per cell${(results.settings.slicesPerCell ?? 1) > 1 ? ` (${results.settings.slicesPerCell} slices, interleaved across targets)` : ''}, medians · telemetry: ${results.telemetry}`,
     '',
-    '| scenario | target | req/s | ÷ direct | ÷ pass-through | p50 ms | +p50 ms | p99 ms | +p99 ms | CPU µs/req | first SSE event ms |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| scenario | target | req/s | ÷ direct | ÷ pass-through | p50 ms | +p50 ms | p99 ms | +p99 ms | CPU µs/req | main thread µs/req | first SSE event ms |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   );
   for (const s of summary.scenarios) {
     const d = row(s, DIRECT);
@@ -356,7 +400,7 @@ export function renderMarkdown(results: {
           r.throughput / (b?.throughput ?? Number.NaN),
         )} | ${f(r.p50Ms)} | ${direct ? '' : f(r.p50Ms - (d?.p50Ms ?? Number.NaN))} | ${f(r.p99Ms)} | ${
           direct ? '' : f(r.p99Ms - (d?.p99Ms ?? Number.NaN))
-        } | ${f(r.cpuMicrosPerRequest, 0)} | ${s.method === 'tools/call' ? f(r.firstEventMs) : ''} |`,
+        } | ${f(r.cpuMicrosPerRequest, 0)} | ${r.mainThreadCpuMicrosPerRequest == null ? '' : f(r.mainThreadCpuMicrosPerRequest, 0)} | ${s.method === 'tools/call' ? f(r.firstEventMs) : ''} |`,
       );
     }
   }

@@ -17,6 +17,7 @@ import {
   type BenchChild,
   childEntry,
   cpuMicrosOf,
+  mainThreadCpuMicrosOf,
   rssBytesOf,
   startChild,
   useCompiledChildren,
@@ -271,6 +272,9 @@ async function main(): Promise<void> {
         p50Ms: median(runs.map((r) => r.p50Ms)),
         p99Ms: median(runs.map((r) => r.p99Ms)),
         cpuMicrosPerRequest: t.pid === null ? null : median(runs.map((r) => r.cpuMicrosPerRequest)),
+        mainThreadCpuMicrosPerRequest: runs.every((r) => Number.isFinite(r.mainThreadCpuMicrosPerRequest))
+          ? median(runs.map((r) => r.mainThreadCpuMicrosPerRequest))
+          : null,
         firstEventMs: median(runs.map((r) => r.firstEventMs)),
         errors: runs.reduce((n, r) => n + r.errors, 0),
         requests: runs.reduce((n, r) => n + r.requests, 0),
@@ -384,11 +388,16 @@ async function printBreakdown(targets: readonly Target[], children: ReadonlyMap<
 
 async function measureSlice(t: Target, s: Scenario, ms: number): Promise<Slice> {
   const client = t.clients.get(s.upstream)!;
+  // A process tree (nginx's master and workers) has no one main thread to compare.
+  const mainPid = t.pid !== null && !t.withChildren ? t.pid : null;
   const cpu0 = t.pid === null ? 0 : cpuMicrosOf(t.pid, t.withChildren);
+  const main0 = mainPid === null ? null : mainThreadCpuMicrosOf(mainPid);
   const r = await client.run(s.method, s.concurrency, ms);
   const cpuMicros = t.pid === null ? null : cpuMicrosOf(t.pid, t.withChildren) - cpu0;
+  const main1 = mainPid === null ? null : mainThreadCpuMicrosOf(mainPid);
+  const mainThreadCpuMicros = main0 === null || main1 === null ? null : main1 - main0;
   if (r.errors > 0) log(`${s.name} via ${t.name}: ${r.errors} errors`);
-  return { r, cpuMicros };
+  return { r, cpuMicros, mainThreadCpuMicros };
 }
 
 async function measure(t: Target, s: Scenario, ms: number) {

@@ -32,10 +32,16 @@ function result(
   };
 }
 
-function cell(throughput: number, cpuMicrosPerRequest: number, p50Ms = 1): CellSummary {
+function cell(
+  throughput: number,
+  cpuMicrosPerRequest: number,
+  p50Ms = 1,
+  mainThreadCpuMicrosPerRequest = Number.NaN,
+): CellSummary {
   return {
     throughput,
     cpuMicrosPerRequest,
+    mainThreadCpuMicrosPerRequest,
     p50Ms,
     p99Ms: p50Ms,
     firstEventMs: Number.NaN,
@@ -75,6 +81,22 @@ describe('bench: slices into a cell', () => {
     // Pooled: six of ten requests took 3 ms, so p50 is 3 (the slices' own p50s are 1 and 3).
     expect(joined.p50Ms).toBe(3);
     expect(joined.p99Ms).toBe(3);
+  });
+
+  it("adds the main thread's CPU like the total, and has none when a slice did not read it", () => {
+    const joined = joinSlices([
+      { r: result(4, 0.25, [1, 1, 1, 1]), cpuMicros: 400, mainThreadCpuMicros: 300 },
+      { r: result(6, 0.25, [3, 3, 3, 3, 3, 3]), cpuMicros: 1_400, mainThreadCpuMicros: 1_200 },
+    ]);
+    expect(joined.cpuMicrosPerRequest).toBe(180);
+    expect(joined.mainThreadCpuMicrosPerRequest).toBe(150);
+    const partly = joinSlices([
+      { r: result(4, 0.25, [1]), cpuMicros: 400, mainThreadCpuMicros: 300 },
+      { r: result(6, 0.25, [1]), cpuMicros: 1_400, mainThreadCpuMicros: null },
+    ]);
+    expect(partly.cpuMicrosPerRequest).toBe(180);
+    expect(partly.mainThreadCpuMicrosPerRequest).toBeNaN();
+    expect(joinSlices([{ r: result(4, 0.25, [1]), cpuMicros: 400 }]).mainThreadCpuMicrosPerRequest).toBeNaN();
   });
 
   it('has no CPU when a slice had no process to read (direct), and first-event times are pooled too', () => {
@@ -127,6 +149,25 @@ describe('bench: paired ratios', () => {
     })!;
     expect(paired.rounds!.cpuVsRecordingOff).toEqual([1.2, 1.1, 1.5]);
     expect(paired.cpuVsRecordingOff).toBe(1.2);
+  });
+
+  it("pairs the main thread's CPU by round too, and gives none when a round lacks it", () => {
+    const paired = pairedRatios({
+      mine: [cell(1, 120, 1, 110), cell(1, 110, 1, 100), cell(1, 150, 1, 140)],
+      passThrough: [cell(1, 100, 1, 80), cell(1, 100, 1, 80), cell(1, 100, 1, 100)],
+      direct: [cell(1, 1), cell(1, 1), cell(1, 1)],
+      hasCpu: true,
+    })!;
+    expect(paired.rounds!.mainThreadCpuVsPassThrough).toEqual([1.375, 1.25, 1.4]);
+    expect(paired.mainThreadCpuVsPassThrough).toBe(1.375);
+    expect(paired.cpuVsPassThrough).toBe(1.2);
+    const gap = pairedRatios({
+      mine: [cell(1, 120, 1, 110), cell(1, 110, 1, 100)],
+      passThrough: [cell(1, 100, 1, 80), cell(1, 100)],
+      direct: [cell(1, 1), cell(1, 1)],
+      hasCpu: true,
+    })!;
+    expect(gap.mainThreadCpuVsPassThrough).toBeNull();
   });
 });
 
@@ -287,6 +328,26 @@ describe('bench: the targets', () => {
       'Throughput vs pass-through (raw ping c16)',
     ]);
     expect(checks.map((c) => c.met)).toEqual(without.map((c) => c.met));
+  });
+
+  it("shows the proxy's main-thread CPU ratio beside its total, without changing the verdict", () => {
+    const withMain = paired(0.94, 1.1);
+    withMain!.mainThreadCpuVsPassThrough = 1.3;
+    withMain!.rounds = {
+      throughputVsPassThrough: [0.94],
+      cpuVsPassThrough: [1.1],
+      mainThreadCpuVsPassThrough: [1.2, 1.3, 1.3, 1.4, 1.5],
+      addedP50VsDirectMs: [0.1],
+    };
+    const cpu = evaluateTargets(summary(withMain, 0.1)).find(
+      (c) => c.target === 'CPU per request vs pass-through (raw ping c16)',
+    )!;
+    expect(cpu.measured).toMatch(/^1\.10x paired .*\); main thread 1\.30x \(IQR 1\.30-1\.40\)$/);
+    expect(cpu.met).toBe(true);
+    const older = evaluateTargets(summary(paired(0.94, 1.1), 0.1)).find(
+      (c) => c.target === 'CPU per request vs pass-through (raw ping c16)',
+    )!;
+    expect(older.measured).not.toContain('main thread');
   });
 
   it('leaves out the checks of scenarios that did not run (a partial run)', () => {
