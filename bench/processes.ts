@@ -113,13 +113,14 @@ function readStat(pid: number): { ppid: number; cpuMicros: number } | null {
 }
 
 /**
- * CPU time (µs) of every thread of a process: the first field of each
- * `/proc/<pid>/task/<tid>/schedstat` (time on a CPU, ns). utime + stime in `/proc/<pid>/stat`
- * count in clock ticks (10 ms), a few percent of a short cell; schedstat counts in ns. Null when
- * the kernel has no schedstat (then the ticks are used). Threads that exit during a cell would be
- * missed; a Node server's threads (main, V8 platform, libuv pool) live as long as it does.
+ * CPU time (µs) of every thread of a process, and of its main thread alone (whose thread id is the
+ * pid): the first field of each `/proc/<pid>/task/<tid>/schedstat` (time on a CPU, ns), read in
+ * one pass. utime + stime in `/proc/<pid>/stat` count in clock ticks (10 ms), a few percent of a
+ * short cell; schedstat counts in ns. Null when the kernel has no schedstat (then the ticks are
+ * used). Threads that exit during a cell would be missed; a Node server's threads (main, V8
+ * platform, libuv pool) live as long as it does.
  */
-function schedstatMicros(pid: number): number | null {
+function schedstatMicros(pid: number): CpuSample | null {
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -127,9 +128,12 @@ function schedstatMicros(pid: number): number | null {
     return null;
   }
   let ns = 0;
+  let mainNs: number | null = null;
   for (const tid of tids) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      const threadNs = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      ns += threadNs;
+      if (tid === String(pid)) mainNs = threadNs;
     } catch (err) {
       // A thread that ended between the listing and the read has nothing more to add.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH')
@@ -137,34 +141,35 @@ function schedstatMicros(pid: number): number | null {
       return null;
     }
   }
-  return Number.isFinite(ns) ? ns / 1000 : null;
+  if (!Number.isFinite(ns)) return null;
+  return { total: ns / 1000, mainThread: mainNs !== null && Number.isFinite(mainNs) ? mainNs / 1000 : null };
 }
 
-/** CPU time (µs) of a process's main thread alone (its thread id is the pid), or null without schedstat. */
-export function mainThreadCpuMicrosOf(pid: number): number | null {
-  try {
-    const ns = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]);
-    return Number.isFinite(ns) ? ns / 1000 : null;
-  } catch {
-    return null;
-  }
+/** A CPU reading (µs): all threads, and the main thread alone when it could be told apart. */
+export interface CpuSample {
+  total: number;
+  mainThread: number | null;
 }
 
-function cpuMicrosOfOne(pid: number): number {
-  return schedstatMicros(pid) ?? readStat(pid)?.cpuMicros ?? 0;
+function cpuSampleOfOne(pid: number): CpuSample {
+  return schedstatMicros(pid) ?? { total: readStat(pid)?.cpuMicros ?? 0, mainThread: null };
 }
 
-/** CPU time (µs, all threads) of a process and its direct children (nginx workers). */
-export function cpuMicrosOf(pid: number, withChildren = false): number {
-  let total = cpuMicrosOfOne(pid);
-  if (!withChildren) return total;
+/**
+ * CPU time (µs, all threads) of a process, with its main thread's part; with `withChildren`, of the
+ * process and its direct children (nginx workers), which have no one main thread (null).
+ */
+export function cpuSampleOf(pid: number, withChildren = false): CpuSample {
+  const own = cpuSampleOfOne(pid);
+  if (!withChildren) return own;
+  let total = own.total;
   for (const entry of readdirSync('/proc')) {
     const child = Number(entry);
     if (!Number.isInteger(child) || child === pid) continue;
     const s = readStat(child);
-    if (s && s.ppid === pid) total += cpuMicrosOfOne(child);
+    if (s && s.ppid === pid) total += cpuSampleOfOne(child).total;
   }
-  return total;
+  return { total, mainThread: null };
 }
 
 export function rssBytesOf(pid: number): number {

@@ -270,19 +270,18 @@ function spread(values: readonly number[] | null | undefined, digits = 2): strin
   return text ? `; rounds ${text}` : '';
 }
 
-/** `; main thread 1.12x (IQR 1.05-1.20)`: the proxy's main-thread CPU against the pass-through's, or ''. */
-function mainThreadText(paired: Row['paired']): string {
-  const ratio = paired?.mainThreadCpuVsPassThrough;
-  if (ratio === null || ratio === undefined || !Number.isFinite(ratio)) return '';
-  const text = iqrText(paired?.rounds?.mainThreadCpuVsPassThrough);
-  return `; main thread ${f(ratio)}x${text ? ` (${text})` : ''}`;
-}
-
-/** `; A/A control 1.02x (IQR 0.97-1.06)` after a proxy-vs-pass-through ratio, or '' without a control row. */
-function controlText(ratio: number | null | undefined, rounds: readonly number[] | null | undefined): string {
+/**
+ * `; main thread 1.12x (IQR 1.05-1.20)` or `; A/A control 1.02x (IQR 0.97-1.06)`: a second paired
+ * ratio shown after a target's own, or '' when the run has none.
+ */
+function ratioText(
+  label: string,
+  ratio: number | null | undefined,
+  rounds: readonly number[] | null | undefined,
+): string {
   if (ratio === null || ratio === undefined || !Number.isFinite(ratio)) return '';
   const text = iqrText(rounds);
-  return `; A/A control ${f(ratio)}x${text ? ` (${text})` : ''}`;
+  return `; ${label} ${f(ratio)}x${text ? ` (${text})` : ''}`;
 }
 
 export function evaluateTargets(summary: Summary): TargetCheck[] {
@@ -299,7 +298,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     checks.push({
       target: `CPU per request vs pass-through (${name})`,
       limit: '≤ 1.25x',
-      measured: `${f(cpuRatio)}x paired (medians ${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs${spread(p?.paired?.rounds?.cpuVsPassThrough)})${mainThreadText(p?.paired)}${controlText(control?.cpuVsPassThrough, control?.rounds?.cpuVsPassThrough)}`,
+      measured: `${f(cpuRatio)}x paired (medians ${f(p?.cpuMicrosPerRequest, 0)} vs ${f(b?.cpuMicrosPerRequest, 0)} µs${spread(p?.paired?.rounds?.cpuVsPassThrough)})${ratioText('main thread', p?.paired?.mainThreadCpuVsPassThrough, p?.paired?.rounds?.mainThreadCpuVsPassThrough)}${ratioText('A/A control', control?.cpuVsPassThrough, control?.rounds?.cpuVsPassThrough)}`,
       met: cpuRatio <= 1.25,
     });
     const tputRatio =
@@ -307,7 +306,7 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
     checks.push({
       target: `Throughput vs pass-through (${name})`,
       limit: '≥ 0.95x',
-      measured: `${f(tputRatio)}x paired (medians ${f(p?.throughput, 0)} vs ${f(b?.throughput, 0)} req/s${spread(p?.paired?.rounds?.throughputVsPassThrough)})${controlText(control?.throughputVsPassThrough, control?.rounds?.throughputVsPassThrough)}`,
+      measured: `${f(tputRatio)}x paired (medians ${f(p?.throughput, 0)} vs ${f(b?.throughput, 0)} req/s${spread(p?.paired?.rounds?.throughputVsPassThrough)})${ratioText('A/A control', control?.throughputVsPassThrough, control?.rounds?.throughputVsPassThrough)}`,
       met: tputRatio >= 0.95,
     });
   }

@@ -16,8 +16,7 @@ import { startNginx } from './nginx.js';
 import {
   type BenchChild,
   childEntry,
-  cpuMicrosOf,
-  mainThreadCpuMicrosOf,
+  cpuSampleOf,
   rssBytesOf,
   startChild,
   useCompiledChildren,
@@ -388,14 +387,13 @@ async function printBreakdown(targets: readonly Target[], children: ReadonlyMap<
 
 async function measureSlice(t: Target, s: Scenario, ms: number): Promise<Slice> {
   const client = t.clients.get(s.upstream)!;
-  // A process tree (nginx's master and workers) has no one main thread to compare.
-  const mainPid = t.pid !== null && !t.withChildren ? t.pid : null;
-  const cpu0 = t.pid === null ? 0 : cpuMicrosOf(t.pid, t.withChildren);
-  const main0 = mainPid === null ? null : mainThreadCpuMicrosOf(mainPid);
+  const cpu0 = t.pid === null ? null : cpuSampleOf(t.pid, t.withChildren);
   const r = await client.run(s.method, s.concurrency, ms);
-  const cpuMicros = t.pid === null ? null : cpuMicrosOf(t.pid, t.withChildren) - cpu0;
-  const main1 = mainPid === null ? null : mainThreadCpuMicrosOf(mainPid);
-  const mainThreadCpuMicros = main0 === null || main1 === null ? null : main1 - main0;
+  const cpu1 = t.pid === null ? null : cpuSampleOf(t.pid, t.withChildren);
+  const cpuMicros = cpu0 && cpu1 ? cpu1.total - cpu0.total : null;
+  // Null for a process tree (nginx's master and workers): no one main thread to compare.
+  const mainThreadCpuMicros =
+    cpu0?.mainThread != null && cpu1?.mainThread != null ? cpu1.mainThread - cpu0.mainThread : null;
   if (r.errors > 0) log(`${s.name} via ${t.name}: ${r.errors} errors`);
   return { r, cpuMicros, mainThreadCpuMicros };
 }
