@@ -1,7 +1,7 @@
 // The proxy under test in its own process: the real serve stack (startServer) with a
 // temp SQLite store and telemetry on. argv: `recording=on|off` then id=url pairs. Answers `mem`
 // (after a full GC; start with --expose-gc) and `flush` over IPC.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -79,5 +79,9 @@ answerParent({
 });
 process.send?.({ type: 'ready', port: running.port });
 process.on('SIGTERM', () => {
-  void running.close().finally(() => process.exit(0));
+  // The benchmark starts a proxy per round: its temporary database goes with it.
+  void running
+    .close()
+    .finally(() => rmSync(dir, { recursive: true, force: true }))
+    .finally(() => process.exit(0));
 });
