@@ -191,16 +191,31 @@ export interface ScenarioSummary {
   rows: Row[];
 }
 
+export interface IdleStep {
+  rssBytesPerSession: number;
+  heapBytesPerSession: number;
+}
+
 export interface IdleCost {
   sessions: number;
+  /** The median step's when there are `steps`. */
   rssBytesPerSession: number;
   heapBytesPerSession: number;
   rssKbPer1000Sessions: number;
+  /** Through the proxy: one entry per step of more sessions (older results have none). */
+  steps?: IdleStep[];
+}
+
+/** `median of 4 steps: 1301-1809 B` for a measurement in steps, else ''. */
+function stepsText(idle: IdleCost): string {
+  const rss = (idle.steps ?? []).map((x) => x.rssBytesPerSession);
+  if (rss.length < 2) return '';
+  return ` (median of ${rss.length} steps of ${f(idle.sessions / rss.length, 0)}: ${f(Math.min(...rss), 0)}-${f(Math.max(...rss), 0)} B)`;
 }
 
 export interface Summary {
   scenarios: ScenarioSummary[];
-  /** Through the proxy process (store, sockets and allocator included; noisy). */
+  /** Through the proxy process (store, sockets and allocator included), in steps. */
   idle: IdleCost | null;
   /** The SessionTracker alone in a fresh process: what one more idle session costs. */
   trackerIdle: IdleCost | null;
@@ -348,14 +363,19 @@ export function evaluateTargets(summary: Summary): TargetCheck[] {
   {
     const t = summary.trackerIdle;
     const perSession = t?.rssBytesPerSession ?? Number.NaN;
+    const idle = summary.idle;
+    // Both must be within the limit: the tracker alone (what a session holds) and the whole proxy
+    // (what a user's RSS shows). Results from before the proxy was measured in steps were judged
+    // on the tracker alone: one step through the proxy was too noisy to judge by.
+    const judgesProxy = idle !== null && (idle.steps?.length ?? 0) >= 2;
     checks.push({
-      target: `RSS per idle tracked session (tracker alone, ${t?.sessions ?? 0} sessions)`,
+      target: `RSS per idle tracked session (tracker alone, ${t?.sessions ?? 0} sessions${judgesProxy ? '; whole proxy' : ''})`,
       limit: '≤ 2048 B',
       measured: `${f(perSession, 0)} B (heap ${f(t?.heapBytesPerSession, 0)} B); whole proxy: ${f(
-        summary.idle?.rssBytesPerSession,
+        idle?.rssBytesPerSession,
         0,
-      )} B RSS, ${f(summary.idle?.heapBytesPerSession, 0)} B heap`,
-      met: perSession <= 2048,
+      )} B RSS${idle ? stepsText(idle) : ''}, ${f(idle?.heapBytesPerSession, 0)} B heap`,
+      met: perSession <= 2048 && (!judgesProxy || idle.rssBytesPerSession <= 2048),
     });
   }
   const sse = scenario(summary, 'fixture tools/call c1');
@@ -409,7 +429,7 @@ export function renderMarkdown(results: {
       `Idle tracked sessions: ${summary.idle.sessions} opened through the proxy (recording on): ${f(
         summary.idle.rssBytesPerSession,
         0,
-      )} B RSS and ${f(summary.idle.heapBytesPerSession, 0)} B heap per session (${f(
+      )} B RSS${stepsText(summary.idle)} and ${f(summary.idle.heapBytesPerSession, 0)} B heap per session (${f(
         summary.idle.rssKbPer1000Sessions,
         0,
       )} KB RSS per 1,000).`,

@@ -25,6 +25,7 @@ import {
   type CellSummary,
   evaluateTargets,
   type IdleCost,
+  type IdleStep,
   iqrText,
   joinSlices,
   PASS_THROUGH_CONTROL,
@@ -57,7 +58,9 @@ const quick = flags.quick === true;
 const ROUNDS = Number(flags.rounds ?? (quick ? 2 : 5));
 const CELL_MS = Number(flags['duration-ms'] ?? (quick ? 400 : 1000));
 const SLICES = Math.max(1, Math.floor(Number(flags.slices ?? (quick ? 2 : 4))));
+/** Sessions per step of the whole proxy's idle-session measurement, and how many steps. */
 const IDLE_SESSIONS = Number(flags['idle-sessions'] ?? (quick ? 2000 : 5000));
+const IDLE_STEPS = quick ? 2 : 4;
 const SESSIONS_PER_CLIENT = 8;
 // The proxy children build spans and metrics and hand spans to an exporter that drops them
 // (bench/proxyChild.ts); no OTEL_* variable from the caller's shell may send them anywhere.
@@ -292,7 +295,7 @@ async function main(): Promise<void> {
           );
   }
 
-  log(`idle sessions: opening ${IDLE_SESSIONS} through the proxy`);
+  log(`idle sessions: opening ${IDLE_STEPS} × ${IDLE_SESSIONS} through the proxy`);
   summary.idle = await idleSessionCost(proxy, via(proxy.ready.port)('raw'));
   summary.trackerIdle = trackerOnlyCost(quick ? 20_000 : 50_000);
   summary.recording = JSON.parse(runBenchScript('./recordingCost.ts', [String(quick ? 20_000 : 50_000)]));
@@ -308,6 +311,7 @@ async function main(): Promise<void> {
       slicesPerCell: SLICES,
       sessionsPerClient: SESSIONS_PER_CLIENT,
       idleSessions: IDLE_SESSIONS,
+      idleSteps: IDLE_STEPS,
     },
     telemetry: TELEMETRY_NOTE,
     summary,
@@ -402,26 +406,44 @@ async function measure(t: Target, s: Scenario, ms: number) {
   return joinSlices([await measureSlice(t, s, ms)]);
 }
 
-/** RSS and heap per idle tracked session: open N sessions through the proxy, GC, compare. */
-async function idleSessionCost(proxy: BenchChild, url: string) {
+/**
+ * RSS and heap per idle tracked session through the whole proxy: after a warm-up, IDLE_STEPS steps
+ * of N more sessions, each measured after a flush and a full GC; the median step is reported.
+ * One step alone moved between about 1.1 and 2.7 KB from run to run (RSS grows in the allocator's
+ * and V8's chunks, and the first step after warm-up also paid for caches filling up), so the
+ * steps show the spread and their median is what one more idle session costs.
+ */
+async function idleSessionCost(proxy: BenchChild, url: string): Promise<IdleCost> {
   type Mem = { rss: number; heapUsed: number; trackedSessions: number };
   const u = new URL(url);
   const client = new McpLoadClient(u.origin, u.pathname, 16);
   await client.openSessions(200); // warm the allocator and the store's caches first
-  await proxy.ask({ type: 'flush' });
-  const before = await proxy.ask<Mem>({ type: 'mem' });
-  const rssBefore = rssBytesOf(proxy.pid);
-  await client.openSessions(IDLE_SESSIONS);
-  await proxy.ask({ type: 'flush' });
-  const after = await proxy.ask<Mem>({ type: 'mem' });
-  const rssAfter = rssBytesOf(proxy.pid);
+  const sample = async () => {
+    await proxy.ask({ type: 'flush' });
+    const mem = await proxy.ask<Mem>({ type: 'mem' });
+    return { sessions: mem.trackedSessions, heap: mem.heapUsed, rss: rssBytesOf(proxy.pid) };
+  };
+  const steps: IdleStep[] = [];
+  let before = await sample();
+  const first = before;
+  for (let i = 0; i < IDLE_STEPS; i++) {
+    await client.openSessions(IDLE_SESSIONS);
+    const after = await sample();
+    const n = after.sessions - before.sessions;
+    steps.push({
+      rssBytesPerSession: (after.rss - before.rss) / n,
+      heapBytesPerSession: (after.heap - before.heap) / n,
+    });
+    before = after;
+  }
   await client.close();
-  const n = after.trackedSessions - before.trackedSessions;
+  const rss = median(steps.map((x) => x.rssBytesPerSession));
   return {
-    sessions: n,
-    rssBytesPerSession: (rssAfter - rssBefore) / n,
-    heapBytesPerSession: (after.heapUsed - before.heapUsed) / n,
-    rssKbPer1000Sessions: ((rssAfter - rssBefore) / n) * (1000 / 1024),
+    sessions: before.sessions - first.sessions,
+    rssBytesPerSession: rss,
+    heapBytesPerSession: median(steps.map((x) => x.heapBytesPerSession)),
+    rssKbPer1000Sessions: rss * (1000 / 1024),
+    steps,
   };
 }
 
