@@ -37,18 +37,25 @@ export interface ResponseEnvelope {
   errorMessage: string | null;
 }
 
-const EMPTY_REQUEST: RequestEnvelope = Object.freeze({
-  count: 0,
-  method: null,
-  id: null,
-  ids: [],
-  toolName: null,
-  expectsResponse: false,
-  protocolVersion: null,
-  clientName: null,
-  clientVersion: null,
-  metaTraceparent: null,
-}) as RequestEnvelope;
+/**
+ * A fresh empty envelope (callers may keep or extend `ids`). A literal, not a spread of a frozen
+ * template: V8 copies a frozen object's properties one by one in the runtime (about 0.24 µs
+ * against 0.015 µs in a loop), and every proxied POST makes one.
+ */
+function emptyRequest(): RequestEnvelope {
+  return {
+    count: 0,
+    method: null,
+    id: null,
+    ids: [],
+    toolName: null,
+    expectsResponse: false,
+    protocolVersion: null,
+    clientName: null,
+    clientVersion: null,
+    metaTraceparent: null,
+  };
+}
 
 function idToString(id: unknown): string | null {
   if (typeof id === 'string') return id;
@@ -70,11 +77,10 @@ export function readRequestEnvelope(body: string): RequestEnvelope {
   try {
     parsed = JSON.parse(body);
   } catch {
-    // A fresh object: callers may keep or extend `ids`, and a shared frozen one would leak between requests.
-    return { ...EMPTY_REQUEST, ids: [] };
+    return emptyRequest();
   }
   const messages = Array.isArray(parsed) ? parsed : [parsed];
-  const env: RequestEnvelope = { ...EMPTY_REQUEST, ids: [] };
+  const env = emptyRequest();
   for (const m of messages) {
     const msg = asRecord(m);
     if (!msg) continue;
