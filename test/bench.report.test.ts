@@ -14,6 +14,7 @@ import {
   PASS_THROUGH_CONTROL,
   pairedRatios,
   type Row,
+  renderMarkdown,
   type Summary,
 } from '../bench/report.js';
 
@@ -348,6 +349,24 @@ describe('bench: the targets', () => {
       (c) => c.target === 'CPU per request vs pass-through (raw ping c16)',
     )!;
     expect(older.measured).not.toContain('main thread');
+  });
+
+  it("names the throughput scenarios' extra rounds in the table's header, and only when there are more", () => {
+    const header = (throughputRounds?: number) =>
+      renderMarkdown({
+        generatedAt: '2026-11-24T00:00:00.000Z',
+        command: 'npm run bench',
+        machine: { cpus: 2, cpuModel: 'test', node: 'v20' },
+        settings: { rounds: 5, cellMs: 1000, slicesPerCell: 4, throughputRounds },
+        telemetry: 'on',
+        summary: summary(paired(1, 1), 0.1),
+        targets: [],
+      }).split('\n')[0]!;
+    expect(header(15)).toContain(
+      '5 interleaved rounds of 1000 ms per cell (4 slices, interleaved across targets); 15 rounds for raw ping c16 and everything ping c16, medians',
+    );
+    expect(header(5)).toContain('(4 slices, interleaved across targets), medians');
+    expect(header()).toContain('(4 slices, interleaved across targets), medians');
   });
 
   it('judges idle-session RSS on the tracker alone and on the median step through the whole proxy', () => {
