@@ -7,7 +7,7 @@
 // identical pass-through (runs since the tenth session), shows how far identical processes spread.
 import { execFileSync } from 'node:child_process';
 import { median } from './load.js';
-import { cpuRatioFor, fitModel, iqrText, modelThroughput as model } from './report.js';
+import { cpuRatioFor, fitModel, iqrText, modelThroughput as model, PASS_THROUGH_CONTROL } from './report.js';
 
 interface Row {
   target: string;
@@ -35,6 +35,8 @@ interface Point {
   throughput: number;
   /** Main-thread CPU ratio (runs since the tenth session). */
   mainThread?: number;
+  /** Index of the round in its run, when the run kept its rounds. */
+  round?: number;
 }
 
 const git = (...args: string[]) =>
@@ -54,7 +56,7 @@ for (const commit of git('log', '--format=%h', '--', 'bench/results.json').split
     const passThrough = s.rows.find((r) => r.target === 'pass-through');
     for (const r of s.rows) {
       if (r.target === 'direct' || r.target === 'pass-through') continue;
-      const add = (cpu: number, throughput: number, mainThread?: number) => {
+      const add = (cpu: number, throughput: number, mainThread?: number, round?: number) => {
         const list = points.get(s.name) ?? [];
         list.push({
           commit,
@@ -62,13 +64,14 @@ for (const commit of git('log', '--format=%h', '--', 'bench/results.json').split
           cpu,
           throughput,
           ...(mainThread === undefined ? {} : { mainThread }),
+          ...(round === undefined ? {} : { round }),
         });
         points.set(s.name, list);
       };
       const rounds = r.paired?.rounds;
       if (rounds?.cpuVsPassThrough) {
         for (const [i, cpu] of rounds.cpuVsPassThrough.entries())
-          add(cpu, rounds.throughputVsPassThrough[i]!, rounds.mainThreadCpuVsPassThrough?.[i]);
+          add(cpu, rounds.throughputVsPassThrough[i]!, rounds.mainThreadCpuVsPassThrough?.[i], i);
       } else if (r.paired?.cpuVsPassThrough) {
         add(r.paired.cpuVsPassThrough, r.paired.throughputVsPassThrough);
       } else if (r.cpuMicrosPerRequest && passThrough?.cpuMicrosPerRequest) {
@@ -99,6 +102,32 @@ for (const [name, list] of points) {
     process.stdout.write(
       `  ${target.padEnd(18)} rounds ${String(mine.length).padStart(3)}  median CPU ${cpu.toFixed(2)}x  ` +
         `median throughput ${throughput.toFixed(2)}x (${iqrText(mine.map((p) => p.throughput))})  model at that CPU ${model(k, cpu).toFixed(2)}x${mainText}\n`,
+    );
+  }
+  // The same rounds against the A/A control instead of the first pass-through: a second yardstick,
+  // identical to the first, in the rounds of the runs that had one.
+  const control = new Map(
+    list
+      .filter((p) => p.target === PASS_THROUGH_CONTROL && p.round !== undefined)
+      .map((p) => [`${p.commit}#${p.round}`, p]),
+  );
+  if (control.size === 0) continue;
+  process.stdout.write(`  against the A/A control (${control.size} rounds):\n`);
+  for (const target of [...new Set(list.map((p) => p.target))]) {
+    if (target === PASS_THROUGH_CONTROL) continue;
+    const pairs = list.flatMap((p) => {
+      const c =
+        p.target === target && p.round !== undefined ? control.get(`${p.commit}#${p.round}`) : undefined;
+      return c ? [{ cpu: p.cpu / c.cpu, throughput: p.throughput / c.throughput, commit: p.commit }] : [];
+    });
+    if (pairs.length === 0) continue;
+    const perRun = [...new Set(pairs.map((p) => p.commit))].map((commit) =>
+      median(pairs.filter((p) => p.commit === commit).map((p) => p.throughput)),
+    );
+    process.stdout.write(
+      `    ${target.padEnd(16)} rounds ${String(pairs.length).padStart(3)}  median CPU ${median(pairs.map((p) => p.cpu)).toFixed(2)}x  ` +
+        `median throughput ${median(pairs.map((p) => p.throughput)).toFixed(2)}x (${iqrText(pairs.map((p) => p.throughput))}); ` +
+        `below 0.95x in ${perRun.filter((x) => x < 0.95).length} of ${perRun.length} runs\n`,
     );
   }
 }
