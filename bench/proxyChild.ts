@@ -1,6 +1,6 @@
 // The proxy under test in its own process: the real serve stack (startServer) with a
-// temp SQLite store and telemetry on. argv: `recording=on|off` then id=url pairs. Answers `mem`
-// (after a full GC; start with --expose-gc) and `flush` over IPC.
+// temp SQLite store and telemetry on. argv: `recording=on|off` then id=url pairs. Answers
+// `settle` (after every slice), `mem` (after a full GC; start with --expose-gc) and `flush` over IPC.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,15 +36,13 @@ const upstreams = pairs.map((pair) => {
 const timedHooks = process.env['BENCH_BREAKDOWN'] === '1';
 // Telemetry fully on (spans built, batched and "exported"; metrics recorded) with an exporter
 // that drops everything after reading it: what tracing costs the proxy, without a collector.
-const telemetry =
+const spanProcessor =
   process.env['BENCH_SPANS'] === 'off'
-    ? setupTelemetry({ env: {}, upstreams })
-    : setupTelemetry({
-        spanProcessors: [
-          new BatchSpanProcessor(timedHooks ? instrumentExporter(droppingExporter()) : droppingExporter()),
-        ],
-        upstreams,
-      });
+    ? null
+    : new BatchSpanProcessor(timedHooks ? instrumentExporter(droppingExporter()) : droppingExporter());
+const telemetry = spanProcessor
+  ? setupTelemetry({ spanProcessors: [spanProcessor], upstreams })
+  : setupTelemetry({ env: {}, upstreams });
 if (timedHooks) instrumentTelemetry(telemetry);
 const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-bench-'));
 const running = await startServer({
@@ -71,6 +69,12 @@ answerParent({
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
     return { rss: m.rss, heapUsed: m.heapUsed, trackedSessions: running.tracker.size };
+  },
+  // After every slice (bench/run.ts): what the slice left queued is written and exported now.
+  settle: async () => {
+    await running.recorder.flush();
+    await spanProcessor?.forceFlush();
+    return {};
   },
   flush: async () => {
     await running.recorder.flush();

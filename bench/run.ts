@@ -111,6 +111,12 @@ interface Target {
   withChildren: boolean;
   urlFor(upstream: UpstreamId): string;
   clients: Map<UpstreamId, McpLoadClient>;
+  /**
+   * Finishes the work a target deferred during a slice (the proxies: the recorder's queued rows,
+   * the spans waiting for their batch), inside the slice's CPU window, so that it is charged to
+   * the slice that caused it rather than done while the next target is measured.
+   */
+  settle?: () => Promise<unknown>;
 }
 
 /** The list rotated left by `n`: each round starts at a different target. */
@@ -192,13 +198,21 @@ async function main(): Promise<void> {
     ...(nginx
       ? [{ name: 'nginx', pid: nginx.pid, withChildren: true, urlFor: via(nginx.port), clients: new Map() }]
       : []),
-    { name: 'proxy', pid: proxy.pid, withChildren: false, urlFor: via(proxy.ready.port), clients: new Map() },
+    {
+      name: 'proxy',
+      pid: proxy.pid,
+      withChildren: false,
+      urlFor: via(proxy.ready.port),
+      clients: new Map(),
+      settle: () => proxy.ask({ type: 'settle' }),
+    },
     {
       name: 'proxy (rec. off)',
       pid: proxyNoRec.pid,
       withChildren: false,
       urlFor: via(proxyNoRec.ready.port),
       clients: new Map(),
+      settle: () => proxyNoRec.ask({ type: 'settle' }),
     },
   ];
 
@@ -409,6 +423,7 @@ async function measureSlice(t: Target, s: Scenario, ms: number): Promise<Slice> 
   const client = t.clients.get(s.upstream)!;
   const cpu0 = t.pid === null ? null : cpuSampleOf(t.pid, t.withChildren);
   const r = await client.run(s.method, s.concurrency, ms);
+  await t.settle?.();
   const cpu1 = t.pid === null ? null : cpuSampleOf(t.pid, t.withChildren);
   const cpuMicros = cpu0 && cpu1 ? cpu1.total - cpu0.total : null;
   // Null for a process tree (nginx's master and workers): no one main thread to compare.
