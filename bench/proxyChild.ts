@@ -83,7 +83,7 @@ answerParent({
 });
 process.send?.({ type: 'ready', port: running.port });
 process.on('SIGTERM', () => {
-  // The benchmark starts a proxy per round: its temporary database goes with it.
+  // Its temporary database goes with it (they had piled up in /tmp, one per proxy per run).
   void running
     .close()
     .finally(() => rmSync(dir, { recursive: true, force: true }))

@@ -193,7 +193,7 @@ export interface ScenarioSummary {
 
 /**
  * The scenarios the throughput target is judged on. A round there compares two Node processes
- * whose throughput moves 10-40% (SD of the log ratio) from one 1-second cell to the next even when
+ * whose throughput ratio moves 12-40% (SD of its log) from one 1-second round to the next even when
  * they are identical, so they are measured in more rounds than the rest (`bench/run.ts`).
  */
 export const THROUGHPUT_SCENARIOS: readonly string[] = ['raw ping c16', 'everything ping c16'];
@@ -213,7 +213,7 @@ export interface IdleCost {
   steps?: IdleStep[];
 }
 
-/** `median of 4 steps: 1301-1809 B` for a measurement in steps, else ''. */
+/** ` (median of 4 steps of 5000: 1301-1809 B)` for a measurement in steps, else ''. */
 function stepsText(idle: IdleCost): string {
   const rss = (idle.steps ?? []).map((x) => x.rssBytesPerSession);
   if (rss.length < 2) return '';
