@@ -120,7 +120,7 @@ function readStat(pid: number): { ppid: number; cpuMicros: number } | null {
  * used). Threads that exit during a cell would be missed; a Node server's threads (main, V8
  * platform, libuv pool) live as long as it does.
  */
-function schedstatMicros(pid: number): CpuSample | null {
+function schedstatSample(pid: number): CpuSample | null {
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -152,7 +152,7 @@ export interface CpuSample {
 }
 
 function cpuSampleOfOne(pid: number): CpuSample {
-  return schedstatMicros(pid) ?? { total: readStat(pid)?.cpuMicros ?? 0, mainThread: null };
+  return schedstatSample(pid) ?? { total: readStat(pid)?.cpuMicros ?? 0, mainThread: null };
 }
 
 /**
