@@ -1,6 +1,6 @@
 import type { Attributes, Meter } from '@opentelemetry/api';
 import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
-import { LocalHistogram, type LocalInstrumentAny, LocalSum } from './aggregate.js';
+import { type HistogramSeries, LocalHistogram, type LocalInstrumentAny, LocalSum } from './aggregate.js';
 import * as sc from './semconv.js';
 import { errorTypeOf } from './spans.js';
 
@@ -86,32 +86,78 @@ export function createMetricsRecorder(meter: Meter, now: () => number = Date.now
     [sc.ATTR_SOURCE]: source,
   });
 
+  // The two series every exchange records into, found without building a key: per upstream and
+  // source (strings the tracker hands over as the same objects each time), then per method or
+  // outcome. A series, once created, is never removed, so holding it here is safe; the keyed
+  // lookup below stays the one place series are created, so both paths share each series.
+  interface Hot {
+    who: string;
+    /** operation duration of answered requests without a tool or an error, by method */
+    ops: Map<string, HistogramSeries>;
+    /** idle gap by outcome, without [0] and with [1] a stream attached */
+    idle: [Map<string, HistogramSeries>, Map<string, HistogramSeries>];
+  }
+  const hot = new Map<string, Map<string, Hot>>();
+  const hotFor = (upstream: string, source: string): Hot => {
+    let bySource = hot.get(upstream);
+    if (bySource === undefined) {
+      bySource = new Map();
+      hot.set(upstream, bySource);
+    }
+    let h = bySource.get(source);
+    if (h === undefined) {
+      h = { who: `${upstream}\0${source}`, ops: new Map(), idle: [new Map(), new Map()] };
+      bySource.set(source, h);
+    }
+    return h;
+  };
+  const operationSeries = (
+    r: ExchangeRecord,
+    who: string,
+    method: string,
+    tool: string | null,
+    errorType: string | null,
+  ) =>
+    operationDuration.series(`${who}\0${method}\0${tool ?? ''}\0${errorType ?? ''}`, () => {
+      const a: Attributes = { ...base(r.upstream, r.source), [sc.ATTR_MCP_METHOD_NAME]: method };
+      if (tool) a[sc.ATTR_GEN_AI_TOOL_NAME] = tool;
+      if (errorType) a[sc.ATTR_ERROR_TYPE] = errorType;
+      return a;
+    });
+
   return {
     instruments: [operationDuration, sessionDuration, idleGap, initDuration, expirations, active],
 
     exchangeFinished(r, session) {
-      const who = `${r.upstream}\0${r.source}`;
+      const h = hotFor(r.upstream, r.source);
+      const who = h.who;
       if (r.httpMethod === 'POST' && r.rpcMethod && r.rpcId !== null && r.endedAt !== null) {
         const method = r.rpcMethod;
         const tool = method === 'tools/call' ? r.toolName : null;
         const errorType = errorTypeOf(r);
-        operationDuration
-          .series(`${who}\0${method}\0${tool ?? ''}\0${errorType ?? ''}`, () => {
-            const a: Attributes = { ...base(r.upstream, r.source), [sc.ATTR_MCP_METHOD_NAME]: method };
-            if (tool) a[sc.ATTR_GEN_AI_TOOL_NAME] = tool;
-            if (errorType) a[sc.ATTR_ERROR_TYPE] = errorType;
-            return a;
-          })
-          .record(((r.responseAt ?? r.endedAt) - r.startedAt) / 1000);
+        let series: HistogramSeries | undefined;
+        if (tool || errorType) series = operationSeries(r, who, method, tool ?? null, errorType);
+        else {
+          series = h.ops.get(method);
+          if (series === undefined) {
+            series = operationSeries(r, who, method, null, null);
+            h.ops.set(method, series);
+          }
+        }
+        series.record(((r.responseAt ?? r.endedAt) - r.startedAt) / 1000);
       }
       if (r.idleGapMs !== null && r.httpMethod !== 'GET') {
-        idleGap
-          .series(`${who}\0${r.outcome}\0${r.streamAttached}`, () => ({
+        const byOutcome = h.idle[r.streamAttached ? 1 : 0];
+        let series = byOutcome.get(r.outcome);
+        if (series === undefined) {
+          series = idleGap.series(`${who}\0${r.outcome}\0${r.streamAttached}`, () => ({
             ...base(r.upstream, r.source),
             [sc.ATTR_OUTCOME]: r.outcome,
             [sc.ATTR_STREAM_ATTACHED]: r.streamAttached,
-          }))
-          .record(r.idleGapMs / 1000);
+          }));
+          byOutcome.set(r.outcome, series);
+        }
+        series.record(r.idleGapMs / 1000);
       }
       if (r.outcome === 'session_expired') {
         const confidence = r.confidence ?? 'spec';
