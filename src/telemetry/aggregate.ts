@@ -33,6 +33,11 @@ export const CARDINALITY_LIMIT = 2000;
 const OVERFLOW_KEY = '\0overflow';
 const OVERFLOW_ATTRIBUTES: Attributes = { 'otel.metric.overflow': true };
 
+/** Whether a series is an instrument's overflow series (the one past `CARDINALITY_LIMIT`). */
+export function isOverflowSeries(series: { readonly attributes: Attributes }): boolean {
+  return series.attributes === OVERFLOW_ATTRIBUTES;
+}
+
 export class HistogramSeries {
   readonly counts: number[];
   sum = 0;

@@ -1,7 +1,7 @@
 import { metrics } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
 import type { ExchangeRecord } from '../sessions/types.js';
-import type { HistogramSeries, LocalInstrumentAny } from './aggregate.js';
+import { CARDINALITY_LIMIT, type HistogramSeries, type LocalInstrumentAny } from './aggregate.js';
 import { createMetricsRecorder } from './metrics.js';
 import * as sc from './semconv.js';
 
@@ -124,5 +124,20 @@ describe('metrics recorder, per-exchange series', () => {
       ]),
     );
     expect(gaps).toHaveLength(5);
+  });
+
+  it('stays bounded when clients send ever new method names: past the limit they share the overflow series', () => {
+    const m = createMetricsRecorder(metrics.getMeter('test'));
+    const extra = 300;
+    for (let i = 0; i < CARDINALITY_LIMIT + extra; i++)
+      m.exchangeFinished(exchange({ rpcMethod: `m${i}` }), null);
+    // Again: a method past the limit keeps going to the overflow series, not to a series of its own.
+    for (let i = CARDINALITY_LIMIT; i < CARDINALITY_LIMIT + extra; i++)
+      m.exchangeFinished(exchange({ rpcMethod: `m${i}` }), null);
+    const ops = seriesOf(m.instruments, sc.METRIC_CLIENT_OPERATION_DURATION);
+    expect(ops).toHaveLength(CARDINALITY_LIMIT + 1);
+    expect(ops.find((o) => o.attributes['otel.metric.overflow'] === true)?.count).toBe(2 * extra);
+    // The lookup maps hold the real series only (plus the one idle-gap series).
+    expect(m.hotSeries()).toBe(CARDINALITY_LIMIT + 1);
   });
 });

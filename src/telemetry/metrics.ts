@@ -1,6 +1,12 @@
 import type { Attributes, Meter } from '@opentelemetry/api';
 import type { ExchangeRecord, Observation, SessionRecord } from '../sessions/types.js';
-import { type HistogramSeries, LocalHistogram, type LocalInstrumentAny, LocalSum } from './aggregate.js';
+import {
+  type HistogramSeries,
+  isOverflowSeries,
+  LocalHistogram,
+  type LocalInstrumentAny,
+  LocalSum,
+} from './aggregate.js';
 import * as sc from './semconv.js';
 import { errorTypeOf } from './spans.js';
 
@@ -19,6 +25,8 @@ export interface MetricsRecorder {
   watch(sources: MetricSources): void;
   /** The in-process instruments, for each metric reader's `LocalMetricProducer`. */
   readonly instruments: readonly LocalInstrumentAny[];
+  /** @internal Series held by the per-exchange lookup maps (tests: they stay bounded). */
+  hotSeries(): number;
 }
 
 /**
@@ -89,7 +97,9 @@ export function createMetricsRecorder(meter: Meter, now: () => number = Date.now
   // The two series every exchange records into, found without building a key: per upstream and
   // source (strings the tracker hands over as the same objects each time), then per method or
   // outcome. A series, once created, is never removed, so holding it here is safe; the keyed
-  // lookup below stays the one place series are created, so both paths share each series.
+  // lookup below stays the one place series are created, so both paths share each series. An
+  // overflow series is never held here: methods come from clients, and a map keyed by every new
+  // name past the cardinality limit would grow without bound.
   interface Hot {
     who: string;
     /** operation duration of answered requests without a tool or an error, by method */
@@ -128,6 +138,13 @@ export function createMetricsRecorder(meter: Meter, now: () => number = Date.now
   return {
     instruments: [operationDuration, sessionDuration, idleGap, initDuration, expirations, active],
 
+    hotSeries() {
+      let n = 0;
+      for (const bySource of hot.values())
+        for (const h of bySource.values()) n += h.ops.size + h.idle[0].size + h.idle[1].size;
+      return n;
+    },
+
     exchangeFinished(r, session) {
       const h = hotFor(r.upstream, r.source);
       const who = h.who;
@@ -141,7 +158,7 @@ export function createMetricsRecorder(meter: Meter, now: () => number = Date.now
           series = h.ops.get(method);
           if (series === undefined) {
             series = operationSeries(r, who, method, null, null);
-            h.ops.set(method, series);
+            if (!isOverflowSeries(series)) h.ops.set(method, series);
           }
         }
         series.record(((r.responseAt ?? r.endedAt) - r.startedAt) / 1000);
@@ -155,7 +172,7 @@ export function createMetricsRecorder(meter: Meter, now: () => number = Date.now
             [sc.ATTR_OUTCOME]: r.outcome,
             [sc.ATTR_STREAM_ATTACHED]: r.streamAttached,
           }));
-          byOutcome.set(r.outcome, series);
+          if (!isOverflowSeries(series)) byOutcome.set(r.outcome, series);
         }
         series.record(r.idleGapMs / 1000);
       }
