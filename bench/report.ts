@@ -192,6 +192,26 @@ export interface ScenarioSummary {
 }
 
 /**
+ * The order targets take turns in, for round `row`: a Williams design. Rotating one order each
+ * round keeps every target between the same two neighbours for the whole run, and what a slice
+ * leaves behind (the load generator's and the upstream's state, caches) then falls on the same
+ * target every time: two identical proxies differed by 1-9 points of throughput that way
+ * (bench/README.md, twelfth session). Here every target runs right after every other one equally
+ * often over a cycle of `n` rows (`2n` when `n` is odd, the second half reversed), and each target
+ * still comes first once in each `n` rows.
+ */
+export function balancedOrder<T>(list: readonly T[], row: number): T[] {
+  const n = list.length;
+  if (n < 2) return [...list];
+  // 0, 1, n-1, 2, n-2, ...: the differences between neighbours are all distinct mod n.
+  const base: number[] = [0];
+  for (let lo = 1, hi = n - 1; base.length < n; ) base.push(base.length % 2 === 1 ? lo++ : hi--);
+  const r = ((row % (2 * n)) + 2 * n) % (2 * n);
+  const order = base.map((j) => list[(j + r) % n]!);
+  return n % 2 === 1 && r >= n ? order.reverse() : order;
+}
+
+/**
  * The scenarios the throughput target is judged on. A round there compares two Node processes
  * whose throughput ratio moves 12-40% (SD of its log) from one 1-second round to the next even when
  * they are identical, so they are measured in more rounds than the rest (`bench/run.ts`).

@@ -22,6 +22,7 @@ import {
   useCompiledChildren,
 } from './processes.js';
 import {
+  balancedOrder,
   type CellSummary,
   evaluateTargets,
   type IdleCost,
@@ -117,11 +118,6 @@ interface Target {
    * the slice that caused it rather than done while the next target is measured.
    */
   settle?: () => Promise<unknown>;
-}
-
-/** The list rotated left by `n`: each round starts at a different target. */
-function rotate<T>(list: readonly T[], n: number): T[] {
-  return list.map((_, i) => list[(i + n) % list.length]!);
 }
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -262,8 +258,8 @@ async function main(): Promise<void> {
     for (const s of SCENARIOS) {
       const repeats = THROUGHPUT_SCENARIOS.includes(s.name) ? THROUGHPUT_REPEATS : 1;
       for (let rep = 0; rep < repeats; rep++) {
-        // Rotate the order each round so that no target always runs first (or right after a heavy one).
-        const order = rotate(targets, round * repeats + rep);
+        // A new order each round: no target always runs first, or always right after the same one.
+        const order = balancedOrder(targets, round * repeats + rep);
         // Each cell is run as SLICES slices, in the order A B C D E, E D C B A, A B C D E, ...: the
         // cells that are compared in a round then span the same seconds, so drift slower than that
         // falls on all of them alike. (Measured against one piece per cell, it did not narrow the

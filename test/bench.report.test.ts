@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { type CellResult, median, percentile } from '../bench/load.js';
 import {
+  balancedOrder,
   type CellSummary,
   cpuRatioFor,
   evaluateTargets,
@@ -443,5 +444,44 @@ describe('bench: the throughput model', () => {
     const fit = fitModel(points);
     expect(fit.k).toBeCloseTo(2, 10);
     expect(fit.rms).toBeCloseTo(0.01, 3);
+  });
+});
+
+describe('bench: the order targets take turns in', () => {
+  /** How often each target runs right after each other one, over `rows` rounds. */
+  function followCounts(n: number, rows: number) {
+    const targets = Array.from({ length: n }, (_, i) => `t${i}`);
+    const counts = new Map<string, number>();
+    const firsts = new Map<string, number>();
+    for (let r = 0; r < rows; r++) {
+      const order = balancedOrder(targets, r);
+      expect([...order].sort()).toEqual([...targets].sort());
+      firsts.set(order[0]!, (firsts.get(order[0]!) ?? 0) + 1);
+      for (let i = 1; i < n; i++) {
+        const pair = `${order[i - 1]}>${order[i]}`;
+        counts.set(pair, (counts.get(pair) ?? 0) + 1);
+      }
+    }
+    return { counts, firsts };
+  }
+
+  it('puts every target right after every other one equally often (6 targets: once in 6 rounds)', () => {
+    const { counts, firsts } = followCounts(6, 6);
+    expect(counts.size).toBe(6 * 5);
+    expect(new Set(counts.values())).toEqual(new Set([1]));
+    expect(new Set(firsts.values())).toEqual(new Set([1]));
+  });
+
+  it('does so with an odd number of targets too (5, nginx missing: twice in 10 rounds)', () => {
+    const { counts, firsts } = followCounts(5, 10);
+    expect(counts.size).toBe(5 * 4);
+    expect(new Set(counts.values())).toEqual(new Set([2]));
+    expect(new Set(firsts.values())).toEqual(new Set([2]));
+  });
+
+  it('changes neighbours from round to round, unlike a rotation (15 rounds of 6 targets)', () => {
+    const { counts } = followCounts(6, 15);
+    // A rotation would put each target after the same one in 12 or 15 of 15 rounds.
+    expect(Math.max(...counts.values())).toBeLessThanOrEqual(3);
   });
 });
