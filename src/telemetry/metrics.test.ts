@@ -72,36 +72,21 @@ describe('metrics recorder, per-exchange series', () => {
       [sc.ATTR_UPSTREAM]: upstream,
       [sc.ATTR_SOURCE]: source,
     });
+    const op = (method: string, over: object = {}) => ({
+      ...base(),
+      [sc.ATTR_MCP_METHOD_NAME]: method,
+      ...over,
+    });
     const ops = seriesOf(m.instruments, sc.METRIC_CLIENT_OPERATION_DURATION);
     expect(ops).toEqual(
       expect.arrayContaining([
-        { attributes: { ...base(), [sc.ATTR_MCP_METHOD_NAME]: 'ping' }, count: 3, sum: 0.06 },
-        { attributes: { ...base('b'), [sc.ATTR_MCP_METHOD_NAME]: 'ping' }, count: 1, sum: 0.02 },
-        { attributes: { ...base('a', 'probe'), [sc.ATTR_MCP_METHOD_NAME]: 'ping' }, count: 1, sum: 0.02 },
-        { attributes: { ...base(), [sc.ATTR_MCP_METHOD_NAME]: 'tools/list' }, count: 1, sum: 0.02 },
-        {
-          attributes: {
-            ...base(),
-            [sc.ATTR_MCP_METHOD_NAME]: 'tools/call',
-            [sc.ATTR_GEN_AI_TOOL_NAME]: 'echo',
-          },
-          count: 2,
-          sum: 0.04,
-        },
-        {
-          attributes: { ...base(), [sc.ATTR_MCP_METHOD_NAME]: 'ping', [sc.ATTR_ERROR_TYPE]: '-32601' },
-          count: 1,
-          sum: 0.02,
-        },
-        {
-          attributes: {
-            ...base(),
-            [sc.ATTR_MCP_METHOD_NAME]: 'ping',
-            [sc.ATTR_ERROR_TYPE]: 'session_expired',
-          },
-          count: 1,
-          sum: 0.03,
-        },
+        { attributes: op('ping'), count: 3, sum: 0.06 },
+        { attributes: op('ping', base('b')), count: 1, sum: 0.02 },
+        { attributes: op('ping', base('a', 'probe')), count: 1, sum: 0.02 },
+        { attributes: op('tools/list'), count: 1, sum: 0.02 },
+        { attributes: op('tools/call', { [sc.ATTR_GEN_AI_TOOL_NAME]: 'echo' }), count: 2, sum: 0.04 },
+        { attributes: op('ping', { [sc.ATTR_ERROR_TYPE]: '-32601' }), count: 1, sum: 0.02 },
+        { attributes: op('ping', { [sc.ATTR_ERROR_TYPE]: 'session_expired' }), count: 1, sum: 0.03 },
       ]),
     );
     expect(ops).toHaveLength(7);
