@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Dispatcher, errors as undiciErrors } from 'undici';
 import type { Logger } from '../log.js';
 import { redactText } from '../security/redact.js';
 import { type RequestEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
@@ -7,6 +6,7 @@ import type { ExchangeHandle, SessionTracker } from '../sessions/tracker.js';
 import { injectMetaTraceparent } from '../telemetry/traceContext.js';
 import { type BodyObserver, bodyKindFor, createBodyObserver } from './bodyObserver.js';
 import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
+import type { H1Handler } from './h1client.js';
 import { rawResponseHeadersForClient, requestHeadersForUpstream } from './headers.js';
 import { type ResolvedUpstream, upstreamPathFor } from './upstreams.js';
 
@@ -73,11 +73,12 @@ export async function readBodyOrReject(
 }
 
 export function describeUpstreamError(err: unknown): { timedOut: boolean; message: string } {
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
-    return { timedOut: true, message: 'no response headers in time' };
-  }
   const e = err as { code?: string; cause?: { code?: string }; message?: string };
   const code = e?.code ?? e?.cause?.code;
+  // undici's codes: the legacy SSE path's errors come from undici, the rest from h1client.ts.
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return { timedOut: true, message: 'no response headers in time' };
+  }
   return { timedOut: false, message: code ? `${code}` : (e?.message ?? 'connection failed') };
 }
 
@@ -137,16 +138,15 @@ export async function forwardStreamableHttp(
 
   const relay = new UpstreamRelay(res, upstream, method, handle, ctx, envelope, body);
   res.once('close', relay.onClientClose);
-  // `dispatch` with a plain handler: no promise, no response object or body stream, no parsed
-  // header object per request; the raw header buffers and body chunks come straight to us.
-  upstream.pool.dispatch(
+  // A plain handler: no promise, no response object or body stream, no parsed header object
+  // per request; the raw headers and body chunks come straight to us.
+  upstream.h1.dispatch(
     {
-      method: method as 'POST',
+      method,
       path: upstreamPathFor(upstream, clientQuery),
       headers,
       body,
       headersTimeout: upstream.timeoutMs,
-      bodyTimeout: 0,
     },
     relay,
   );
@@ -156,11 +156,11 @@ type Finish = Parameters<ExchangeHandle['finish']>[0];
 const NOOP_OBSERVER: BodyObserver = { push() {}, end: () => null, events: 0 };
 
 /**
- * One forwarded request's undici handler (the plain `onConnect`/`onHeaders`/`onData`/
- * `onComplete`/`onError` form, which undici runs without wrapping). Each chunk goes to the
- * client first, then to the observer; a full client socket pauses the upstream.
+ * One forwarded request's handler (`onConnect`/`onHeaders`/`onData`/`onComplete`/`onError`,
+ * undici's plain dispatch form, which `h1client.ts` keeps). Each chunk goes to the client
+ * first, then to the observer; a full client socket pauses the upstream.
  */
-class UpstreamRelay implements Dispatcher.DispatchHandler {
+class UpstreamRelay implements H1Handler {
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private observer: BodyObserver = NOOP_OBSERVER;
@@ -201,7 +201,7 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   };
 
   /**
-   * Holds writes to the client until undici has handed over everything it parsed from the
+   * Holds writes to the client until the client has handed over everything it parsed from the
    * current upstream read: the headers (flushed at once for SSE), body chunks and the chunked
    * terminator of an SSE answer that arrive together leave in one `writev` instead of one
    * syscall each. Released on the next tick (or by `res.end()`, which uncorks fully), so nothing
@@ -220,7 +220,7 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     else this.abortUpstream = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx (103 Early Hints): Node answers with its own
     this.resumeUpstream = resume;
     const res = this.res;

@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import { H1Pool } from './h1client.js';
 
 /** What the proxy needs to know of a configured upstream. */
 export interface UpstreamTarget {
@@ -20,6 +21,9 @@ export interface ResolvedUpstream {
   host: string;
   timeoutMs: number;
   transport: string;
+  /** Streamable HTTP forwarding (the proxy's own HTTP/1.1 client, `h1client.ts`). */
+  h1: H1Pool;
+  /** Legacy SSE forwarding (undici). */
   pool: Pool;
 }
 
@@ -32,6 +36,7 @@ export interface UpstreamRegistry {
 export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): UpstreamRegistry {
   const byId = new Map<string, ResolvedUpstream>();
   const pools = new Map<string, Pool>();
+  const h1Pools = new Map<string, H1Pool>();
   for (const t of targets) {
     const url = new URL(t.url);
     // One keep-alive pool per origin, shared by upstreams on the same host.
@@ -45,6 +50,15 @@ export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): Upst
       });
       pools.set(url.origin, pool);
     }
+    let h1 = h1Pools.get(url.origin);
+    if (!h1) {
+      h1 = new H1Pool(url.origin, {
+        maxConnections: 256,
+        keepAliveTimeoutMs: 30_000,
+        keepAliveMaxTimeoutMs: 600_000,
+      });
+      h1Pools.set(url.origin, h1);
+    }
     byId.set(t.id, {
       id: t.id,
       origin: url.origin,
@@ -53,6 +67,7 @@ export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): Upst
       host: url.host,
       timeoutMs: (t.timeoutSeconds ?? 60) * 1000,
       transport: t.transport ?? 'streamable-http',
+      h1,
       pool,
     });
   }
@@ -61,7 +76,10 @@ export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): Upst
     ids: () => [...byId.keys()],
     close: async () => {
       // Everything in flight has finished or been aborted by now; do not wait on stragglers.
-      await Promise.all([...pools.values()].map((p) => p.destroy().catch(() => undefined)));
+      await Promise.all([
+        ...[...pools.values()].map((p) => p.destroy().catch(() => undefined)),
+        ...[...h1Pools.values()].map((p) => p.destroy()),
+      ]);
     },
   };
 }
