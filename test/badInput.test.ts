@@ -3,7 +3,7 @@
 // configs are refused clearly.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -174,6 +174,47 @@ describe('bad input: response bodies are forwarded untouched', () => {
     const [exchange] = await p.store.listExchanges({ upstream: 'up' });
     expect(exchange!.outcome).toBe('http_error');
     expect(exchange!.errorMessage!.length).toBeLessThanOrEqual(4096);
+  });
+});
+
+describe('bad input: an upstream that breaks HTTP', () => {
+  it('a header Node cannot relay, a garbled status line or a body cut short fails that request only', async () => {
+    const replies = [
+      'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-bad: a\u0001b\r\ncontent-length: 2\r\n\r\n{}',
+      'HTTP/9 what\r\n\r\n',
+      'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"jsonrpc":',
+    ];
+    let n = 0;
+    const server = createNetServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write(replies[n++ % replies.length]!, 'latin1');
+        setTimeout(() => socket.destroy(), 20);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const p = await proxyFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
+    const outcomes: string[] = [];
+    for (let i = 0; i < replies.length; i++) {
+      try {
+        const res = await postBytes(p.mcpUrl('up'), '{"jsonrpc":"2.0","id":1,"method":"ping"}', {
+          'mcp-session-id': 's',
+        });
+        outcomes.push(`${res.status} ${res.body.toString().slice(0, 300)}`);
+      } catch {
+        outcomes.push('broken');
+      }
+    }
+    // The invalid header cannot be written to the client, so that answer breaks off; the
+    // garbled one is a 502 naming the upstream; the short body breaks off as it would direct.
+    expect(outcomes[0]).toBe('broken');
+    expect(outcomes[1]).toMatch(/^502 .*upstream \\"up\\" is unreachable/);
+    expect(outcomes[2]).toBe('broken');
+    await p.flush();
+    const outcomesStored = (await p.store.listExchanges({ upstream: 'up' })).map((e) => e.outcome).sort();
+    expect(outcomesStored).toHaveLength(3);
+    await expectHealthy(p);
   });
 });
 

@@ -250,6 +250,46 @@ describe('H1Pool', () => {
     expect(up.connections()).toBe(4);
   });
 
+  it('a handler that throws fails its request, not the process', async () => {
+    const up = await rawUpstream((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody'));
+    const p = pool(up.url);
+    const inHeaders = await send(
+      p,
+      {},
+      {
+        onHeaders: () => {
+          throw new Error('refused header');
+        },
+      },
+    );
+    expect(inHeaders.error?.message).toBe('refused header');
+    const inData = await send(
+      p,
+      {},
+      {
+        onData: () => {
+          throw new Error('refused chunk');
+        },
+      },
+    );
+    expect(inData.error?.message).toBe('refused chunk');
+    expect((await send(p)).body).toBe('body');
+  });
+
+  it('a Transfer-Encoding other than chunked reads to the end; chunked beside Content-Length is not reused', async () => {
+    const up = await rawUpstream((s, { n }) => {
+      if (n === 1) s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nall of it');
+      else
+        s.write(
+          'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+        );
+    });
+    const p = pool(up.url);
+    expect((await send(p)).body).toBe('all of it');
+    expect((await send(p)).body).toBe('ok');
+    expect(p.connections).toBe(0);
+  });
+
   it("keeps an idle connection for the server's Keep-Alive timeout less the threshold, then opens a new one", async () => {
     const up = await rawUpstream((s) =>
       s.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 1\r\n\r\nk'),

@@ -415,6 +415,7 @@ class Connection {
     const raw: string[] = [];
     let contentLength = -1;
     let chunked = false;
+    let encoded = false;
     let connection: string | null = null;
     let keepAlive: string | null = null;
     let lineStart = text.indexOf('\r\n');
@@ -451,7 +452,10 @@ class Connection {
           }
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
+          if (name.toLowerCase() === 'transfer-encoding') {
+            encoded = true;
+            chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
+          }
           break;
       }
     }
@@ -482,13 +486,23 @@ class Connection {
     else if (chunked) {
       this.mode = Mode.Chunked;
       this.chunk = Chunk.Size;
-    } else if (contentLength >= 0) this.mode = Mode.Length;
+      // Both framings at once (RFC 9112 §6.3): chunked wins, and the connection is not trusted again.
+      if (contentLength >= 0) this.reusable = false;
+    } else if (contentLength >= 0 && !encoded) this.mode = Mode.Length;
     else {
       this.mode = Mode.Close;
       this.reusable = false;
     }
     this.remaining = noBody ? 0 : contentLength;
-    if (handler.onHeaders(status, raw, this.resume) === false) this.socket.pause();
+    let more: boolean;
+    try {
+      more = handler.onHeaders(status, raw, this.resume);
+    } catch (err) {
+      // e.g. a header value Node refuses to write: the request fails, the process does not.
+      this.fail(err as Error);
+      return -1;
+    }
+    if (more === false) this.socket.pause();
     if (this.handler !== handler) return -1; // aborted from onHeaders
     if (this.mode === Mode.Length && this.remaining === 0) {
       this.complete(buf.length - next);
@@ -566,7 +580,14 @@ class Connection {
 
   private deliver(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    if (this.handler!.onData(chunk) === false) this.socket.pause();
+    let more: boolean;
+    try {
+      more = this.handler!.onData(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    if (more === false && this.handler !== null) this.socket.pause();
   }
 
   /** The response is complete; `extra` bytes followed it in `buf` (a protocol error: not reused). */
@@ -583,7 +604,11 @@ class Connection {
       this.idleUntil = performance.now() + this.keepAliveMs;
       this.pool.release(this);
     }
-    handler.onComplete();
+    try {
+      handler.onComplete();
+    } catch {
+      // Nothing is left to fail: the response is complete and the connection handed on.
+    }
   }
 
   /** Ends the connection; the request on it, if any, fails with `err`. */
@@ -596,8 +621,12 @@ class Connection {
       this.socket.destroy();
       this.pool.forget(this);
     }
-    if (handler !== null)
+    if (handler === null) return;
+    try {
       handler.onError(err ?? new UpstreamHttpError('other side closed', 'UND_ERR_SOCKET'));
+    } catch {
+      // A handler failing on an error must not take the process down with it.
+    }
   }
 
   private onClose(): void {
