@@ -132,7 +132,7 @@ describe('faults: the client goes away', () => {
     it(`mid-${mode === 'hold' ? 'request' : 'stream'}: the upstream request is aborted and nothing stays in flight`, async () => {
       const up = await holdingUpstream(mode);
       const p = await proxyFor(up.url);
-      const pool = p.registry.get('up')!.pool;
+      const pool = p.registry.get('up')!.h1;
       const abort = new AbortController();
       const pending = fetch(p.mcpUrl('up'), {
         method: 'POST',
@@ -152,7 +152,7 @@ describe('faults: the client goes away', () => {
       await pending.catch(() => {});
       await waitFor('the upstream request to be closed', () => up.open() === 0);
       await waitFor(
-        'the proxy pool to have nothing running',
+        "the proxy's upstream client to have nothing running",
         () => pool.stats.running === 0 && pool.stats.pending === 0,
       );
       // And the proxy keeps working on the same pool.

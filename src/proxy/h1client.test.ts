@@ -427,7 +427,10 @@ describe('H1Pool', () => {
       s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     });
     const p = pool(up.url, { maxConnections: 2 });
-    const rs = await Promise.all([1, 2, 3, 4, 5].map((i) => send(p, { body: Buffer.from(`#${i}`) })));
+    const all = Promise.all([1, 2, 3, 4, 5].map((i) => send(p, { body: Buffer.from(`#${i}`) })));
+    expect(p.stats).toEqual({ connections: 2, idle: 0, running: 2, pending: 3 });
+    const rs = await all;
+    expect(p.stats).toEqual({ connections: 2, idle: 2, running: 0, pending: 0 });
     expect(rs.map((r) => r.body)).toEqual(['#1', '#2', '#3', '#4', '#5']);
     expect(up.connections()).toBe(2);
   });

@@ -5,7 +5,7 @@
 // Why not undici here: for the proxy's one kind of request (a buffered body, a response relayed
 // as it arrives) undici's general machinery (its request object, header validation, the
 // WebAssembly parser and its timers) was most of the forwarding cost. Measured in
-// `bench/README.md` (sixteenth session): a pass-through on this client spent 0.90x the CPU of one
+// `bench/README.md` (fifteenth session): a pass-through on this client spent 0.90x the CPU of one
 // on `undici.Pool.dispatch`, and added 0.19 against 0.25 ms at concurrency 1. The probe, the
 // legacy SSE transport and everything else still use undici.
 //
@@ -145,6 +145,16 @@ export class H1Pool {
   /** Connections open now (idle and busy). */
   get connections(): number {
     return this.open;
+  }
+
+  /** `running`: requests on a connection now; `pending`: requests waiting for one. */
+  get stats(): { connections: number; idle: number; running: number; pending: number } {
+    return {
+      connections: this.open,
+      idle: this.idle.length,
+      running: this.open - this.idle.length,
+      pending: this.queue.length,
+    };
   }
 
   dispatch(opts: H1DispatchOptions, handler: H1Handler): void {
