@@ -1,4 +1,4 @@
-// `tsx bench/history.ts [scenario...]`: every paired round of every full run committed to
+// `tsx bench/history.ts [--since=<commit>] [scenario...]`: every paired round of every full run committed to
 // `bench/results.json` (git history), and how well one model explains throughput from CPU.
 //
 // The model, throughput ratio = (k + 1) / (k + cpu ratio), is explained at `modelThroughput` in
@@ -41,10 +41,15 @@ interface Point {
 
 const git = (...args: string[]) =>
   execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-const wanted = process.argv.slice(2);
+// `--since=<commit>`: only the runs committed after it (e.g. since a change to the hot path).
+const since = process.argv.find((a) => a.startsWith('--since='))?.slice('--since='.length);
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--since='));
 const points = new Map<string, Point[]>();
 
-for (const commit of git('log', '--format=%h', '--', 'bench/results.json').split('\n').filter(Boolean)) {
+const range = since ? [`${since}..HEAD`] : [];
+for (const commit of git('log', '--format=%h', ...range, '--', 'bench/results.json')
+  .split('\n')
+  .filter(Boolean)) {
   let scenarios: Scenario[];
   try {
     scenarios = JSON.parse(git('show', `${commit}:bench/results.json`)).summary.scenarios;
