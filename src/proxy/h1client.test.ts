@@ -419,6 +419,15 @@ describe('H1Pool', () => {
     const early = await send(p, {}, { onConnect: (a) => a() });
     expect(early.error?.code).toBe('UND_ERR_ABORTED');
     expect(up.requests.length).toBe(1);
+    // A stale abort, called after its request ended, does not touch the next request on the connection.
+    const keep = await rawUpstream((sock) => sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+    const p2 = pool(keep.url);
+    let stale: (err?: Error) => void = () => {};
+    await send(p2, {}, { onConnect: (a) => (stale = a) });
+    const next = send(p2);
+    stale(new Error('too late'));
+    expect((await next).body).toBe('ok');
+    expect(keep.connections()).toBe(1);
   });
 
   it('queues requests beyond maxConnections and serves them in order', async () => {

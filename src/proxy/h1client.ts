@@ -257,9 +257,6 @@ class Connection {
   private readonly resume = (): void => {
     if (this.handler !== null) this.socket.resume();
   };
-  private readonly abort = (err?: Error): void => {
-    if (this.handler !== null) this.fail(err ?? new UpstreamHttpError('request aborted', 'UND_ERR_ABORTED'));
-  };
 
   constructor(
     private readonly pool: H1Pool,
@@ -314,7 +311,11 @@ class Connection {
       opts.headersTimeout > 0 && Number.isFinite(opts.headersTimeout)
         ? performance.now() + opts.headersTimeout
         : Number.POSITIVE_INFINITY;
-    handler.onConnect(this.abort);
+    // Bound to this request: a handler calling it after its response ends aborts nothing else.
+    handler.onConnect((err?: Error) => {
+      if (this.handler === handler)
+        this.fail(err ?? new UpstreamHttpError('request aborted', 'UND_ERR_ABORTED'));
+    });
     if (this.handler !== handler) return; // aborted at once
     const body = opts.body;
     let head = `${opts.method} ${opts.path} HTTP/1.1\r\nhost: ${this.pool.host}\r\n`;
