@@ -330,6 +330,16 @@ describe('H1Pool', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
     expect(performance.now() - t0).toBeLessThan(1500);
 
+    // A TLS handshake the server never answers: the connection never completes. The header
+    // deadline counts from the request, so it ends the wait; the connect deadline does too.
+    const mute = await rawUpstream(() => {});
+    const t1 = performance.now();
+    const handshake = await send(pool(mute.url.replace('http:', 'https:')), { headersTimeout: 300 });
+    expect(handshake.error?.code).toBe('UND_ERR_HEADERS_TIMEOUT');
+    expect(performance.now() - t1).toBeLessThan(1500);
+    const connect = await send(pool(mute.url.replace('http:', 'https:'), { connectTimeoutMs: 200 }));
+    expect(connect.error?.code).toBe('UND_ERR_CONNECT_TIMEOUT');
+
     const closed = createNetServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const { port } = closed.address() as AddressInfo;

@@ -283,10 +283,10 @@ class Connection {
     if (this.handler === null) {
       // Idle past its keep-alive: close before the server does.
       if (now >= this.idleUntil) this.fail(null);
-    } else if (!this.connected) {
-      if (now >= this.connectBy)
-        this.fail(new UpstreamHttpError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT'));
+    } else if (!this.connected && now >= this.connectBy) {
+      this.fail(new UpstreamHttpError('connect timeout', 'UND_ERR_CONNECT_TIMEOUT'));
     } else if (this.mode === Mode.Head && now >= this.headersBy) {
+      // Counted from the request, connecting included: `timeoutSeconds` is the whole wait.
       this.fail(new UpstreamHttpError('headers timeout', 'UND_ERR_HEADERS_TIMEOUT'));
     }
   }
