@@ -33,31 +33,34 @@ export interface UpstreamRegistry {
   close(): Promise<void>;
 }
 
+const MAX_CONNECTIONS = 256;
+/** Idle keep-alive without a server hint, and the most a hint may ask for. */
+const KEEP_ALIVE_MS = 30_000;
+const KEEP_ALIVE_MAX_MS = 600_000;
+
 export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): UpstreamRegistry {
   const byId = new Map<string, ResolvedUpstream>();
-  const pools = new Map<string, Pool>();
-  const h1Pools = new Map<string, H1Pool>();
+  // One keep-alive client per origin, shared by upstreams on the same host: the proxy's own for
+  // Streamable HTTP, undici's for legacy SSE, with the same connection limits.
+  const clients = new Map<string, { h1: H1Pool; pool: Pool }>();
   for (const t of targets) {
     const url = new URL(t.url);
-    // One keep-alive pool per origin, shared by upstreams on the same host.
-    let pool = pools.get(url.origin);
-    if (!pool) {
-      pool = new Pool(url.origin, {
-        connections: 256,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        keepAliveMaxTimeout: 600_000,
-      });
-      pools.set(url.origin, pool);
-    }
-    let h1 = h1Pools.get(url.origin);
-    if (!h1) {
-      h1 = new H1Pool(url.origin, {
-        maxConnections: 256,
-        keepAliveTimeoutMs: 30_000,
-        keepAliveMaxTimeoutMs: 600_000,
-      });
-      h1Pools.set(url.origin, h1);
+    let client = clients.get(url.origin);
+    if (!client) {
+      client = {
+        h1: new H1Pool(url.origin, {
+          maxConnections: MAX_CONNECTIONS,
+          keepAliveTimeoutMs: KEEP_ALIVE_MS,
+          keepAliveMaxTimeoutMs: KEEP_ALIVE_MAX_MS,
+        }),
+        pool: new Pool(url.origin, {
+          connections: MAX_CONNECTIONS,
+          pipelining: 1,
+          keepAliveTimeout: KEEP_ALIVE_MS,
+          keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
+        }),
+      };
+      clients.set(url.origin, client);
     }
     byId.set(t.id, {
       id: t.id,
@@ -67,8 +70,8 @@ export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): Upst
       host: url.host,
       timeoutMs: (t.timeoutSeconds ?? 60) * 1000,
       transport: t.transport ?? 'streamable-http',
-      h1,
-      pool,
+      h1: client.h1,
+      pool: client.pool,
     });
   }
   return {
@@ -76,10 +79,9 @@ export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): Upst
     ids: () => [...byId.keys()],
     close: async () => {
       // Everything in flight has finished or been aborted by now; do not wait on stragglers.
-      await Promise.all([
-        ...[...pools.values()].map((p) => p.destroy().catch(() => undefined)),
-        ...[...h1Pools.values()].map((p) => p.destroy()),
-      ]);
+      await Promise.all(
+        [...clients.values()].flatMap((c) => [c.h1.destroy(), c.pool.destroy().catch(() => undefined)]),
+      );
     },
   };
 }
