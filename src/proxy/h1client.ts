@@ -48,7 +48,10 @@ export interface H1DispatchOptions {
 /** Undici's plain dispatch handler, which is what the proxy's relay already was. */
 export interface H1Handler {
   onConnect(abort: (err?: Error) => void): void;
-  /** Raw header names and values as latin1 strings, original case, order and repeats kept. */
+  /**
+   * The final response (1xx answers are skipped before it). Raw header names and values as
+   * latin1 strings, original case, order and repeats kept.
+   */
   onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean;
   onData(chunk: Buffer): boolean;
   onComplete(): void;
@@ -372,12 +375,11 @@ class Connection {
           const slice = buf.subarray(pos, pos + n);
           pos += n;
           this.remaining -= n;
+          this.deliver(slice);
           if (this.remaining === 0) {
-            this.deliver(slice);
             this.complete(buf.length - pos);
             return;
           }
-          this.deliver(slice);
           break;
         }
         case Mode.Chunked:
@@ -601,7 +603,7 @@ class Connection {
     if (more === false && this.handler !== null) this.socket.pause();
   }
 
-  /** The response is complete; `extra` bytes followed it in `buf` (a protocol error: not reused). */
+  /** The response is complete; `extra` bytes followed it in the same read (a protocol error: not reused). */
   private complete(extra: number): void {
     const handler = this.handler;
     if (handler === null) return;

@@ -221,7 +221,6 @@ class UpstreamRelay implements H1Handler {
   }
 
   onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
-    if (statusCode < 200) return true; // 1xx (103 Early Hints): Node answers with its own
     this.resumeUpstream = resume;
     const res = this.res;
     const handle = this.handle;
