@@ -11,7 +11,9 @@ import type { Config, UpstreamConfig } from './config/schema.js';
 import type { DemoUpstream } from './demo/upstream.js';
 import { createLogger, type Logger } from './log.js';
 import { ProbeRunner } from './probe/runner.js';
+import type { ClientResponse, FastFront } from './proxy/h1server.js';
 import {
+  createFastProxyFront,
   createProxyHandler,
   createUpstreamRegistry,
   type ForwardContext,
@@ -57,6 +59,8 @@ export interface RunningServer {
   config: Config;
   app: Hono;
   server: Server;
+  /** The fast front for plain `/mcp/` requests (null with `server.fastHttp: false`). */
+  front: FastFront<unknown> | null;
   store: ObservationStore;
   recorder: Recorder;
   tracker: SessionTracker;
@@ -140,7 +144,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   telemetry.watch({ recorderStats: () => recorder.stats(), trackerSize: () => tracker.size });
 
   const registry = createUpstreamRegistry(config.upstreams);
-  const openStreams = new Set<ServerResponse>();
+  const openStreams = new Set<ClientResponse>();
   const proxyContext: ForwardContext = {
     tracker,
     logger,
@@ -152,11 +156,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     onStreamOpened: telemetry.onStreamOpened,
     injectMeta: config.telemetry.injectMeta,
   };
-  const proxy: ProxyHandler = createProxyHandler({
+  const proxyOptions = {
     registry,
     context: proxyContext,
     legacy: createLegacySseHandlers({ registry, context: proxyContext }),
-  });
+  };
+  const proxy: ProxyHandler = createProxyHandler(proxyOptions);
 
   const app = new Hono();
   // Admin API, dashboard and /metrics: bearer token, or loopback only without one (docs/SECURITY.md).
@@ -214,6 +219,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  const front = config.server.fastHttp ? createFastProxyFront(server, proxyOptions) : null;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -233,11 +239,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       await new Promise<void>((resolve) => {
         // Requests that finish during the grace period leave keep-alive connections behind,
         // which would hold server.close() for the whole grace: close them as they go idle.
-        const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
+        const closeIdle = () => {
+          server.closeIdleConnections();
+          front?.closeIdleConnections();
+        };
+        const idleSweep = setInterval(closeIdle, 50);
         idleSweep.unref();
         const timer = setTimeout(() => {
           clearInterval(idleSweep);
           server.closeAllConnections();
+          front?.closeAllConnections();
           resolve();
         }, grace);
         timer.unref();
@@ -246,10 +257,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           clearInterval(idleSweep);
           resolve();
         });
-        server.closeIdleConnections();
+        closeIdle();
         // Standalone GET streams never finish by themselves: end them so clients reconnect elsewhere.
         for (const res of openStreams) res.end();
       });
+      front?.stop();
       tracker.stop();
       await probes.close();
       await recorder.close();
@@ -268,6 +280,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     config,
     app,
     server,
+    front: front as FastFront<unknown> | null,
     store,
     recorder,
     tracker,

@@ -142,7 +142,13 @@ describe('defaults', () => {
           timeoutSeconds: 60,
         },
       ],
-      server: { host: '127.0.0.1', port: 8787, maxBodyBytes: 10 * 1024 * 1024, shutdownGraceSeconds: 10 },
+      server: {
+        host: '127.0.0.1',
+        port: 8787,
+        maxBodyBytes: 10 * 1024 * 1024,
+        shutdownGraceSeconds: 10,
+        fastHttp: true,
+      },
       storage: { url: 'sqlite:./mcp-session-probe.db' },
       admin: { token: undefined },
       tracker: { maxSessions: 100_000, evictIdleAfterSeconds: 86_400 },
@@ -164,6 +170,7 @@ describe('defaults', () => {
       port: 0,
       maxBodyBytes: 10_485_760,
       shutdownGraceSeconds: 10,
+      fastHttp: true,
     });
   });
 

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from './h1server.js';
 
 /** JSON-RPC error codes the proxy itself answers with (implementation-defined server errors). */
 export const PROXY_ERROR = {
@@ -14,7 +14,7 @@ export const PROXY_ERROR = {
  * at the client), with the request id when it could be read.
  */
 export function sendJsonRpcError(
-  res: ServerResponse,
+  res: ClientResponse,
   status: number,
   code: number,
   message: string,

@@ -1,10 +1,11 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { PROXY_ERROR, sendJsonRpcError } from './errors.js';
-import { type ForwardContext, forwardStreamableHttp } from './streamableHttp.js';
-import type { UpstreamRegistry } from './upstreams.js';
+import { FastFront } from './h1server.js';
+import { type ForwardContext, forwardFastRequest, forwardStreamableHttp } from './streamableHttp.js';
+import type { ResolvedUpstream, UpstreamRegistry } from './upstreams.js';
 
 export type { ForwardContext } from './streamableHttp.js';
 export { createUpstreamRegistry, type UpstreamRegistry, type UpstreamTarget } from './upstreams.js';
@@ -82,6 +83,43 @@ export function createProxyHandler({ registry, context, legacy }: ProxyOptions):
     else legacy.message(req, res, upstream.id, route.query);
     return true;
   };
+}
+
+interface FastRoute {
+  upstream: ResolvedUpstream;
+  query: string;
+}
+
+/**
+ * Puts the fast front (`h1server.ts`) before `server`'s `node:http` handling: whole, plain
+ * `POST|GET|DELETE /mcp/<known upstream>` requests are forwarded from there, without
+ * IncomingMessage or ServerResponse; everything else (other routes, unknown upstreams, anything
+ * unusual in a request) reaches the handler above through `node:http` as before.
+ */
+export function createFastProxyFront(
+  server: Server,
+  { registry, context }: ProxyOptions,
+): FastFront<FastRoute> {
+  return new FastFront<FastRoute>(server, {
+    maxBodyBytes: context.maxBodyBytes,
+    accept(_method, url) {
+      const route = matchRoute(url);
+      if (route === null || route.kind !== 'mcp') return null;
+      const upstream = registry.get(route.upstream);
+      return upstream === undefined ? null : { upstream, query: route.query };
+    },
+    handle({ upstream, query }, req, res) {
+      try {
+        forwardFastRequest(req, res, upstream, query, context);
+      } catch (err) {
+        context.logger.error('proxy failure', { upstream: upstream.id, err });
+        if (!res.headersSent)
+          sendJsonRpcError(res, 502, PROXY_ERROR.upstreamUnreachable, 'mcp-session-probe: proxy failure');
+        else res.destroy();
+      }
+    },
+    onError: (err) => context.logger.error('proxy failure', { err }),
+  });
 }
 
 /** The same handler as a Hono route, for mounting in someone else's Hono app on @hono/node-server. */

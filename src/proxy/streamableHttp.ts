@@ -7,7 +7,12 @@ import { injectMetaTraceparent } from '../telemetry/traceContext.js';
 import { type BodyObserver, bodyKindFor, createBodyObserver } from './bodyObserver.js';
 import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
 import type { H1Handler } from './h1client.js';
-import { rawResponseHeadersForClient, requestHeadersForUpstream } from './headers.js';
+import type { ClientResponse, FastRequest } from './h1server.js';
+import {
+  type ForwardedRequestHeaders,
+  rawResponseHeadersForClient,
+  requestHeadersForUpstream,
+} from './headers.js';
 import { type ResolvedUpstream, upstreamPathFor } from './upstreams.js';
 
 export interface ForwardContext {
@@ -26,7 +31,7 @@ export interface ForwardContext {
   /** Called when the exchange is over (telemetry). */
   onFinished?: (handle: ExchangeHandle) => void;
   /** Open standalone GET streams, so that shutdown can end them instead of waiting. */
-  openStreams?: Set<ServerResponse>;
+  openStreams?: Set<ClientResponse>;
   /** `telemetry.injectMeta`: also put the forwarded `traceparent` into `params._meta` (SEP-414). */
   injectMeta?: boolean;
   /** Map a downstream session id to the upstream one (heal mode, later). */
@@ -97,33 +102,63 @@ export async function forwardStreamableHttp(
   ctx: ForwardContext,
 ): Promise<void> {
   const method = req.method ?? 'GET';
-  const fwd = requestHeadersForUpstream(
-    req.rawHeaders,
-    ctx.mapSessionId && firstRaw(req, 'mcp-session-id')
-      ? ctx.mapSessionId(upstream.id, firstRaw(req, 'mcp-session-id')!)
-      : null,
-  );
+  const fwd = headersForUpstream(req.rawHeaders, upstream, ctx);
   if (fwd.contentLength !== null && fwd.contentLength > ctx.maxBodyBytes) {
     rejectTooLarge(req, res, ctx.maxBodyBytes);
     return;
   }
-
   let body: Buffer | null = null;
-  let envelope = EMPTY_ENVELOPE;
   if (method === 'POST') {
     body = await readBodyOrReject(req, res, ctx.maxBodyBytes);
     if (body === null) return;
-    envelope = readRequestEnvelope(body.toString('utf8'));
   }
+  forwardRequest(method, fwd, body, req.socket.remoteAddress, res, upstream, clientQuery, ctx);
+}
 
+/**
+ * The same for a request the fast front (`h1server.ts`) took: its head is parsed and its body
+ * read whole, within `maxBodyBytes`, already.
+ */
+export function forwardFastRequest(
+  req: FastRequest,
+  res: ClientResponse,
+  upstream: ResolvedUpstream,
+  clientQuery: string,
+  ctx: ForwardContext,
+): void {
+  const fwd = headersForUpstream(req.rawHeaders, upstream, ctx);
+  forwardRequest(req.method, fwd, req.body, req.remoteAddress, res, upstream, clientQuery, ctx);
+}
+
+function headersForUpstream(
+  rawHeaders: string[],
+  upstream: ResolvedUpstream,
+  ctx: ForwardContext,
+): ForwardedRequestHeaders {
+  if (!ctx.mapSessionId) return requestHeadersForUpstream(rawHeaders, null);
+  const sessionId = firstRaw(rawHeaders, 'mcp-session-id');
+  return requestHeadersForUpstream(rawHeaders, sessionId ? ctx.mapSessionId(upstream.id, sessionId) : null);
+}
+
+function forwardRequest(
+  method: string,
+  fwd: ForwardedRequestHeaders,
+  requestBody: Buffer | null,
+  remoteAddress: string | undefined,
+  res: ClientResponse,
+  upstream: ResolvedUpstream,
+  clientQuery: string,
+  ctx: ForwardContext,
+): void {
+  let body = requestBody;
+  const envelope = body === null ? EMPTY_ENVELOPE : readRequestEnvelope(body.toString('utf8'));
   const handle = ctx.tracker.begin({
     upstream: upstream.id,
     transport: 'streamable-http',
     httpMethod: method,
     sessionId: fwd.sessionId,
     request: envelope,
-    callerHash:
-      fwd.sessionId === null ? (ctx.callerHash?.(fwd.authorization, req.socket.remoteAddress) ?? null) : null,
+    callerHash: fwd.sessionId === null ? (ctx.callerHash?.(fwd.authorization, remoteAddress) ?? null) : null,
     protocolVersion: fwd.protocolVersion,
   });
   const extra = ctx.extraRequestHeaders?.(handle, fwd.traceparent);
@@ -174,7 +209,7 @@ class UpstreamRelay implements H1Handler {
   private corked = false;
 
   constructor(
-    private readonly res: ServerResponse,
+    private readonly res: ClientResponse,
     private readonly upstream: ResolvedUpstream,
     private readonly method: string,
     private readonly handle: ExchangeHandle,
@@ -342,9 +377,13 @@ function safeEnd(observer: { end(): string | null }): string | null {
   }
 }
 
-function firstRaw(req: IncomingMessage, name: string): string | null {
-  const v = req.headers[name];
-  return Array.isArray(v) ? (v[0] ?? null) : (v ?? null);
+/** The first value of a header (`name` in lower case) in a raw [name, value, ...] list. */
+function firstRaw(rawHeaders: readonly string[], name: string): string | null {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name)
+      return rawHeaders[i + 1]!;
+  }
+  return null;
 }
 
 export function rejectTooLarge(req: IncomingMessage, res: ServerResponse, max: number): void {
