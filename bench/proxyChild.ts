@@ -44,16 +44,19 @@ const telemetry = spanProcessor
   ? setupTelemetry({ spanProcessors: [spanProcessor], upstreams })
   : setupTelemetry({ env: {}, upstreams });
 if (timedHooks) instrumentTelemetry(telemetry);
+// `--second-proxy node-http` (bench/run.ts): the second slot records too, every request through
+// `node:http` without the fast front (`src/proxy/h1server.ts`): an A/B of the front in one run.
+const nodeHttpSlot = recordingArg === 'recording=off' && process.env['BENCH_SECOND_PROXY'] === 'node-http';
 const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-bench-'));
 const running = await startServer({
   config: {
     ...base,
     upstreams,
-    server: { ...base.server, host: '127.0.0.1', port: 0, shutdownGraceSeconds: 1 },
+    server: { ...base.server, host: '127.0.0.1', port: 0, shutdownGraceSeconds: 1, fastHttp: !nodeHttpSlot },
     storage: { url: `sqlite:${join(dir, 'bench.db')}` },
   },
   logger: silentLogger,
-  recording: recordingArg !== 'recording=off',
+  recording: nodeHttpSlot || recordingArg !== 'recording=off',
   telemetry,
 });
 

@@ -56,8 +56,19 @@ const { values: flags } = parseArgs({
     tsx: { type: 'boolean', default: false },
     /** `off`: the proxies record metrics but build no spans (shows what tracing costs). */
     spans: { type: 'string', default: 'on' },
+    /**
+     * `node-http`: the second proxy slot (the `proxy (rec. off)` row) records too, with every request
+     * through `node:http` instead of the fast front: an A/B of `src/proxy/h1server.ts` in one run.
+     */
+    'second-proxy': { type: 'string', default: 'rec-off' },
   },
 });
+if (flags['second-proxy'] !== 'rec-off' && flags['second-proxy'] !== 'node-http') {
+  process.stderr.write(
+    `bench: --second-proxy must be rec-off or node-http, not "${flags['second-proxy']}"\n`,
+  );
+  process.exit(2);
+}
 const quick = flags.quick === true;
 const ROUNDS = Number(flags.rounds ?? (quick ? 2 : 5));
 const CELL_MS = Number(flags['duration-ms'] ?? (quick ? 400 : 1000));
@@ -77,6 +88,7 @@ const SPANS_ON = flags.spans !== 'off';
 // The proxy children read these (bench/proxyChild.ts).
 process.env['BENCH_SPANS'] = SPANS_ON ? 'on' : 'off';
 process.env['BENCH_BREAKDOWN'] = flags.breakdown ? '1' : '0';
+process.env['BENCH_SECOND_PROXY'] = flags['second-proxy'];
 const TELEMETRY_NOTE = SPANS_ON
   ? 'on in both proxy rows (spans batched to a no-op exporter, metrics in-process)'
   : 'metrics only in both proxy rows (--spans off: no spans built)';
@@ -166,6 +178,10 @@ async function main(): Promise<void> {
   const proxyNoRec = await track(
     startChild('proxy (recording off)', './proxyChild.ts', ['recording=off', ...pairs], proxyFlags),
   );
+  if (flags['second-proxy'] === 'node-http')
+    log(
+      '--second-proxy node-http: the "proxy (rec. off)" row is the proxy recording, on node:http (no fast front)',
+    );
   if (flags.profile) log(`profiling proxy pid ${proxy.pid} and proxy (recording off) pid ${proxyNoRec.pid}`);
   const nginx = await startNginx(await findFreePort(), upstreamUrls).catch((err) => {
     log(`nginx skipped: ${(err as Error).message}`);
@@ -344,8 +360,9 @@ async function main(): Promise<void> {
     targets: targetsMet,
   };
   const md = renderMarkdown(results);
-  // A partial run (--only, --spans off) prints its table but never replaces the full run's results.
-  if (!flags.only && SPANS_ON) {
+  // A partial run (--only, --spans off, --second-proxy node-http) prints its table but never
+  // replaces the full run's results.
+  if (!flags.only && SPANS_ON && flags['second-proxy'] === 'rec-off') {
     const benchDir = new URL('.', import.meta.url);
     writeFileSync(new URL('results.json', benchDir), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(new URL('results.md', benchDir), md);
