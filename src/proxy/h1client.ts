@@ -23,6 +23,7 @@
 // - a handler's `onData` returning false pauses the socket until `resume()`.
 import { connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { hasToken, trimOws } from './headers.js';
 
 export class UpstreamHttpError extends Error {
   constructor(
@@ -480,7 +481,7 @@ class Connection {
       return next; // 1xx: the final response follows
     }
     const conn = connection?.toLowerCase() ?? null;
-    if (conn !== null && /(?:^|,)\s*close\s*(?:,|$)/.test(conn)) this.reusable = false;
+    if (conn !== null && hasToken(conn, 'close')) this.reusable = false;
     else if (http10 && !(conn !== null && /keep-alive/.test(conn))) this.reusable = false;
     if (keepAlive !== null) {
       const m = /timeout\s*=\s*(\d+)/i.exec(keepAlive);
@@ -667,8 +668,3 @@ function expectsBody(method: string): boolean {
 }
 
 /** `text[from, to)` without leading or trailing spaces and tabs. */
-function trimOws(text: string, from: number, to: number): string {
-  while (from < to && (text.charCodeAt(from) === 32 || text.charCodeAt(from) === 9)) from++;
-  while (to > from && (text.charCodeAt(to - 1) === 32 || text.charCodeAt(to - 1) === 9)) to--;
-  return text.slice(from, to);
-}

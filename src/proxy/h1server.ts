@@ -27,6 +27,7 @@
 // A test sends the same requests through both and compares the bytes.
 import { maxHeaderSize, type Server, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
+import { hasToken, trimOws } from './headers.js';
 
 /** What the proxy's forwarding code needs from a response: `node:http`'s `ServerResponse` has it too. */
 export interface ClientResponse {
@@ -140,11 +141,7 @@ export function parseFastHead(buf: Buffer, maxHeaderBytes: number): ParsedHead |
       if (c > 0x7f || TCHAR[c] !== 1) return null;
     }
     const name = line.slice(0, colon);
-    let a = colon + 1;
-    let b = line.length;
-    while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
-    while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
-    const value = line.slice(a, b);
+    const value = trimOws(line, colon + 1, line.length);
     switch (name.length) {
       case 4:
         if (name.toLowerCase() === 'host') host = true;
@@ -184,12 +181,6 @@ export function parseFastHead(buf: Buffer, maxHeaderBytes: number): ParsedHead |
   if (contentLength < 0) contentLength = 0;
   if (contentLength > 0 && method !== 'POST') return null;
   return { method, url, rawHeaders, contentLength, keepAlive, headBytes: end + 4 };
-}
-
-function hasToken(lowerValue: string, token: string): boolean {
-  if (lowerValue === token) return true;
-  for (const t of lowerValue.split(',')) if (t.trim() === token) return true;
-  return false;
 }
 
 /** The response to one fast request, written to the socket as `node:http` would write it. */

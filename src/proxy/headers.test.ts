@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rawResponseHeadersForClient, requestHeadersForUpstream } from './headers.js';
+import { hasToken, rawResponseHeadersForClient, requestHeadersForUpstream, trimOws } from './headers.js';
 
 const raw = (...pairs: string[]) => pairs.map((s) => Buffer.from(s, 'latin1'));
 
@@ -117,5 +117,23 @@ describe('rawResponseHeadersForClient', () => {
     expect(r.headers).toEqual(['Content-Type', 'application/json']);
     expect(r.contentType).toBe('application/json');
     expect(r.sessionId).toBeNull();
+  });
+});
+
+describe('hasToken and trimOws', () => {
+  it('finds a token anywhere in a comma-separated list, whitespace around it allowed, never a part of one', () => {
+    expect(hasToken('close', 'close')).toBe(true);
+    expect(hasToken('keep-alive, close', 'close')).toBe(true);
+    expect(hasToken(' close ,te', 'close')).toBe(true);
+    expect(hasToken('gzip,\tchunked', 'chunked')).toBe(true);
+    expect(hasToken('keep-alive', 'close')).toBe(false);
+    expect(hasToken('closed, x-close', 'close')).toBe(false);
+    expect(hasToken('', 'close')).toBe(false);
+  });
+
+  it('trims spaces and tabs only, inside the given range', () => {
+    expect(trimOws('X:  a b \t', 2, 9)).toBe('a b');
+    expect(trimOws('X:\t\t', 2, 4)).toBe('');
+    expect(trimOws('X: v\r\n', 2, 6)).toBe('v\r\n');
   });
 });

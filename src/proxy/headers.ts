@@ -16,6 +16,20 @@ const HOP_BY_HOP = new Set([
   'host',
 ]);
 
+/** `text[from, to)` without the optional whitespace (spaces and tabs) around a header value. */
+export function trimOws(text: string, from: number, to: number): string {
+  while (from < to && (text.charCodeAt(from) === 32 || text.charCodeAt(from) === 9)) from++;
+  while (to > from && (text.charCodeAt(to - 1) === 32 || text.charCodeAt(to - 1) === 9)) to--;
+  return text.slice(from, to);
+}
+
+/** Whether a lower-case comma-separated header value (`Connection`, `Transfer-Encoding`) lists `token`. */
+export function hasToken(lowerValue: string, token: string): boolean {
+  if (lowerValue === token) return true;
+  for (const t of lowerValue.split(',')) if (t.trim() === token) return true;
+  return false;
+}
+
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
   if (!value) return null;
   // The usual values name no header: skip the split on every keep-alive response.
