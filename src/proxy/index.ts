@@ -3,7 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { PROXY_ERROR, sendJsonRpcError } from './errors.js';
-import { FastFront } from './h1server.js';
+import { type ClientResponse, FastFront } from './h1server.js';
 import { type ForwardContext, forwardFastRequest, forwardStreamableHttp } from './streamableHttp.js';
 import type { ResolvedUpstream, UpstreamRegistry } from './upstreams.js';
 
@@ -66,12 +66,9 @@ export function createProxyHandler({ registry, context, legacy }: ProxyOptions):
         drain(req);
         return true;
       }
-      forwardStreamableHttp(req, res, upstream, route.query, context).catch((err) => {
-        context.logger.error('proxy failure', { upstream: upstream.id, err });
-        if (!res.headersSent)
-          sendJsonRpcError(res, 502, PROXY_ERROR.upstreamUnreachable, 'mcp-session-probe: proxy failure');
-        else res.destroy();
-      });
+      forwardStreamableHttp(req, res, upstream, route.query, context).catch((err) =>
+        answerProxyFailure(res, upstream, context, err),
+      );
       return true;
     }
     if (!legacy) {
@@ -83,6 +80,19 @@ export function createProxyHandler({ registry, context, legacy }: ProxyOptions):
     else legacy.message(req, res, upstream.id, route.query);
     return true;
   };
+}
+
+/** A bug in the forwarding itself: logged, and a 502 if the answer has not begun (else the stream breaks). */
+function answerProxyFailure(
+  res: ClientResponse,
+  upstream: ResolvedUpstream,
+  context: ForwardContext,
+  err: unknown,
+): void {
+  context.logger.error('proxy failure', { upstream: upstream.id, err });
+  if (!res.headersSent)
+    sendJsonRpcError(res, 502, PROXY_ERROR.upstreamUnreachable, 'mcp-session-probe: proxy failure');
+  else res.destroy();
 }
 
 interface FastRoute {
@@ -112,10 +122,7 @@ export function createFastProxyFront(
       try {
         forwardFastRequest(req, res, upstream, query, context);
       } catch (err) {
-        context.logger.error('proxy failure', { upstream: upstream.id, err });
-        if (!res.headersSent)
-          sendJsonRpcError(res, 502, PROXY_ERROR.upstreamUnreachable, 'mcp-session-probe: proxy failure');
-        else res.destroy();
+        answerProxyFailure(res, upstream, context, err);
       }
     },
     onError: (err) => context.logger.error('proxy failure', { err }),
