@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hasToken, rawResponseHeadersForClient, requestHeadersForUpstream, trimOws } from './headers.js';
 
@@ -129,6 +130,26 @@ describe('hasToken and trimOws', () => {
     expect(hasToken('keep-alive', 'close')).toBe(false);
     expect(hasToken('closed, x-close', 'close')).toBe(false);
     expect(hasToken('', 'close')).toBe(false);
+    expect(hasToken('xclose, close-ish, closer', 'close')).toBe(false);
+    expect(hasToken('a,close', 'close')).toBe(true);
+    expect(hasToken('close,', 'close')).toBe(true);
+    expect(hasToken('x-close,\t close', 'close')).toBe(true);
+    expect(hasToken('upgrade', 'close')).toBe(false);
+  });
+
+  it('agrees with splitting on commas and trimming spaces and tabs, for any value', () => {
+    const reference = (value: string, token: string) =>
+      value.split(',').some((t) => t.replace(/^[ \t]+|[ \t]+$/g, '') === token);
+    const value = fc.string({
+      unit: fc.constantFrom(' ', '\t', ',', 'c', 'l', 'o', 's', 'e', 'x'),
+      maxLength: 24,
+    });
+    fc.assert(
+      fc.property(value, fc.constantFrom('close', 'chunked', 'c'), (v, token) => {
+        expect(hasToken(v, token)).toBe(reference(v, token));
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   it('trims spaces and tabs only, inside the given range', () => {

@@ -16,17 +16,34 @@ const HOP_BY_HOP = new Set([
   'host',
 ]);
 
+/** Optional whitespace in HTTP: a space or a tab. */
+const isOws = (c: number): boolean => c === 32 || c === 9;
+
 /** `text[from, to)` without the optional whitespace (spaces and tabs) around a header value. */
 export function trimOws(text: string, from: number, to: number): string {
-  while (from < to && (text.charCodeAt(from) === 32 || text.charCodeAt(from) === 9)) from++;
-  while (to > from && (text.charCodeAt(to - 1) === 32 || text.charCodeAt(to - 1) === 9)) to--;
+  while (from < to && isOws(text.charCodeAt(from))) from++;
+  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
   return text.slice(from, to);
 }
 
-/** Whether a lower-case comma-separated header value (`Connection`, `Transfer-Encoding`) lists `token`. */
+/**
+ * Whether a lower-case comma-separated header value (`Connection`, `Transfer-Encoding`) lists
+ * `token`. Both HTTP/1.1 parsers ask this of every message that has the header, so it searches
+ * in place instead of splitting (the usual `keep-alive` is rejected by one `indexOf`).
+ */
 export function hasToken(lowerValue: string, token: string): boolean {
-  if (lowerValue === token) return true;
-  for (const t of lowerValue.split(',')) if (t.trim() === token) return true;
+  const length = lowerValue.length;
+  for (let at = lowerValue.indexOf(token); at >= 0; at = lowerValue.indexOf(token, at + 1)) {
+    let before = at - 1;
+    while (before >= 0 && isOws(lowerValue.charCodeAt(before))) before--;
+    let after = at + token.length;
+    while (after < length && isOws(lowerValue.charCodeAt(after))) after++;
+    if (
+      (before < 0 || lowerValue.charCodeAt(before) === 44) &&
+      (after >= length || lowerValue.charCodeAt(after) === 44)
+    )
+      return true;
+  }
   return false;
 }
 
