@@ -666,5 +666,3 @@ function hasLineBreak(s: string): boolean {
 function expectsBody(method: string): boolean {
   return method === 'POST' || method === 'PUT' || method === 'PATCH';
 }
-
-/** `text[from, to)` without leading or trailing spaces and tabs. */
