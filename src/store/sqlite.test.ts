@@ -1,12 +1,22 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exchangeRecord } from '../../test/helpers/records.js';
 import type { ExchangeRecord, SessionRecord } from '../sessions/types.js';
 import { openStore, parseStoreUrl } from './index.js';
-import { openSqliteStore, redactUrl, type SqliteObservationStore } from './sqlite.js';
+import { MIGRATIONS_FOLDER, openSqliteStore, redactUrl, type SqliteObservationStore } from './sqlite.js';
 import type { ProbeRunRow } from './types.js';
 
 function exchange(over: Partial<ExchangeRecord> = {}): ExchangeRecord {
@@ -131,6 +141,66 @@ describe('openSqliteStore', () => {
       n: number;
     };
     expect(again.n).toBe(applied.n);
+  });
+
+  it('upgrades a database made before 0003: exchanges keep their ids, new ones follow, no sequence row is kept', async () => {
+    // A migrations folder that stops before 0003, as an older release shipped it.
+    const old = join(dir, 'old-migrations');
+    mkdirSync(join(old, 'meta'), { recursive: true });
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+      entries: { tag: string }[];
+    };
+    journal.entries = journal.entries.filter((e) => e.tag < '0003');
+    writeFileSync(join(old, 'meta', '_journal.json'), JSON.stringify(journal));
+    for (const e of journal.entries)
+      copyFileSync(join(MIGRATIONS_FOLDER, `${e.tag}.sql`), join(old, `${e.tag}.sql`));
+    const oldPath = join(dir, 'old.db');
+    const sqlite = new Database(oldPath);
+    migrate(drizzle(sqlite), { migrationsFolder: old });
+    const insert = sqlite.prepare(
+      `INSERT INTO exchanges (id, upstream, source, transport, http_method, rpc_count, started_at, outcome, stream_attached)
+       VALUES (?, 'linear', 'proxy', 'streamable-http', 'POST', 1, ?, ?, 0)`,
+    );
+    insert.run(5, 1000, 'ok');
+    insert.run(9, 2000, 'session_expired');
+    expect(sqlite.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'exchanges'").get()).toEqual({
+      seq: 9,
+    });
+    sqlite.close();
+
+    const upgraded = openSqliteStore({ path: oldPath });
+    try {
+      const ddl = upgraded.sqlite.prepare("SELECT sql FROM sqlite_master WHERE name = 'exchanges'").get() as {
+        sql: string;
+      };
+      expect(ddl.sql).not.toMatch(/AUTOINCREMENT/i);
+      expect(upgraded.sqlite.prepare("SELECT * FROM sqlite_sequence WHERE name = 'exchanges'").all()).toEqual(
+        [],
+      );
+      const indexes = upgraded.sqlite
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'exchanges' ORDER BY name",
+        )
+        .all()
+        .map((r) => (r as { name: string }).name);
+      expect(indexes).toEqual([
+        'exchanges_expired_started_idx',
+        'exchanges_expired_upstream_started_idx',
+        'exchanges_upstream_started_idx',
+      ]);
+      await upgraded.write([
+        { type: 'exchange', exchange: exchange({ upstream: 'linear', startedAt: 3000 }) },
+      ]);
+      const rows = await upgraded.listExchanges({ upstream: 'linear' });
+      expect(rows.map((r) => [r.id, r.startedAt, r.outcome])).toEqual([
+        [5, 1000, 'ok'],
+        [9, 2000, 'session_expired'],
+        [10, 3000, 'ok'],
+      ]);
+      expect((await upgraded.listExpirations({})).map((r) => r.id)).toEqual([9]);
+    } finally {
+      await upgraded.close();
+    }
   });
 
   it('works in memory', async () => {
