@@ -1,13 +1,17 @@
 // The proxy under test in its own process: the real serve stack (startServer) with a
 // temp SQLite store and telemetry on. argv: `recording=on|off` then id=url pairs. Answers
-// `settle` (after every slice), `mem` (after a full GC; start with --expose-gc) and `flush` over IPC.
+// `settle` (after every slice), `mem` (after a full GC; start with --expose-gc), `flush` and
+// `recording-on`/`recording-off` (with BENCH_ROLES=swap) over IPC.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
-import { startServer } from '../src/server.js';
+import { tuneRuntime } from '../src/runtime.js';
+import { type RecordingSwitch, startServer } from '../src/server.js';
 import { setupTelemetry } from '../src/telemetry/index.js';
 import {
   breakdown,
@@ -19,6 +23,8 @@ import {
 import { droppingExporter } from './droppingExporter.js';
 import { answerParent } from './processes.js';
 
+// As `serve` does before it starts the server (src/runtime.ts): V8's pretenuring off.
+tuneRuntime();
 const [recordingArg, ...pairs] = process.argv.slice(2);
 const base = defaultConfig();
 const upstreams = pairs.map((pair) => {
@@ -47,6 +53,21 @@ if (timedHooks) instrumentTelemetry(telemetry);
 // `--second-proxy node-http` (bench/run.ts): the second slot records too, every request through
 // `node:http` without the fast front (`src/proxy/h1server.ts`): an A/B of the front in one run.
 const nodeHttpSlot = recordingArg === 'recording=off' && process.env['BENCH_SECOND_PROXY'] === 'node-http';
+// `--roles swap` (bench/run.ts): both proxy processes can record, and the bench turns recording
+// off and on between slices, so each process takes both rows' roles in every round.
+const recordingSwitch: RecordingSwitch | null =
+  process.env['BENCH_ROLES'] === 'swap' && !nodeHttpSlot ? { on: recordingArg !== 'recording=off' } : null;
+// Garbage collection time since the last `settle`, by kind, so that a run can show where the
+// collections fell (with swapped roles, a collection of what a recording slice left behind can
+// land in the next, non-recording one).
+const gcMs = { minor: 0, major: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcMs.major += e.duration;
+    else gcMs.minor += e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
 const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-bench-'));
 const running = await startServer({
   config: {
@@ -56,7 +77,7 @@ const running = await startServer({
     storage: { url: `sqlite:${join(dir, 'bench.db')}` },
   },
   logger: silentLogger,
-  recording: nodeHttpSlot || recordingArg !== 'recording=off',
+  recording: recordingSwitch ?? (nodeHttpSlot || recordingArg !== 'recording=off'),
   telemetry,
 });
 
@@ -73,11 +94,24 @@ answerParent({
     const m = process.memoryUsage();
     return { rss: m.rss, heapUsed: m.heapUsed, trackedSessions: running.tracker.size };
   },
+  // Between slices, after `settle` (bench/run.ts): nothing of the last slice is left queued.
+  'recording-on': () => {
+    if (recordingSwitch) recordingSwitch.on = true;
+    return { on: recordingSwitch?.on ?? null };
+  },
+  'recording-off': () => {
+    if (recordingSwitch) recordingSwitch.on = false;
+    return { on: recordingSwitch?.on ?? null };
+  },
   // After every slice (bench/run.ts): what the slice left queued is written and exported now.
   settle: async () => {
     await running.recorder.flush();
     await spanProcessor?.forceFlush();
-    return {};
+    const gc = { ...gcMs };
+    gcMs.minor = 0;
+    gcMs.major = 0;
+    const young = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+    return { gcMs: gc, youngBytes: young?.space_size ?? null };
   },
   flush: async () => {
     await running.recorder.flush();

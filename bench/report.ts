@@ -423,7 +423,13 @@ export function renderMarkdown(results: {
   generatedAt: string;
   command: string;
   machine: { cpus: number; cpuModel: string; node: string };
-  settings: { rounds: number; cellMs: number; slicesPerCell?: number; throughputRounds?: number };
+  settings: {
+    rounds: number;
+    cellMs: number;
+    slicesPerCell?: number;
+    throughputRounds?: number;
+    proxyRoles?: 'swap' | 'fixed';
+  };
   telemetry: string;
   summary: Summary;
   targets: TargetCheck[];
@@ -435,7 +441,11 @@ export function renderMarkdown(results: {
       (results.settings.throughputRounds ?? results.settings.rounds) > results.settings.rounds
         ? `; ${results.settings.throughputRounds} rounds for ${THROUGHPUT_SCENARIOS.join(' and ')}`
         : ''
-    }, medians · telemetry: ${results.telemetry}`,
+    }, medians · telemetry: ${results.telemetry}${
+      results.settings.proxyRoles === 'swap'
+        ? ' · the two proxy processes swap the recording on / off roles slice by slice: each proxy row is half of each'
+        : ''
+    }`,
     '',
     '| scenario | target | req/s | ÷ direct | ÷ pass-through | p50 ms | +p50 ms | p99 ms | +p99 ms | CPU µs/req | main thread µs/req | first SSE event ms |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',

@@ -61,8 +61,20 @@ const { values: flags } = parseArgs({
      * through `node:http` instead of the fast front: an A/B of `src/proxy/h1server.ts` in one run.
      */
     'second-proxy': { type: 'string', default: 'rec-off' },
+    /**
+     * `fixed` (default): one proxy process records, the other never does. `swap`: the two take
+     * turns recording, slice by slice, so each row is measured half in each process: the
+     * recording's cost within one process, with the processes' own speeds cancelled.
+     */
+    roles: { type: 'string', default: 'fixed' },
+    /** Extra node options for both proxy processes (e.g. `--allocation-site-pretenuring`). */
+    'proxy-flags': { type: 'string', default: '' },
   },
 });
+if (flags.roles !== 'swap' && flags.roles !== 'fixed') {
+  process.stderr.write(`bench: --roles must be swap or fixed, not "${flags.roles}"\n`);
+  process.exit(2);
+}
 if (flags['second-proxy'] !== 'rec-off' && flags['second-proxy'] !== 'node-http') {
   process.stderr.write(
     `bench: --second-proxy must be rec-off or node-http, not "${flags['second-proxy']}"\n`,
@@ -89,6 +101,15 @@ const SPANS_ON = flags.spans !== 'off';
 process.env['BENCH_SPANS'] = SPANS_ON ? 'on' : 'off';
 process.env['BENCH_BREAKDOWN'] = flags.breakdown ? '1' : '0';
 process.env['BENCH_SECOND_PROXY'] = flags['second-proxy'];
+// "Recording on vs off" compares two processes, and two identical processes can differ for their
+// whole lives (the A/A control; V8's pretenuring, bench/README.md). With `--roles swap` each process
+// records in half of its slices of every round and not in the other half, so a process's own speed
+// falls on both rows alike; what it then leaves out is whatever recording costs a process beyond
+// the work of each request (bench/README.md, eighteenth session). Profiles, the breakdown and the
+// node:http A/B always keep one role per process.
+const SWAP_ROLES =
+  flags.roles === 'swap' && flags['second-proxy'] === 'rec-off' && !flags.profile && !flags.breakdown;
+process.env['BENCH_ROLES'] = SWAP_ROLES ? 'swap' : 'fixed';
 const TELEMETRY_NOTE = SPANS_ON
   ? 'on in both proxy rows (spans batched to a no-op exporter, metrics in-process)'
   : 'metrics only in both proxy rows (--spans off: no spans built)';
@@ -171,7 +192,7 @@ async function main(): Promise<void> {
   const passThrough = await track(startChild('pass-through', './passThrough.ts', pairs));
   // The A/A control: the same pass-through again, in its own process (bench/report.ts).
   const control = await track(startChild(PASS_THROUGH_CONTROL, './passThrough.ts', pairs));
-  const proxyFlags = ['--expose-gc'];
+  const proxyFlags = ['--expose-gc', ...(flags['proxy-flags'] ?? '').split(' ').filter(Boolean)];
   if (flags.profile)
     proxyFlags.push('--cpu-prof', '--cpu-prof-dir=bench/profiles', '--cpu-prof-interval=250');
   const proxy = await track(startChild('proxy', './proxyChild.ts', ['recording=on', ...pairs], proxyFlags));
@@ -266,9 +287,31 @@ async function main(): Promise<void> {
     );
     return;
   }
-  log(`${targets.length} targets × ${SCENARIOS.length} scenarios, sessions open; warming up`);
-  for (const s of SCENARIOS) for (const t of targets) await measure(t, s, Math.min(300, CELL_MS));
+  // Which process records now (swapped roles): the first proxy process, or the second.
+  let firstRecords = true;
+  const setRoles = async (first: boolean) => {
+    if (!SWAP_ROLES || first === firstRecords) return;
+    await proxy.ask({ type: first ? 'recording-on' : 'recording-off' });
+    await proxyNoRec.ask({ type: first ? 'recording-off' : 'recording-on' });
+    firstRecords = first;
+  };
+  /** The row a slice of this target counts for: a proxy process's row is the role it has now. */
+  const rowOf = (t: Target): string => {
+    if (!SWAP_ROLES) return t.name;
+    if (t.pid === proxy.pid) return firstRecords ? 'proxy' : 'proxy (rec. off)';
+    if (t.pid === proxyNoRec.pid) return firstRecords ? 'proxy (rec. off)' : 'proxy';
+    return t.name;
+  };
 
+  log(`${targets.length} targets × ${SCENARIOS.length} scenarios, sessions open; warming up`);
+  if (SWAP_ROLES)
+    log('--roles swap: the two proxy processes swap the recording on / off roles slice by slice');
+  for (const first of SWAP_ROLES ? [false, true] : [true]) {
+    await setRoles(first);
+    for (const s of SCENARIOS) for (const t of targets) await measure(t, s, Math.min(300, CELL_MS));
+  }
+
+  gcByRow.clear(); // the warm-up's collections are not the rounds'
   const cells = new Map<string, CellSummary[]>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of SCENARIOS) {
@@ -280,21 +323,28 @@ async function main(): Promise<void> {
         // cells that are compared in a round then span the same seconds, so drift slower than that
         // falls on all of them alike. (Measured against one piece per cell, it did not narrow the
         // rounds' spread: most of this VM's noise is faster; bench/README.md.)
-        const parts = new Map<Target, Slice[]>(order.map((t) => [t, []]));
+        // With swapped roles the proxy processes change roles between passes (on, off, on, off for
+        // the first process, the reverse for the second; the other way round in the next round), so
+        // each proxy row is half of each process's slices.
+        const parts = new Map<string, Slice[]>(order.map((t) => [t.name, []]));
         for (let k = 0; k < SLICES; k++) {
+          await setRoles((k + round * repeats + rep) % 2 === 0);
           for (const t of k % 2 === 0 ? order : [...order].reverse()) {
-            parts.get(t)!.push(await measureSlice(t, s, CELL_MS / SLICES));
+            const row = rowOf(t);
+            parts.get(row)!.push(await measureSlice(t, s, CELL_MS / SLICES, row));
           }
         }
         for (const t of order) {
           const key = `${s.name}|${t.name}`;
           if (!cells.has(key)) cells.set(key, []);
-          cells.get(key)!.push(joinSlices(parts.get(t)!));
+          cells.get(key)!.push(joinSlices(parts.get(t.name)!));
         }
       }
     }
     log(`round ${round + 1}/${ROUNDS} done`);
   }
+  // The idle-session measurement goes through the first proxy process, recording.
+  await setRoles(true);
 
   /** Medians of this target's per-round ratios to the pass-through (and p50 minus direct's) of the same round. */
   const pairedWith = (scenarioName: string, target: string, hasPid: boolean) =>
@@ -325,7 +375,14 @@ async function main(): Promise<void> {
       };
     });
     summary.scenarios.push({ ...s, rows });
-    // Partial runs compare variants by eye: print every row's paired ratios too.
+    // Where the proxies' garbage collection fell, by row (a process in V8's pretenuring regime shows here).
+    for (const r of rows) {
+      const g = gcByRow.get(`${s.name}|${r.target}`);
+      if (g && g.requests > 0)
+        log(
+          `gc ${s.name} | ${r.target}: ${((g.minorMs * 1000) / g.requests).toFixed(2)} µs minor, ${((g.majorMs * 1000) / g.requests).toFixed(2)} µs major a request; young generation ${g.youngMiB.length ? `${Math.min(...g.youngMiB).toFixed(1)}-${Math.max(...g.youngMiB).toFixed(1)} MiB` : 'n/a'}`,
+        );
+    }
     if (flags.only)
       for (const r of rows)
         if (r.paired && r.target !== 'direct')
@@ -354,6 +411,7 @@ async function main(): Promise<void> {
       sessionsPerClient: SESSIONS_PER_CLIENT,
       idleSessions: IDLE_SESSIONS,
       idleSteps: IDLE_STEPS,
+      proxyRoles: SWAP_ROLES ? ('swap' as const) : ('fixed' as const),
     },
     telemetry: TELEMETRY_NOTE,
     summary,
@@ -432,11 +490,25 @@ async function printBreakdown(targets: readonly Target[], children: ReadonlyMap<
   }
 }
 
-async function measureSlice(t: Target, s: Scenario, ms: number): Promise<Slice> {
+/** Garbage collection in the proxies by row and scenario (`settle` reports it): printed in partial runs. */
+const gcByRow = new Map<string, { requests: number; minorMs: number; majorMs: number; youngMiB: number[] }>();
+
+async function measureSlice(t: Target, s: Scenario, ms: number, row = t.name): Promise<Slice> {
   const client = t.clients.get(s.upstream)!;
   const cpu0 = t.pid === null ? null : cpuSampleOf(t.pid, t.withChildren);
   const r = await client.run(s.method, s.concurrency, ms);
-  await t.settle?.();
+  const settled = (await t.settle?.()) as
+    | { gcMs?: { minor: number; major: number }; youngBytes?: number | null }
+    | undefined;
+  if (settled?.gcMs) {
+    const key = `${s.name}|${row}`;
+    const g = gcByRow.get(key) ?? { requests: 0, minorMs: 0, majorMs: 0, youngMiB: [] };
+    g.requests += r.requests;
+    g.minorMs += settled.gcMs.minor;
+    g.majorMs += settled.gcMs.major;
+    if (settled.youngBytes != null) g.youngMiB.push(settled.youngBytes / 2 ** 20);
+    gcByRow.set(key, g);
+  }
   const cpu1 = t.pid === null ? null : cpuSampleOf(t.pid, t.withChildren);
   const cpuMicros = cpu0 && cpu1 ? cpu1.total - cpu0.total : null;
   // Null for a process tree (nginx's master and workers): no one main thread to compare.

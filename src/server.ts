@@ -45,12 +45,19 @@ export interface StartServerOptions {
   /**
    * `false` keeps the tracker running (idle gaps, sessions, telemetry hooks) but discards
    * its observations instead of writing them to the store: the benchmark's "recording off".
+   * A `RecordingSwitch` is read on every observation, so recording can be turned off and on
+   * while the server runs: the benchmark lets each proxy process take both roles in turn.
    */
-  recording?: boolean;
+  recording?: boolean | RecordingSwitch;
   /** Recorder knobs (tests: a small queue shows drops without 100,000 requests). */
   recorder?: Pick<RecorderOptions, 'maxQueue' | 'flushIntervalMs' | 'maxBackoffMs'>;
   /** Telemetry to use; by default it is set up from the standard `OTEL_*` variables. */
   telemetry?: Telemetry;
+}
+
+/** Recording that can be turned off and on while the server runs (`StartServerOptions.recording`). */
+export interface RecordingSwitch {
+  on: boolean;
 }
 
 export interface RunningServer {
@@ -109,14 +116,20 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     config.storage.retentionDays === undefined
       ? null
       : startRetention({ store, retentionDays: config.storage.retentionDays, now: opts.now, logger });
+  const recordingSwitch = typeof opts.recording === 'object' ? opts.recording : null;
   const tracker = new SessionTracker({
     onObservation:
       opts.recording === false
         ? telemetry.onObservation
-        : (obs) => {
-            recorder.record(obs);
-            telemetry.onObservation(obs);
-          },
+        : recordingSwitch
+          ? (obs) => {
+              if (recordingSwitch.on) recorder.record(obs);
+              telemetry.onObservation(obs);
+            }
+          : (obs) => {
+              recorder.record(obs);
+              telemetry.onObservation(obs);
+            },
     onExchange: telemetry.onExchange,
     // A session seen before this process started (or before it was evicted) goes on counting
     // from its stored row. Looked up after the current I/O, before any batch is written: the
@@ -178,7 +191,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const probes = new ProbeRunner({
     upstreams: () => config.upstreams,
     record: (obs) => {
-      if (opts.recording !== false) recorder.record(obs);
+      if (opts.recording !== false && (recordingSwitch === null || recordingSwitch.on)) recorder.record(obs);
       telemetry.onObservation(obs);
     },
     store,
