@@ -490,7 +490,7 @@ async function printBreakdown(targets: readonly Target[], children: ReadonlyMap<
   }
 }
 
-/** Garbage collection in the proxies by row and scenario (`settle` reports it): printed in partial runs. */
+/** Garbage collection in the proxies by row and scenario (`settle` reports it): printed after every run. */
 const gcByRow = new Map<string, { requests: number; minorMs: number; majorMs: number; youngMiB: number[] }>();
 
 async function measureSlice(t: Target, s: Scenario, ms: number, row = t.name): Promise<Slice> {

@@ -32,7 +32,7 @@ describe('tuneRuntime', () => {
     expect(trace.some((l) => /AllocationSite\(.*\(created, found, ratio\)/.test(l))).toBe(true);
   });
 
-  it('leaves it alone when node was started with its own pretenuring flag', () => {
+  it('leaves it alone when node was started with its own pretenuring flag, or the variable says on in any case', () => {
     // Not applied in this (test) process: both cases return before touching V8's flags.
     expect(tuneRuntime({}, ['--allocation-site-pretenuring'])).toEqual({ pretenuringOff: false });
     expect(tuneRuntime({}, ['--no-allocation_site_pretenuring'])).toEqual({ pretenuringOff: false });
