@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config, UpstreamConfig } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
-import { type RunningServer, startServer } from '../../src/server.js';
+import { type RunningServer, type StartServerOptions, startServer } from '../../src/server.js';
 
 export interface TestProxy extends RunningServer {
   dbPath: string;
@@ -21,7 +21,7 @@ export function upstreamConfig(id: string, url: string, extra: Partial<UpstreamC
 /** Starts the real serve stack on a free loopback port with a fresh SQLite file. */
 export async function startTestProxy(
   upstreams: UpstreamConfig[],
-  overrides: { dbPath?: string; config?: Partial<Config> } = {},
+  overrides: { dbPath?: string; config?: Partial<Config>; recorder?: StartServerOptions['recorder'] } = {},
 ): Promise<TestProxy> {
   const dir = overrides.dbPath ? null : mkdtempSync(join(tmpdir(), 'mcp-probe-test-'));
   const dbPath = overrides.dbPath ?? join(dir!, 'probe.db');
@@ -39,7 +39,7 @@ export async function startTestProxy(
     },
     storage: { url: `sqlite:${dbPath}` },
   };
-  const running = await startServer({ config, logger: silentLogger });
+  const running = await startServer({ config, logger: silentLogger, recorder: overrides.recorder });
   return {
     ...running,
     dbPath,
