@@ -1,8 +1,8 @@
 // The dashboard in a real browser (Debian's chromium driven by playwright-core; never a
 // downloaded browser) against the real serve stack, fixture upstreams and real traffic.
 // The full-page screenshot is kept at test-results/dashboard.png as a CI artifact.
-import { existsSync, mkdirSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   initializeSession,
@@ -11,9 +11,9 @@ import {
   toolsListMessage,
   upstreamPool,
 } from './fixtures/upstreams.js';
+import { launchChromium, skipBrowser } from './helpers/chromium.js';
 import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_TOKEN = 'dashboard-test-token-7f3a';
 
 const upstreams = upstreamPool();
@@ -21,12 +21,7 @@ const proxies: TestProxy[] = [];
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  if (!skipBrowser) browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -77,7 +72,7 @@ async function generateTraffic(p: TestProxy, upstream: string): Promise<void> {
   );
 }
 
-describe('dashboard in chromium', () => {
+describe.skipIf(skipBrowser)('dashboard in chromium', () => {
   it('signs in with ?token=, shows the overview and a survival chart with data, starts a probe from the form and renders its progress', async () => {
     const upstream = await upstreams.start({ idleTimeoutMs: 1000, initDelayMs: 15, expiryStyle: 'spec' });
     const quiet = await upstreams.start({});

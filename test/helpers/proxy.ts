@@ -32,10 +32,12 @@ export async function startTestProxy(
     upstreams,
     server: {
       ...base.server,
-      port: 0,
-      host: '127.0.0.1',
       shutdownGraceSeconds: 1,
       ...overrides.config?.server,
+      // Last, so an override built from defaultConfig().server cannot bring back port 8787:
+      // tests must pass beside a running `npm start`.
+      port: 0,
+      host: '127.0.0.1',
     },
     storage: { url: `sqlite:${dbPath}` },
   };
