@@ -3,6 +3,7 @@
 // for GET /api/upstreams/:id/lifetime, GET /api/report and `report --json`.
 import type { Config } from '../config/schema.js';
 import type { ObservationStore, ProbeRunRow, StoredUpstream } from '../store/types.js';
+import { type EraJson, type EraReportFields, isSessionCall, summarizeEras, withEras } from './era.js';
 import {
   estimateLifetime,
   type LatencySummary,
@@ -138,12 +139,12 @@ export function probeEvidence(runs: readonly ProbeRunRow[], upstream: string) {
   };
 }
 
-export interface UpstreamReport {
+export interface UpstreamReport extends EraReportFields {
   id: string;
   name: string;
   url: string;
   transport: string;
-  lifetime: LifetimeJson;
+  lifetime: LifetimeJson & EraJson;
   recommendation: RecommendationJson;
   lastProbe: { id: string; status: string; startedAt: string; mode: string } | null;
 }
@@ -165,7 +166,7 @@ async function reportFor(
     stateless: upstream.stateless,
     validatesSessionIds: upstream.validatesSessionIds ?? evidence.validatesSessionIds,
   });
-  const calls = exchanges.filter(isAgentCall);
+  const calls = exchanges.filter((e) => isAgentCall(e) && isSessionCall(e));
   const observedCallLatency = summarizeLatency(
     calls
       .filter((c) => c.outcome === 'ok')
@@ -181,7 +182,7 @@ async function reportFor(
     keepalive: evidence.keepalive,
     callLatency,
   });
-  return {
+  const entry = {
     id: upstream.id,
     name: upstream.name,
     url: upstream.url,
@@ -190,6 +191,7 @@ async function reportFor(
     recommendation: recommendationJson(recommendation),
     lastProbe: evidence.lastProbe,
   };
+  return withEras(entry, summarizeEras(exchanges, sessions, { stateless: upstream.stateless }));
 }
 
 /** One upstream's report, or null when the store does not know the upstream. */

@@ -23,6 +23,11 @@ export interface RequestEnvelope {
   clientVersion: string | null;
   /** `params._meta.traceparent` (SEP-414), when present. */
   metaTraceparent: string | null;
+  /**
+   * `params._meta["io.modelcontextprotocol/protocolVersion"]`: the per-request envelope of
+   * revision 2026-07-28, which replaces the `initialize` handshake.
+   */
+  metaProtocolVersion: string | null;
 }
 
 export interface ResponseEnvelope {
@@ -54,8 +59,12 @@ function emptyRequest(): RequestEnvelope {
     clientName: null,
     clientVersion: null,
     metaTraceparent: null,
+    metaProtocolVersion: null,
   };
 }
+
+/** The `_meta` key of revision 2026-07-28 that names the protocol version of one request. */
+export const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
 
 function idToString(id: unknown): string | null {
   if (typeof id === 'string') return id;
@@ -103,7 +112,9 @@ export function readRequestEnvelope(body: string): RequestEnvelope {
       env.clientName = str(client?.['name']);
       env.clientVersion = str(client?.['version']);
     }
-    env.metaTraceparent = str(asRecord(params['_meta'])?.['traceparent']);
+    const meta = asRecord(params['_meta']);
+    env.metaTraceparent = str(meta?.['traceparent']);
+    env.metaProtocolVersion = str(meta?.[PROTOCOL_VERSION_META_KEY]);
   }
   return env;
 }
@@ -270,6 +281,20 @@ function readParsedMessage(m: unknown): ResponseEnvelope {
   const msg = asRecord(m);
   if (!msg) return NOT_JSONRPC;
   return envelopeOf(idToString(msg['id']), str(msg['method']), 'result' in msg, 'error' in msg, msg['error']);
+}
+
+/**
+ * The protocol versions an answer says the upstream speaks: the `initialize` result's
+ * `protocolVersion`, the `server/discover` result's `supportedVersions`, or the `supported` list
+ * of a -32022 (unsupported protocol version) error. Empty when it says none. Never throws.
+ */
+export function readAnsweredVersions(text: string): string[] {
+  const msg = asRecord(parseSlice(text, 0, text.length));
+  const result = asRecord(msg?.['result']);
+  const error = asRecord(msg?.['error']);
+  const listed = result?.['supportedVersions'] ?? asRecord(error?.['data'])?.['supported'];
+  const versions = Array.isArray(listed) ? listed : [result?.['protocolVersion']];
+  return versions.filter((v): v is string => typeof v === 'string' && v.length > 0 && v.length <= 64);
 }
 
 /** Full parse of an `initialize` result, to learn the server's name, version and protocol. */

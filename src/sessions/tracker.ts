@@ -1,9 +1,11 @@
 import { hashSessionId } from '../security/hash.js';
 import { redactText } from '../security/redact.js';
 import { classifyOutcome } from './classify.js';
+import { joinVersions, requestEra, UNSUPPORTED_PROTOCOL_VERSION } from './era.js';
 import {
   type RequestEnvelope,
   type ResponseEnvelope,
+  readAnsweredVersions,
   readInitializeResult,
   readRequestEnvelope,
 } from './jsonrpc.js';
@@ -124,6 +126,8 @@ export class ExchangeHandle {
   private rpcErrorText: string | null = null;
   private done = false;
   initializeResultText: string | null = null;
+  /** A `server/discover` answer or a -32022 error, kept to read the versions it lists. */
+  private versionsText: string | null = null;
   /** Telemetry's own state for this exchange (its span ids, fixed when the request leaves). */
   spanState: unknown = null;
 
@@ -162,7 +166,14 @@ export class ExchangeHandle {
       sessionAgeMs: null,
       streamAttached: false,
       exchangesBefore: null,
-      protocolVersion: begin.protocolVersion ?? req.protocolVersion ?? null,
+      protocolVersion: begin.protocolVersion ?? req.protocolVersion ?? req.metaProtocolVersion ?? null,
+      era: requestEra({
+        httpMethod: begin.httpMethod,
+        sessionId: begin.sessionId,
+        headerVersion: begin.protocolVersion ?? null,
+        request: req,
+      }),
+      upstreamVersions: null,
       callerHash: begin.callerHash ?? state?.callerHash ?? null,
       rpcErrorCode: null,
       errorMessage: null,
@@ -190,6 +201,16 @@ export class ExchangeHandle {
           : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
     }
     if (env.id !== null && !this.expects(env.id)) return;
+    if (
+      text !== undefined &&
+      this.versionsText === null &&
+      (this.record.rpcMethod === 'server/discover' || env.errorCode === UNSUPPORTED_PROTOCOL_VERSION)
+    ) {
+      this.versionsText =
+        typeof text === 'string'
+          ? text
+          : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
+    }
     if (env.hasError && !this.rpcError) {
       this.rpcError = true;
       this.record.rpcErrorCode = env.errorCode;
@@ -246,6 +267,17 @@ export class ExchangeHandle {
       outcome = 'stream_closed';
       confidence = null;
     }
+    // A `subscriptions/listen` stream lives until someone ends it: its client closing it is how
+    // a subscription normally ends, not an error (its length is the measurement).
+    if (
+      f.clientAborted &&
+      this.record.rpcMethod === 'subscriptions/listen' &&
+      (status === null || (status >= 200 && status < 300))
+    ) {
+      outcome = 'ok';
+      confidence = null;
+    }
+    r.upstreamVersions = this.answeredVersions(outcome);
     r.outcome = outcome;
     r.confidence = confidence;
     if (outcome !== 'ok') {
@@ -256,6 +288,19 @@ export class ExchangeHandle {
     }
     this.tracker.finishExchange(this, outcome, f);
     return r;
+  }
+
+  /** What the answer says the upstream speaks (ExchangeRecord.upstreamVersions). */
+  private answeredVersions(outcome: Outcome): string | null {
+    const r = this.record;
+    if (this.versionsText !== null) return joinVersions(readAnsweredVersions(this.versionsText));
+    if (this.initializeResultText !== null)
+      return joinVersions(readAnsweredVersions(this.initializeResultText));
+    // A 2026 request answered without a version refusal ran under the version it named.
+    if (r.era === '2026' && (outcome === 'ok' || outcome === 'rpc_error') && r.protocolVersion !== null) {
+      return r.protocolVersion;
+    }
+    return null;
   }
 
   /** @internal */
@@ -595,6 +640,8 @@ export class SessionTracker {
       streamAttached: true,
       exchangesBefore: s.adopted ? null : s.exchanges,
       protocolVersion: s.protocolVersion,
+      era: '2025',
+      upstreamVersions: null,
       callerHash: state.callerHash,
       rpcErrorCode: null,
       errorMessage: errorText,

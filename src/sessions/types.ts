@@ -1,6 +1,7 @@
 // The observation model (DESIGN.md "Observations"). Every producer (the proxy's
 // tracker, the prober) emits these records; the store, telemetry and analysis
 // consume them. Times are epoch milliseconds; durations are milliseconds.
+import type { Era } from './era.js';
 
 /** Outcome classes: contract labels from DESIGN.md. */
 export const OUTCOMES = [
@@ -61,8 +62,19 @@ export interface ExchangeRecord {
   streamAttached: boolean;
   /** Exchanges on this session before this one (null when unknown). */
   exchangesBefore: number | null;
-  /** MCP-Protocol-Version sent or negotiated. */
+  /** MCP-Protocol-Version sent or negotiated (2026 era: the request's `_meta` version). */
   protocolVersion: string | null;
+  /**
+   * The era the request speaks (`sessions/era.ts`): `2025` (sessions, `initialize`) or `2026`
+   * (sessionless); null when nothing in the request tells.
+   */
+  era: Era | null;
+  /**
+   * Versions the upstream's answer says it speaks, comma-separated: an `initialize` result's
+   * version, a `server/discover` result's `supportedVersions`, a -32022 error's `supported`
+   * list, or the version of a 2026 request it answered. Null when the answer said none.
+   */
+  upstreamVersions: string | null;
   /** Keyed hash identifying the caller (credential or address); never the credential itself. */
   callerHash: string | null;
   /** JSON-RPC error code when one was seen. */

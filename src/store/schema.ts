@@ -10,6 +10,7 @@
 
 import { sql } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { ERAS } from '../sessions/era.js';
 import { OUTCOMES } from '../sessions/types.js';
 import type { ProbeRunRow, StoredExchange, StoredSession, StoredUpstream } from './types.js';
 
@@ -90,6 +91,10 @@ export const exchanges = sqliteTable(
     streamAttached: integer('stream_attached', { mode: 'boolean' }).notNull(),
     exchangesBefore: integer('exchanges_before'),
     protocolVersion: text('protocol_version'),
+    /** `2025` or `2026` (src/sessions/era.ts); null when the request did not tell. */
+    era: text('era', { enum: ERAS }),
+    /** Versions the answer said the upstream speaks, comma-separated. */
+    upstreamVersions: text('upstream_versions'),
     callerHash: text('caller_hash'),
     rpcErrorCode: integer('rpc_error_code'),
     errorMessage: text('error_message'),

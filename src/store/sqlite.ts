@@ -94,9 +94,9 @@ class SqliteStore implements SqliteObservationStore {
         upstream, source, probe_run_id, transport, session_hash, http_method, rpc_method, rpc_count,
         tool_name, rpc_id, started_at, headers_at, response_at, ended_at, http_status, outcome,
         confidence, idle_gap_ms, session_age_ms, stream_attached, exchanges_before, protocol_version,
-        caller_hash, rpc_error_code, error_message
-      ) VALUES (${Array(25).fill('?').join(', ')})`);
-    // The 25 values go as separate arguments, in the column order above: better-sqlite3
+        era, upstream_versions, caller_hash, rpc_error_code, error_message
+      ) VALUES (${Array(27).fill('?').join(', ')})`);
+    // The 27 values go as separate arguments, in the column order above: better-sqlite3
     // reads an argument directly but fetches an array's elements one by one through V8's
     // API, and the array is one more allocation per row (1.3-2.0 µs less a row in a loop, about
     // 0.5 µs in the running proxy; bench/README.md).
@@ -124,6 +124,8 @@ class SqliteStore implements SqliteObservationStore {
         bool(x.streamAttached) ?? 0,
         num(x.exchangesBefore),
         str(x.protocolVersion),
+        str(x.era),
+        str(x.upstreamVersions),
         str(x.callerHash),
         num(x.rpcErrorCode),
         str(x.errorMessage),

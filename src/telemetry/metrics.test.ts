@@ -29,6 +29,8 @@ function exchange(over: Partial<ExchangeRecord>): ExchangeRecord {
     streamAttached: false,
     exchangesBefore: 1,
     protocolVersion: null,
+    era: null,
+    upstreamVersions: null,
     callerHash: null,
     rpcErrorCode: null,
     errorMessage: null,

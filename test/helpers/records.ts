@@ -25,6 +25,8 @@ export function exchangeRecord(over: Partial<ExchangeRecord> = {}): ExchangeReco
     streamAttached: false,
     exchangesBefore: null,
     protocolVersion: null,
+    era: null,
+    upstreamVersions: null,
     callerHash: null,
     rpcErrorCode: null,
     errorMessage: null,

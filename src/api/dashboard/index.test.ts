@@ -62,6 +62,8 @@ function exchange(
     streamAttached,
     exchangesBefore: 2,
     protocolVersion: '2025-06-18',
+    era: '2025',
+    upstreamVersions: null,
     callerHash: 'c1',
     rpcErrorCode: null,
     errorMessage: null,
