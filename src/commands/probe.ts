@@ -277,5 +277,11 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     for (const r of result.results) for (const w of r.warnings) io.stdout(`! ${r.upstream}: ${w}\n`);
   }
   io.stderr(`results written to ${file}\n`);
-  return result.status === 'cancelled' ? 130 : 0;
+  if (result.status === 'cancelled') return 130;
+  // Nothing could be probed: say so in the exit code, as for a config that names nothing.
+  if (result.results.length > 0 && result.results.every((r) => r.fatalError !== null)) {
+    io.stderr('every upstream failed; see the errors above and in the result file\n');
+    return 2;
+  }
+  return 0;
 }

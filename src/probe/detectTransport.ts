@@ -6,13 +6,14 @@ import { type Dispatcher, request } from 'undici';
 import { firstHeader } from '../proxy/headers.js';
 import { MAX_BYTES_BEFORE_ENDPOINT } from '../proxy/legacyEndpoint.js';
 import { redactText, redactUrl } from '../security/redact.js';
+import { readResponseEnvelope } from '../sessions/jsonrpc.js';
 import { SseReader } from '../sessions/sseReader.js';
 import type { TransportKind } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
 import { LATEST_PROTOCOL_VERSION } from './protocol.js';
 import { assertReadOnly } from './readOnly.js';
 import { PROBE_CLIENT_INFO } from './session.js';
-import { describeError } from './wire.js';
+import { describeError, discardBody } from './wire.js';
 
 export interface TransportDetection {
   transport: TransportKind;
@@ -25,6 +26,10 @@ export interface DetectTransportOptions {
   dispatcher?: Dispatcher;
   signal?: AbortSignal;
 }
+
+/** How much of a refusal's body is read for the error message, and for how long at most. */
+const ANSWER_PREFIX_BYTES = 4096;
+const ANSWER_WAIT_MS = 2000;
 
 /** Status codes of the initialize POST that mean "not a Streamable HTTP endpoint" (spec: 4xx, e.g. 404/405). */
 const LEGACY_HINT_STATUSES = new Set([400, 404, 405]);
@@ -49,6 +54,7 @@ export async function detectTransport(
   const timeouts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
 
   let initStatus: number;
+  let initAnswer = '';
   const initialize = {
     jsonrpc: '2.0',
     id: 1,
@@ -71,8 +77,12 @@ export async function detectTransport(
     });
     initStatus = res.statusCode;
     const sessionId = firstHeader(res.headers['mcp-session-id']);
-    await res.body.dump();
-    if (initStatus >= 200 && initStatus < 300) {
+    const ok = initStatus >= 200 && initStatus < 300;
+    // A refusal's body says why (e.g. -32022, an unsupported protocol version); a 2xx body is not
+    // needed at all. Either way a body that never ends must not hold detection up.
+    if (!ok) initAnswer = describeAnswer(await readBodyPrefix(res.body, Math.min(timeoutMs, ANSWER_WAIT_MS)));
+    discardBody(res.body);
+    if (ok) {
       if (sessionId !== null) await deleteQuietly(url, headers, sessionId, { ...opts, timeoutMs });
       return { transport: 'streamable-http', evidence: `POST initialize answered ${initStatus}` };
     }
@@ -83,12 +93,12 @@ export async function detectTransport(
   }
   if (initStatus === 401 || initStatus === 403) {
     throw new TransportDetectionError(
-      `transport auto: ${shown} answered the initialize POST with ${initStatus}; check the upstream's headers (Authorization)`,
+      `transport auto: ${shown} answered the initialize POST with ${initStatus}${initAnswer}; check the upstream's headers (Authorization)`,
     );
   }
   if (!LEGACY_HINT_STATUSES.has(initStatus)) {
     throw new TransportDetectionError(
-      `transport auto: ${shown} answered the initialize POST with ${initStatus}, which says neither Streamable HTTP nor HTTP+SSE; set transport explicitly`,
+      `transport auto: ${shown} answered the initialize POST with ${initStatus}${initAnswer}, which says neither Streamable HTTP nor HTTP+SSE; set transport explicitly`,
     );
   }
 
@@ -104,12 +114,13 @@ export async function detectTransport(
     });
     const contentType = firstHeader(res.headers['content-type']) ?? '';
     if (res.statusCode !== 200 || !contentType.startsWith('text/event-stream')) {
-      res.body.destroy();
+      discardBody(res.body);
       throw new TransportDetectionError(
-        `transport auto: ${shown} answered the initialize POST with ${initStatus} and a GET with ${res.statusCode} (${contentType || 'no content type'}); it speaks neither transport at this URL`,
+        `transport auto: ${shown} answered the initialize POST with ${initStatus}${initAnswer} and a GET with ${res.statusCode} (${contentType || 'no content type'}); it speaks neither transport at this URL`,
       );
     }
-    if (!(await sawEndpointEvent(res.body))) {
+    const found = await sawEndpointEvent(res.body).finally(() => discardBody(res.body));
+    if (!found) {
       throw new TransportDetectionError(
         `transport auto: ${shown} opened an event stream but sent no endpoint event first; set transport explicitly`,
       );
@@ -121,7 +132,7 @@ export async function detectTransport(
   } catch (err) {
     if (err instanceof TransportDetectionError) throw err;
     throw new TransportDetectionError(
-      `transport auto: ${shown} answered the initialize POST with ${initStatus} and no legacy SSE stream within ${timeoutMs / 1000}s (${redactText(describeError(err))})`,
+      `transport auto: ${shown} answered the initialize POST with ${initStatus}${initAnswer} and no legacy SSE stream within ${timeoutMs / 1000}s (${redactText(describeError(err))})`,
     );
   }
 }
@@ -149,6 +160,44 @@ export async function resolveTransport(
   const found = await detectTransport(upstream.url, upstream.headers ?? {}, opts);
   await store?.setUpstreamFlags(upstream.id, { transport: found.transport });
   return found;
+}
+
+/**
+ * The first bytes of a body, as text: stops at `ANSWER_PREFIX_BYTES`, at the end, at an error
+ * (a reset mid-body) or after `waitMs` (a body that never ends). Never throws.
+ */
+async function readBodyPrefix(body: AsyncIterable<Buffer>, waitMs: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), waitMs);
+  });
+  const reading = (async () => {
+    try {
+      for await (const chunk of body) {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size >= ANSWER_PREFIX_BYTES) break;
+      }
+    } catch {
+      // What arrived before the error is still worth showing.
+    }
+  })();
+  await Promise.race([reading, timedOut]);
+  clearTimeout(timer);
+  return Buffer.concat(chunks).subarray(0, ANSWER_PREFIX_BYTES).toString('utf8');
+}
+
+/** ` (JSON-RPC -32022: Unsupported protocol version)` or ` ("<start of the body>")`, redacted; '' when empty. */
+function describeAnswer(text: string): string {
+  const env = readResponseEnvelope(text);
+  if (env.hasError && (env.errorCode !== null || env.errorMessage)) {
+    const code = env.errorCode === null ? '' : ` ${env.errorCode}`;
+    return ` (JSON-RPC${code}${env.errorMessage ? `: ${redactText(env.errorMessage.slice(0, 200))}` : ''})`;
+  }
+  const start = text.replace(/\s+/g, ' ').trim().slice(0, 120);
+  return start ? ` ("${redactText(start)}")` : '';
 }
 
 async function sawEndpointEvent(body: AsyncIterable<Buffer>): Promise<boolean> {
@@ -184,7 +233,7 @@ async function deleteQuietly(
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
     });
-    await res.body.dump();
+    discardBody(res.body);
   } catch {
     // A server without DELETE forgets the session on its own.
   }

@@ -246,7 +246,7 @@ export class ProbeWire {
 
 /** Reads SSE events until the response to `wantedId` arrives; returns its `result`. */
 async function readSseAnswer(
-  body: AsyncIterable<Buffer> & { destroy(): void },
+  body: AsyncIterable<Buffer> & Parameters<typeof discardBody>[0],
   handle: ExchangeHandle,
   wantedId: string | null,
 ): Promise<Record<string, unknown> | null> {
@@ -265,9 +265,21 @@ async function readSseAnswer(
     if (done) break;
   }
   // The SDK closes the stream after the answer anyway; breaking early saves a round trip of waiting.
-  body.destroy();
+  discardBody(body);
   return result;
 }
+
+/**
+ * Lets go of a response body that is no longer wanted, whatever state it is in. undici turns a
+ * bare `destroy()` of an unfinished body into an 'error' event (RequestAbortedError), which
+ * with no listener would bring the whole process down; the listener stays for any later error.
+ */
+export function discardBody(body: { on(event: 'error', fn: () => void): unknown; destroy(): void }): void {
+  body.on('error', ignoreBodyError);
+  body.destroy();
+}
+
+function ignoreBodyError(): void {}
 
 function readJsonAnswer(
   text: string,
