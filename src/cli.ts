@@ -1,19 +1,27 @@
 #!/usr/bin/env node
-import { SERVE_USAGE, serveCommand } from './commands/serve.js';
+import { serveCommand } from './commands/serve.js';
 import { ConfigError } from './config/load.js';
 
 const USAGE = `mcp-session-probe: measure how long MCP sessions live, what a new one costs, and which session strategy to use.
 
+Usage: mcp-session-probe <command> [options]
+
 Commands:
-  serve    run the proxy, admin API and dashboard (starts a demo upstream with no config)
-  probe    actively probe upstreams' idle session lifetime (read-only)
-  report   lifetime estimate and strategy recommendation per upstream
+  serve    run the proxy, admin API and dashboard (a built-in demo upstream when no config is given)
+  probe    actively probe upstreams' idle session lifetime (read-only calls only)
+  report   lifetime estimate and strategy recommendation per upstream, from the store
 
-Run "mcp-session-probe <command> --help" for a command's options.
-
-${SERVE_USAGE}`;
+Run "mcp-session-probe <command> --help" for a command's options. Exit codes: 0 done,
+1 unexpected failure, 2 usage or config error, 130 interrupted.`;
 
 type Command = (argv: string[]) => Promise<number>;
+
+/** node:util parseArgs failures: one line and exit 2, never a stack trace. */
+const USAGE_ERRORS = new Set([
+  'ERR_PARSE_ARGS_UNKNOWN_OPTION',
+  'ERR_PARSE_ARGS_INVALID_OPTION_VALUE',
+  'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL',
+]);
 
 async function loadCommand(name: string): Promise<Command | null> {
   switch (name) {
@@ -60,13 +68,23 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const code = (err as { code?: string }).code;
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      process.stderr.write(`mcp-session-probe ${name}: ${(err as Error).message}\n`);
+    if (code !== undefined && USAGE_ERRORS.has(code)) {
+      process.stderr.write(
+        `mcp-session-probe ${name}: ${(err as Error).message} (see "mcp-session-probe ${name} --help")\n`,
+      );
       return 2;
     }
-    if (code === 'EADDRINUSE') {
-      process.stderr.write(`mcp-session-probe: ${(err as Error).message}; choose another --port\n`);
-      return 2;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      const { address, port } = err as { address?: string; port?: number };
+      const where = port === undefined ? '' : ` ${address ?? ''}:${port}`;
+      const why =
+        code === 'EADDRINUSE' ? 'is already in use (another serve?)' : 'is not allowed for this user';
+      process.stderr.write(
+        `mcp-session-probe ${name}: port${where} ${why}; choose another with --port N (--port 0 picks a free one)\n`,
+      );
+      // The server never started, but what it set up before listening (the demo upstream, the
+      // store, probe timers) would keep the process alive: leave now.
+      process.exit(2);
     }
     process.stderr.write(`mcp-session-probe ${name}: ${(err as Error).stack ?? String(err)}\n`);
     return 1;

@@ -241,6 +241,8 @@ describe('what the probe reports besides idle survival', () => {
     const result = await run.done;
     expect(result.status).toBe('done');
     expect(result.results[0]!.fatalError).toMatch(/initialize failed: connection_error/);
+    // A handshake that never happened has no init time (a refusal is not a fast server).
+    expect(result.results[0]!.initLatencySeconds).toBeNull();
   });
 
   it('a waiting run touches its stored row every heartbeat, and stops once it has ended', async () => {

@@ -34,8 +34,8 @@ notifications/initialized, tools/list, ping, DELETE; never tools/call). All upst
   --output FILE       result JSON (default mcp_session_probe_<timestamp>.json); --json prints it on stdout
   --demo              probe a built-in demo upstream (sessions expire after 3 s idle; default intervals 1,2,5)
 
-Progress goes to stderr, the table to stdout. Exit codes: 0 done, 2 usage/config error or
-nothing to probe, 130 interrupted (what was measured is still written).`;
+Progress goes to stderr, the table to stdout. Exit codes: 0 done, 2 usage/config error,
+nothing to probe or every upstream failed, 130 interrupted (what was measured is still written).`;
 
 const DEMO_IDLE_TIMEOUT_MS = 3000;
 const DEMO_INTERVALS = [1, 2, 5];

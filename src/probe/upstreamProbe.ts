@@ -89,12 +89,13 @@ async function baseline(o: ProbeUpstreamOptions, sessionful: (yes: boolean) => v
   const opened = await ProbeSession.open(wire, (init) =>
     sessionful(init.outcome === 'ok' && init.issuedSessionId !== null),
   );
-  result.initLatencySeconds = seconds(opened.init.latencyMs);
   if (opened.failure?.step === 'initialize' || !opened.session) {
     const e = opened.init;
     result.fatalError = `initialize failed: ${e.outcome}${e.httpStatus ? ` (HTTP ${e.httpStatus})` : ''}${e.errorMessage ? `: ${e.errorMessage}` : ''}${e.outcome === 'auth' ? '; check the upstream headers (Authorization) in the config' : ''}`;
     return;
   }
+  // Only a handshake that succeeded has an init time: a refused connection is not a fast server.
+  result.initLatencySeconds = seconds(opened.init.latencyMs);
   const session = opened.session;
   result.sessionIssued = session.sessionId !== null;
   result.stateless = session.sessionId === null;

@@ -1,3 +1,5 @@
+/** @jsxRuntime automatic */
+/** @jsxImportSource hono/jsx */
 // Inline SVG charts, rendered on the server. Each chart carries a <title> and a <desc>
 // that say in words what it shows, so a screen reader (or a text browser) gets the point.
 // Survival and expiry differ by shape (circle / cross), not only by colour.

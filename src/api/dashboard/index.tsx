@@ -1,3 +1,5 @@
+/** @jsxRuntime automatic */
+/** @jsxImportSource hono/jsx */
 // The dashboard at `/` (DESIGN.md "Interfaces"): server-rendered pages over the store,
 // mounted with `app.route('/', dashboard({...}))`. See access.ts for the admin token.
 import { Hono } from 'hono';

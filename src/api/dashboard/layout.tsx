@@ -1,3 +1,5 @@
+/** @jsxRuntime automatic */
+/** @jsxImportSource hono/jsx */
 // The page shell: one inline stylesheet (no build step, no external requests) that
 // keeps contrast at WCAG AA and makes keyboard focus visible.
 

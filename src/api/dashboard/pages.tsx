@@ -1,3 +1,5 @@
+/** @jsxRuntime automatic */
+/** @jsxImportSource hono/jsx */
 // The dashboard's pages as server-rendered JSX. Everything is readable without
 // JavaScript; the only script (live.ts) turns the probe form into a live one.
 import { PROBE_MODES } from '../../config/schema.js';
