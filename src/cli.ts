@@ -10,6 +10,7 @@ Commands:
   serve    run the proxy, admin API and dashboard (a built-in demo upstream when no config is given)
   probe    actively probe upstreams' idle session lifetime (read-only calls only)
   report   lifetime estimate and strategy recommendation per upstream, from the store
+  login    log in to an OAuth-protected upstream once, in the browser (logout, auth status)
 
 Run "mcp-session-probe <command> --help" for a command's options. Exit codes: 0 done,
 1 unexpected failure, 2 usage or config error, 130 interrupted.`;
@@ -31,6 +32,12 @@ async function loadCommand(name: string): Promise<Command | null> {
       return (await import('./commands/probe.js')).probeCommand;
     case 'report':
       return (await import('./commands/report.js')).reportCommand;
+    case 'login':
+      return (await import('./commands/auth.js')).loginCommand;
+    case 'logout':
+      return (await import('./commands/auth.js')).logoutCommand;
+    case 'auth':
+      return (await import('./commands/auth.js')).authCommand;
     default:
       return null;
   }

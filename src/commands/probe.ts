@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { canonicalServerUrl } from '../auth/tokenStore.js';
 import {
   applyCliOverrides,
   CONFIG_PATH_ENV,
@@ -12,6 +13,7 @@ import { intervalSummary, progressLine, resultTable } from '../probe/format.js';
 import type { ProbeResult } from '../probe/result.js';
 import { DEFAULT_INTERVALS_SECONDS, QUICK_INTERVALS_SECONDS, startProbeRun } from '../probe/run.js';
 import { failInterruptedRuns } from '../probe/runner.js';
+import { redactUrl } from '../security/redact.js';
 import { openStoreForUpstreams } from '../store/index.js';
 import { createRecorder } from '../store/recorder.js';
 import { setupTelemetry } from '../telemetry/setup.js';
@@ -19,6 +21,7 @@ import { setupTelemetry } from '../telemetry/setup.js';
 export const PROBE_USAGE = `Usage: mcp-session-probe probe [--config FILE] [--db PATH] [--upstreams a,b] [--intervals 5,30,60]
                              [--quick] [--mode fanout|ladder|bisect] [--output FILE] [--json]
                              [--timeout 60] [--hold-stream] [--keepalive SECONDS] [--budget 16] [--demo]
+       mcp-session-probe probe --url URL [options]   (no config: one server, with its stored login if any)
 
 Actively probes how long each upstream keeps an idle MCP session, read-only (initialize,
 notifications/initialized, tools/list, ping, DELETE; never tools/call). All upstreams at once.
@@ -32,6 +35,7 @@ notifications/initialized, tools/list, ping, DELETE; never tools/call). All upst
   --timeout S         per-call timeout in seconds (default: each upstream's timeoutSeconds, 60)
   --budget N          sessions bisect may spend after the fanout (default 16)
   --output FILE       result JSON (default mcp_session_probe_<timestamp>.json); --json prints it on stdout
+  --url URL           probe this server without a config (uses a login stored by "login --url URL")
   --demo              probe a built-in demo upstream (sessions expire after 3 s idle; default intervals 1,2,5)
 
 Progress goes to stderr, the table to stdout. Exit codes: 0 done, 2 usage/config error,
@@ -107,6 +111,7 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
       keepalive: { type: 'string' },
       budget: { type: 'string' },
       demo: { type: 'boolean', default: false },
+      url: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -130,6 +135,25 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
   const budget = parsePositive('--budget', values.budget, true);
 
   const fileConfig = await loadConfig({ path: values.config });
+  if (values.url !== undefined) {
+    const adHoc = adHocUpstream(values.url, fileConfig);
+    const base = applyCliOverrides(fileConfig ?? defaultConfig(), { db: values.db });
+    const config: Config = {
+      ...base,
+      upstreams: [...base.upstreams.filter((u) => u.id !== adHoc.id), adHoc],
+    };
+    return await runAndReport(config, [adHoc], {
+      mode,
+      intervals: intervals ?? [...DEFAULT_INTERVALS_SECONDS],
+      timeoutSeconds,
+      keepaliveSeconds,
+      budget,
+      holdStream: values['hold-stream'],
+      output: values.output,
+      json: values.json,
+      io,
+    });
+  }
   if (fileConfig === null && !values.demo) {
     throw new UsageError(
       `nothing to probe: no config. Pass --config FILE (see examples/config.example.yaml), set ${CONFIG_PATH_ENV}, or try --demo`,
@@ -183,6 +207,38 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
   } finally {
     await demo?.close();
   }
+}
+
+/**
+ * The server named by `--url`: the configured upstream with that URL when there is one,
+ * else an ad-hoc upstream named after its host (`https://mcp.linear.app/mcp` → `mcp-linear-app`).
+ */
+function adHocUpstream(raw: string, config: Config | null): UpstreamConfig & { loginCommand?: string } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new UsageError(`--url "${redactUrl(raw)}" must be an absolute http or https URL`);
+  }
+  const canonical = canonicalServerUrl(url.href);
+  const configured = config?.upstreams.find((u) => canonicalServerUrl(u.url) === canonical);
+  if (configured) return configured;
+  const id =
+    url.hostname
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 64) || 'url';
+  return {
+    id: /^[a-z0-9]/.test(id) ? id : `u${id}`.slice(0, 64),
+    name: canonical,
+    url: canonical,
+    transport: 'streamable-http',
+    headers: {},
+    timeoutSeconds: 60,
+    loginCommand: `mcp-session-probe login --url ${canonical}`,
+  };
 }
 
 interface RunChoices {

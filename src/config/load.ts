@@ -278,7 +278,11 @@ function valueAt(document: unknown, path: readonly PathKey[]): unknown {
 // Header values and the admin token hold credentials: never echo them.
 function isSecretPath(path: readonly PathKey[]): boolean {
   return (
-    (path[0] === 'upstreams' && path[2] === 'headers' && path.length > 3) || path.join('.') === 'admin.token'
+    (path[0] === 'upstreams' && path[2] === 'headers' && path.length > 3) ||
+    path.join('.') === 'admin.token' ||
+    (path[0] === 'upstreams' &&
+      path[2] === 'auth' &&
+      (path[3] === 'clientSecret' || path[3] === 'privateKey'))
   );
 }
 

@@ -97,6 +97,44 @@ const headers = z.record(
   z.string().refine((value) => !/[\r\n\0]/.test(value), 'must not contain line breaks'),
 );
 
+/**
+ * How active probes authenticate (docs/oauth.md). `oauth`: a login stored by
+ * `mcp-session-probe login`, refreshed headlessly; `client_credentials`: machine-to-machine,
+ * a client secret or a private key (private_key_jwt). Static `headers` stay the third way.
+ */
+const scopeList = z.array(
+  z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token (no spaces or quotes)'),
+);
+export const upstreamAuthSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({
+      type: z.literal('oauth'),
+      scopes: scopeList.optional(),
+      /** A pre-registered client; absent: CIMD when the server supports it, else dynamic registration. */
+      clientId: z.string().min(1, 'must not be empty').optional(),
+      clientSecret: z.string().min(1, 'must not be empty').optional(),
+      /** The https URL of this client's metadata document (CIMD), used when the server supports CIMD. */
+      clientMetadataUrl: httpUrl.optional(),
+    }),
+    z
+      .strictObject({
+        type: z.literal('client_credentials'),
+        clientId: z.string().min(1, 'must not be empty'),
+        clientSecret: z.string().min(1, 'must not be empty').optional(),
+        /** PEM private key for private_key_jwt client authentication (instead of a secret). */
+        privateKey: z.string().min(1, 'must not be empty').optional(),
+        algorithm: z.string().min(1, 'must not be empty').default('RS256'),
+        scopes: scopeList.optional(),
+      })
+      .refine((a) => (a.clientSecret === undefined) !== (a.privateKey === undefined), {
+        message: 'needs exactly one of clientSecret or privateKey',
+      }),
+  ],
+  { error: 'must have type oauth or client_credentials' },
+);
+export type UpstreamAuth = z.output<typeof upstreamAuthSchema>;
+
 export const upstreamSchema = z
   .strictObject({
     id: z.string().regex(UPSTREAM_ID_PATTERN, 'must match [a-z0-9][a-z0-9_-]{0,63}'),
@@ -107,6 +145,7 @@ export const upstreamSchema = z
     headers: headers.default({}),
     timeoutSeconds: positiveSeconds('seconds').default(60),
     probe: probeScheduleSchema.optional(),
+    auth: upstreamAuthSchema.optional(),
   })
   .transform(({ id, name, ...rest }) => ({ id, name: name ?? id, ...rest }));
 

@@ -1,5 +1,6 @@
 // The probe result JSON (DESIGN.md "Probe result JSON", contract field names) and the
 // progress events of a run. Seconds with millisecond precision throughout.
+import type { ProbeCredentialReport } from '../auth/authorizer.js';
 import type { ProbeMode } from '../config/schema.js';
 import type { Outcome } from '../sessions/types.js';
 import type { IdleWindow } from './window.js';
@@ -81,6 +82,11 @@ export interface UpstreamProbeResult {
   keepalive: KeepaliveResult | null;
   /** Things a reader must know (stateless, ids not validated, ...). */
   warnings: string[];
+  /**
+   * The OAuth credential the probe used (each token's announced lifetime, refreshes, and
+   * `authRequired` when no usable token could be had); null with static headers or none.
+   */
+  credential?: ProbeCredentialReport | null;
 }
 
 export interface ProbeOptionsJson {
@@ -155,5 +161,6 @@ export function emptyUpstreamResult(upstream: string, holdStream: boolean): Upst
     window: null,
     keepalive: null,
     warnings: [],
+    credential: null,
   };
 }

@@ -4,6 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Agent } from 'undici';
+import type { RequestAuthorizer } from '../auth/authorizer.js';
+import { type AuthTarget, authorizerFor } from '../auth/forUpstream.js';
+import { AuthRequiredError } from '../auth/provider.js';
+import { probeHome, TokenStore } from '../auth/tokenStore.js';
 import type { ProbeMode, UpstreamConfig } from '../config/schema.js';
 import { SessionTracker } from '../sessions/tracker.js';
 import type { Observation } from '../sessions/types.js';
@@ -30,7 +34,7 @@ export const DEFAULT_MODE: ProbeMode = 'fanout';
 export type ProbeTarget = Pick<UpstreamConfig, 'id' | 'url' | 'headers' | 'timeoutSeconds'> & {
   /** `streamable-http` when absent; `auto` is detected (and remembered in the store). */
   transport?: UpstreamConfig['transport'];
-};
+} & Pick<AuthTarget, 'auth' | 'loginCommand'>;
 
 export interface ProbeRunOptions {
   upstreams: readonly ProbeTarget[];
@@ -52,6 +56,8 @@ export interface ProbeRunOptions {
   now?: () => number;
   /** How often a waiting run touches its stored row (default PROBE_HEARTBEAT_MS). */
   heartbeatMs?: number;
+  /** Stored OAuth logins (default: under `$MCP_PROBE_HOME`). */
+  tokenStore?: TokenStore;
 }
 
 /**
@@ -113,6 +119,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
   // Probe sessions hold their own connections; a GET stream must not block a POST.
   const dispatcher = new Agent({ connections: null, pipelining: 1 });
   const store = opts.store ?? null;
+  const tokenStore = opts.tokenStore ?? new TokenStore(probeHome());
 
   let saving: Promise<void> = Promise.resolve();
   const save = (finishedAt: number | null) => {
@@ -195,10 +202,30 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
     const outcomes = await Promise.allSettled(
       opts.upstreams.map((u, i) =>
         traced(u.id, i, async () => {
+          let auth: RequestAuthorizer | null = null;
+          let credentialHeaders: Record<string, string> = {};
+          try {
+            auth = await authorizerFor(u, tokenStore, now);
+            // A first token now: a missing or dead login ends this upstream's probe before it starts.
+            if (auth) credentialHeaders = await auth.headers();
+          } catch (err) {
+            result.results[i]!.credential = auth?.report() ?? null;
+            if (!(err instanceof AuthRequiredError)) throw err;
+            result.results[i]!.fatalError = err.message;
+            emit({
+              type: 'upstream-done',
+              t: clock(),
+              upstream: u.id,
+              fatalError: err.message,
+              warnings: [],
+            });
+            return;
+          }
           const wireOptions = {
             upstream: u.id,
             url: u.url,
             headers: u.headers,
+            auth,
             timeoutMs: (opts.timeoutSeconds ?? u.timeoutSeconds) * 1000,
             tracker,
             probeRunId: id,
@@ -209,11 +236,19 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
           let transport: 'streamable-http' | 'sse';
           try {
             transport = (
-              await resolveTransport({ ...u, transport: u.transport ?? 'streamable-http' }, store, {
-                timeoutMs: wireOptions.timeoutMs,
-                dispatcher,
-                signal: abort.signal,
-              })
+              await resolveTransport(
+                {
+                  ...u,
+                  headers: { ...u.headers, ...credentialHeaders },
+                  transport: u.transport ?? 'streamable-http',
+                },
+                store,
+                {
+                  timeoutMs: wireOptions.timeoutMs,
+                  dispatcher,
+                  signal: abort.signal,
+                },
+              )
             ).transport;
           } catch (err) {
             if (abort.signal.aborted) throw new ProbeCancelled();
@@ -226,7 +261,12 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
           let legacy: LegacySseProbeWire | null = null;
           if (transport === 'sse') {
             const { LegacySseProbeWire } = await import('./legacySseWire.js');
-            legacy = new LegacySseProbeWire(wireOptions);
+            // The legacy wire sends the token it starts with (no refresh on HTTP+SSE).
+            legacy = new LegacySseProbeWire({
+              ...wireOptions,
+              auth: null,
+              headers: { ...u.headers, ...credentialHeaders },
+            });
             result.results[i]!.warnings.push(STREAM_LIFETIME_NOTE);
           }
           const wire = legacy ?? new ProbeWire(wireOptions);
@@ -244,6 +284,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
             });
           } finally {
             await legacy?.closeAll();
+            result.results[i]!.credential = auth?.report() ?? null;
           }
         }),
       ),

@@ -4,6 +4,7 @@
 // the probe goes, so a cancelled run still reports everything measured so far.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AuthRequiredError } from '../auth/provider.js';
 import type { ProbeMode } from '../config/schema.js';
 import {
   type Checkpoint,
@@ -70,7 +71,9 @@ export async function probeUpstream(o: ProbeUpstreamOptions): Promise<void> {
     }
   } catch (err) {
     if (err instanceof ProbeCancelled || o.signal.aborted) throw new ProbeCancelled();
-    result.fatalError = `probe of "${result.upstream}" failed: ${(err as Error).message}`;
+    // `auth_required: ...; run: mcp-session-probe login <id>`: the credential, never a session expiry.
+    if (err instanceof AuthRequiredError) result.fatalError = err.message;
+    else result.fatalError = `probe of "${result.upstream}" failed: ${(err as Error).message}`;
   } finally {
     o.emit({
       type: 'upstream-done',

@@ -5,6 +5,7 @@
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type Dispatcher, request, errors as undiciErrors } from 'undici';
+import type { RequestAuthorizer } from '../auth/authorizer.js';
 import { firstHeader } from '../proxy/headers.js';
 import { redactText } from '../security/redact.js';
 import { readRequestEnvelope, readResponseEnvelope, readResponseEnvelopeBytes } from '../sessions/jsonrpc.js';
@@ -25,6 +26,8 @@ export interface ProbeWireOptions {
   url: string;
   /** Configured headers (auth): sent on every probe request. */
   headers: Readonly<Record<string, string>>;
+  /** OAuth: adds a fresh `Authorization` to every request (refreshing first when due). */
+  auth?: RequestAuthorizer | null;
   timeoutMs: number;
   tracker: SessionTracker;
   probeRunId: string;
@@ -100,9 +103,12 @@ export class ProbeWire {
     return this.send('DELETE', null, { sessionId, protocolVersion });
   }
 
-  private headersFor(method: ProbeHttpMethod, send: SendOptions): Record<string, string> {
+  private async headersFor(method: ProbeHttpMethod, send: SendOptions): Promise<Record<string, string>> {
+    // Before anything is tracked: a login that cannot be refreshed sends nothing (AuthRequiredError).
+    const credential = this.opts.auth ? await this.opts.auth.headers() : null;
     const h: Record<string, string> = {
       ...this.opts.headers,
+      ...credential,
       accept: method === 'GET' ? 'text/event-stream' : 'application/json, text/event-stream',
     };
     if (method === 'POST') h['content-type'] = 'application/json';
@@ -131,6 +137,7 @@ export class ProbeWire {
     assertReadOnly({ httpMethod: method, message, holdStream: this.opts.holdStream });
     if (this.opts.signal.aborted) throw new ProbeCancelled();
     const body = message ? JSON.stringify(message) : null;
+    const headers = await this.headersFor(method, send);
     const handle = this.beginTracked(method, body, send);
     const timeout = AbortSignal.timeout(this.opts.timeoutMs);
     const signal = AbortSignal.any([this.opts.signal, timeout]);
@@ -140,7 +147,7 @@ export class ProbeWire {
     try {
       const res = await request(this.opts.url, {
         method,
-        headers: this.headersFor(method, send),
+        headers,
         body,
         dispatcher: this.opts.dispatcher,
         signal,
@@ -149,6 +156,8 @@ export class ProbeWire {
       });
       issuedSessionId = firstHeader(res.headers['mcp-session-id']);
       handle.headers(res.statusCode, issuedSessionId);
+      // The token was refused: the next request refreshes first (this answer stays an `auth` outcome).
+      if (res.statusCode === 401) this.opts.auth?.rejected();
       const contentType = firstHeader(res.headers['content-type']) ?? '';
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       const wantedId = message?.id === undefined ? null : String(message.id);
@@ -192,6 +201,7 @@ export class ProbeWire {
     assertReadOnly({ httpMethod: 'GET', holdStream: this.opts.holdStream });
     if (this.opts.signal.aborted) throw new ProbeCancelled();
     const send = { sessionId, protocolVersion };
+    const headers = await this.headersFor('GET', send);
     const handle = this.beginTracked('GET', null, send);
     const abort = new AbortController();
     const stopOnCancel = () => abort.abort();
@@ -200,7 +210,7 @@ export class ProbeWire {
     try {
       const res = await request(this.opts.url, {
         method: 'GET',
-        headers: this.headersFor('GET', send),
+        headers,
         dispatcher: this.opts.dispatcher,
         signal: abort.signal,
         headersTimeout: this.opts.timeoutMs,

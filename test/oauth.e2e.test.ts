@@ -1,0 +1,161 @@
+// OAuth end to end against a fixture authorization server whose access tokens live two
+// seconds: `login --url` through a "browser" (curl following the redirects), `auth status`,
+// a probe that outlives its token and refreshes, a revoked refresh token that ends in
+// auth_required with the login hint, and no token anywhere but the token store.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoredLoginAuthorizer } from '../src/auth/authorizer.js';
+import { TokenStore } from '../src/auth/tokenStore.js';
+import { authCommand, loginCommand, logoutCommand } from '../src/commands/auth.js';
+import { probeCommand } from '../src/commands/probe.js';
+import type { ProbeResult } from '../src/probe/result.js';
+import { type OAuthFixture, startOAuthFixture } from './fixtures/oauthServer.js';
+
+let dir: string;
+let fixture: OAuthFixture | null = null;
+const saved = { home: process.env.MCP_PROBE_HOME, browser: process.env.BROWSER };
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mcp-probe-oauth-'));
+  process.env.MCP_PROBE_HOME = join(dir, 'home');
+  process.env.BROWSER = 'curl -sfL -o /dev/null';
+});
+afterEach(async () => {
+  await fixture?.close();
+  fixture = null;
+  process.env.MCP_PROBE_HOME = saved.home;
+  process.env.BROWSER = saved.browser;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Command = (
+  argv: string[],
+  io: { stdout: (t: string) => void; stderr: (t: string) => void },
+) => Promise<number>;
+async function run(command: Command, argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await command(argv, {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+  });
+  return { code, stdout, stderr };
+}
+
+function everyFile(root: string): string[] {
+  return readdirSync(root, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}
+
+describe('OAuth: login, headless refresh, auth_required', () => {
+  it('logs in through the browser, then a probe longer than a token lives refreshes and finishes; no token leaks', async () => {
+    fixture = await startOAuthFixture({ tokenLifetimeSeconds: 2 });
+    const login = await run(loginCommand, ['--url', fixture.url, '--timeout', '20']);
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stderr).toContain('/authorize?'); // the URL is always printed
+    expect(fixture.counts.codeGrants).toBe(1);
+
+    const home = process.env.MCP_PROBE_HOME!;
+    const [file] = readdirSync(join(home, 'credentials'));
+    expect(statSync(join(home, 'credentials', file!)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(home, 'credentials')).mode & 0o777).toBe(0o700);
+    expect(statSync(home).mode & 0o777).toBe(0o700);
+
+    const status = await run(authCommand, ['status', '--json']);
+    const logins = JSON.parse(status.stdout).logins;
+    expect(logins).toHaveLength(1);
+    expect(logins[0]).toMatchObject({ serverUrl: fixture.url, issuer: fixture.issuer, refreshable: true });
+
+    const output = join(dir, 'result.json');
+    const db = join(dir, 'probe.db');
+    const probe = await run(probeCommand, [
+      '--url',
+      fixture.url,
+      '--intervals',
+      '1,3',
+      '--db',
+      db,
+      '--output',
+      output,
+    ]);
+    expect(probe.code, probe.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(output, 'utf8')) as ProbeResult;
+    const r = result.results[0]!;
+    expect(r.fatalError).toBeNull();
+    expect(r.checkpoints.map((c) => [c.idleSecondsTarget, c.success])).toEqual([
+      [1, true],
+      [3, true],
+    ]);
+    // The run outlived its first token: at least one refresh, each token announced 2 s.
+    expect(fixture.counts.refreshGrants).toBeGreaterThanOrEqual(1);
+    expect(r.credential?.refreshes).toBeGreaterThanOrEqual(1);
+    expect(r.credential?.tokens.every((t) => t.expiresInSeconds === 2)).toBe(true);
+    expect(r.credential?.authRequired).toBeNull();
+
+    // Every token the server issued: in the token store only, never in the store, logs or results.
+    const texts = [login.stdout, login.stderr, status.stdout, probe.stdout, probe.stderr];
+    const files = [output, ...everyFile(dir).filter((f) => !f.startsWith(join(home, 'credentials')))];
+    const haystack = texts.join('\n') + files.map((f) => readFileSync(f).toString('latin1')).join('\n');
+    expect(fixture.issued.length).toBeGreaterThanOrEqual(4);
+    for (const token of fixture.issued)
+      expect(haystack.includes(token), `token leaked: ${token.slice(0, 12)}…`).toBe(false);
+
+    expect((await run(logoutCommand, ['--url', fixture.url])).code).toBe(0);
+    expect(readdirSync(join(home, 'credentials'))).toEqual([]);
+  }, 60_000);
+
+  it('a revoked refresh token ends the probe as auth_required with the login hint, never a session expiry', async () => {
+    fixture = await startOAuthFixture({ tokenLifetimeSeconds: 1 });
+    expect((await run(loginCommand, ['--url', fixture.url, '--timeout', '20'])).code).toBe(0);
+    fixture.revokeRefreshTokens();
+    await new Promise((r) => setTimeout(r, 1100)); // the access token has expired
+
+    const output = join(dir, 'result.json');
+    const probe = await run(probeCommand, [
+      '--url',
+      fixture.url,
+      '--intervals',
+      '1',
+      '--db',
+      join(dir, 'p.db'),
+      '--output',
+      output,
+    ]);
+    expect(probe.code).toBe(0);
+    const r = (JSON.parse(readFileSync(output, 'utf8')) as ProbeResult).results[0]!;
+    expect(r.fatalError).toMatch(
+      /^auth_required: .*could not be refreshed.*; run: mcp-session-probe login --url http:\/\/127\.0\.0\.1:\d+\/mcp$/,
+    );
+    expect(r.credential?.authRequired).toBe(r.fatalError);
+    expect(r.checkpoints.some((c) => c.errorType === 'session_expired')).toBe(false);
+    expect(probe.stderr).toContain('run: mcp-session-probe login --url');
+
+    const status = JSON.parse((await run(authCommand, ['status', '--json'])).stdout).logins[0];
+    expect(status.refreshFailedAt).not.toBeNull();
+  }, 60_000);
+
+  it('two refreshers of one login at once (as two processes): one refresh, both get the new token', async () => {
+    fixture = await startOAuthFixture({ tokenLifetimeSeconds: 1 });
+    expect((await run(loginCommand, ['--url', fixture.url, '--timeout', '20'])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    // Separate stores and authorizers share nothing in memory: only the files and the lock.
+    const make = () =>
+      new StoredLoginAuthorizer({
+        store: new TokenStore(process.env.MCP_PROBE_HOME),
+        serverUrl: fixture!.url,
+        upstream: null,
+        loginCommand: 'mcp-session-probe login --url …',
+      });
+    const [a, b] = await Promise.all([make().headers(), make().headers()]);
+    // Refresh tokens rotate here: a second refresh with the same one would have been refused.
+    expect(fixture.counts.refreshGrants).toBe(1);
+    expect(a.authorization).toBe(b.authorization);
+  }, 30_000);
+});
