@@ -128,7 +128,7 @@ describe('OAuth: login, headless refresh, auth_required', () => {
       '--output',
       output,
     ]);
-    expect(probe.code).toBe(0);
+    expect(probe.code).toBe(2); // every upstream failed (here, the only one)
     const r = (JSON.parse(readFileSync(output, 'utf8')) as ProbeResult).results[0]!;
     expect(r.fatalError).toMatch(
       /^auth_required: .*could not be refreshed.*; run: mcp-session-probe login --url http:\/\/127\.0\.0\.1:\d+\/mcp$/,
