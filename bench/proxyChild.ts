@@ -11,7 +11,7 @@ import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { tuneRuntime } from '../src/runtime.js';
-import { type RecordingSwitch, startServer } from '../src/server.js';
+import { startServer } from '../src/server.js';
 import { setupTelemetry } from '../src/telemetry/index.js';
 import {
   breakdown,
@@ -25,7 +25,7 @@ import { answerParent } from './processes.js';
 
 // As `serve` does before it starts the server (src/runtime.ts): V8's pretenuring off.
 tuneRuntime();
-const [recordingArg, ...pairs] = process.argv.slice(2);
+const [, ...pairs] = process.argv.slice(2);
 const base = defaultConfig();
 const upstreams = pairs.map((pair) => {
   const eq = pair.indexOf('=');
@@ -50,13 +50,6 @@ const telemetry = spanProcessor
   ? setupTelemetry({ spanProcessors: [spanProcessor], upstreams })
   : setupTelemetry({ env: {}, upstreams });
 if (timedHooks) instrumentTelemetry(telemetry);
-// `--second-proxy node-http` (bench/run.ts): the second slot records too, every request through
-// `node:http` without the fast front (`src/proxy/h1server.ts`): an A/B of the front in one run.
-const nodeHttpSlot = recordingArg === 'recording=off' && process.env['BENCH_SECOND_PROXY'] === 'node-http';
-// `--roles swap` (bench/run.ts): both proxy processes can record, and the bench turns recording
-// off and on between slices, so each process takes both rows' roles in every round.
-const recordingSwitch: RecordingSwitch | null =
-  process.env['BENCH_ROLES'] === 'swap' && !nodeHttpSlot ? { on: recordingArg !== 'recording=off' } : null;
 // Garbage collection time since the last `settle`, by kind, so that a run can show where the
 // collections fell (with swapped roles, a collection of what a recording slice left behind can
 // land in the next, non-recording one).
@@ -73,11 +66,10 @@ const running = await startServer({
   config: {
     ...base,
     upstreams,
-    server: { ...base.server, host: '127.0.0.1', port: 0, shutdownGraceSeconds: 1, fastHttp: !nodeHttpSlot },
+    server: { ...base.server, host: '127.0.0.1', port: 0, shutdownGraceSeconds: 1 },
     storage: { url: `sqlite:${join(dir, 'bench.db')}` },
   },
   logger: silentLogger,
-  recording: recordingSwitch ?? (nodeHttpSlot || recordingArg !== 'recording=off'),
   telemetry,
 });
 
@@ -93,15 +85,6 @@ answerParent({
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
     return { rss: m.rss, heapUsed: m.heapUsed, trackedSessions: running.tracker.size };
-  },
-  // Between slices, after `settle` (bench/run.ts): nothing of the last slice is left queued.
-  'recording-on': () => {
-    if (recordingSwitch) recordingSwitch.on = true;
-    return { on: recordingSwitch?.on ?? null };
-  },
-  'recording-off': () => {
-    if (recordingSwitch) recordingSwitch.on = false;
-    return { on: recordingSwitch?.on ?? null };
   },
   // After every slice (bench/run.ts): what the slice left queued is written and exported now.
   settle: async () => {

@@ -132,7 +132,7 @@ describe('faults: the client goes away', () => {
     it(`mid-${mode === 'hold' ? 'request' : 'stream'}: the upstream request is aborted and nothing stays in flight`, async () => {
       const up = await holdingUpstream(mode);
       const p = await proxyFor(up.url);
-      const pool = p.registry.get('up')!.h1;
+      const pool = p.registry.get('up')!.requests;
       const abort = new AbortController();
       const pending = fetch(p.mcpUrl('up'), {
         method: 'POST',

@@ -146,8 +146,9 @@ describe('defaults', () => {
         host: '127.0.0.1',
         port: 8787,
         maxBodyBytes: 10 * 1024 * 1024,
+        maxBufferedBodyBytes: 64 * 1024 * 1024,
+        bodyTimeoutSeconds: 10,
         shutdownGraceSeconds: 10,
-        fastHttp: true,
       },
       storage: { url: 'sqlite:./mcp-session-probe.db' },
       admin: { token: undefined },
@@ -169,8 +170,9 @@ describe('defaults', () => {
       host: '127.0.0.1',
       port: 0,
       maxBodyBytes: 10_485_760,
+      maxBufferedBodyBytes: 67_108_864,
+      bodyTimeoutSeconds: 10,
       shutdownGraceSeconds: 10,
-      fastHttp: true,
     });
   });
 

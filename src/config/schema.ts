@@ -143,7 +143,17 @@ export const upstreamSchema = z
     transport: transport.default('streamable-http'),
     /** Sent by active probes only; proxied requests carry the agent's own headers. */
     headers: headers.default({}),
+    /** The whole wait for an answer's headers through the proxy, queueing for a connection included. */
     timeoutSeconds: positiveSeconds('seconds').default(60),
+    /**
+     * Requests in flight to this upstream (queued for a connection or sent) beyond which the
+     * proxy answers 503 with Retry-After at once instead of queueing more (a circuit breaker).
+     * Standalone GET streams are not counted: they have a connection pool of their own.
+     */
+    maxConcurrentRequests: z
+      .number()
+      .refine((n) => Number.isInteger(n) && n > 0, 'must be a positive whole number')
+      .optional(),
     probe: probeScheduleSchema.optional(),
     auth: upstreamAuthSchema.optional(),
   })
@@ -179,16 +189,20 @@ export const serverSchema = z.strictObject({
     .number()
     .refine((n) => Number.isInteger(n) && n > 0, 'must be a positive whole number of bytes')
     .default(10 * 1024 * 1024),
+  /**
+   * Bytes all request bodies being read or forwarded may hold together; a body that does not
+   * fit is answered 503 with Retry-After (before it is read, when it declares its length).
+   */
+  maxBufferedBodyBytes: z
+    .number()
+    .refine((n) => Number.isInteger(n) && n > 0, 'must be a positive whole number of bytes')
+    .default(64 * 1024 * 1024),
+  /** A request body must arrive whole within this time (408 otherwise). */
+  bodyTimeoutSeconds: positiveSeconds('seconds').default(10),
   shutdownGraceSeconds: z
     .number()
     .refine((n) => Number.isFinite(n) && n >= 0, 'must be zero or a positive number of seconds')
     .default(10),
-  /**
-   * Plain `POST|GET|DELETE /mcp/<id>` requests are parsed by the proxy's own HTTP/1.1 front
-   * (`src/proxy/h1server.ts`) instead of `node:http`; anything unusual still goes to `node:http`.
-   * `false` sends every request through `node:http` (about a fifth more CPU per proxied request).
-   */
-  fastHttp: z.boolean().default(true),
 });
 
 export const storageSchema = z.strictObject({

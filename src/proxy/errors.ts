@@ -1,4 +1,4 @@
-import type { ClientResponse } from './h1server.js';
+import type { ServerResponse } from 'node:http';
 
 /** JSON-RPC error codes the proxy itself answers with (implementation-defined server errors). */
 export const PROXY_ERROR = {
@@ -6,6 +6,7 @@ export const PROXY_ERROR = {
   bodyTooLarge: -32005,
   upstreamUnreachable: -32006,
   upstreamTimeout: -32007,
+  upstreamOverloaded: -32008,
   badRequest: -32600,
 } as const;
 
@@ -14,7 +15,7 @@ export const PROXY_ERROR = {
  * at the client), with the request id when it could be read.
  */
 export function sendJsonRpcError(
-  res: ClientResponse,
+  res: ServerResponse,
   status: number,
   code: number,
   message: string,
@@ -35,7 +36,7 @@ export function sendJsonRpcError(
 }
 
 /** Restore a JSON-RPC id's type (numbers stay numbers) for error responses. */
-export function jsonRpcIdFrom(id: string | null, body: string | null): string | number | null {
+export function jsonRpcIdFrom(id: string | null, body: Buffer | string | null): string | number | null {
   if (id === null) return null;
   if (body && /^\d+$/.test(id) && body.includes(`"id":${id}`)) return Number(id);
   return id;

@@ -1,7 +1,12 @@
 // Which headers cross the proxy. End-to-end headers pass both ways untouched
 // (Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, WWW-Authenticate,
-// Content-Type, Authorization, traceparent...); hop-by-hop ones (RFC 9110 §7.6.1)
-// and those naming this connection do not.
+// Content-Type, Authorization, traceparent...); hop-by-hop ones (RFC 9110 §7.6.1),
+// those naming this connection, and the message framing (Content-Length,
+// Transfer-Encoding) do not. Each side's framing is derived by the proxy for the
+// bytes it actually sends: undici frames the request from the body it is given, and
+// the relay frames the answer from what undici's parser accepted. Forwarding an
+// upstream's Content-Length beside its Transfer-Encoding is how a response is split
+// (RFC 9112 §6.3).
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -14,38 +19,10 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
   'host',
+  'content-length',
 ]);
 
-/** Optional whitespace in HTTP: a space or a tab. */
-const isOws = (c: number): boolean => c === 32 || c === 9;
-
-/** `text[from, to)` without the optional whitespace (spaces and tabs) around a header value. */
-export function trimOws(text: string, from: number, to: number): string {
-  while (from < to && isOws(text.charCodeAt(from))) from++;
-  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
-  return text.slice(from, to);
-}
-
-/**
- * Whether a lower-case comma-separated header value (`Connection`, `Transfer-Encoding`) lists
- * `token`. Both HTTP/1.1 parsers ask this of every message that has the header, so it searches
- * in place instead of splitting (the usual `keep-alive` is rejected by one `indexOf`).
- */
-export function hasToken(lowerValue: string, token: string): boolean {
-  const length = lowerValue.length;
-  for (let at = lowerValue.indexOf(token); at >= 0; at = lowerValue.indexOf(token, at + 1)) {
-    let before = at - 1;
-    while (before >= 0 && isOws(lowerValue.charCodeAt(before))) before--;
-    let after = at + token.length;
-    while (after < length && isOws(lowerValue.charCodeAt(after))) after++;
-    if (
-      (before < 0 || lowerValue.charCodeAt(before) === 44) &&
-      (after >= length || lowerValue.charCodeAt(after) === 44)
-    )
-      return true;
-  }
-  return false;
-}
+const DIGITS = /^\d{1,15}$/;
 
 function connectionTokens(value: string | string[] | undefined): Set<string> | null {
   if (!value) return null;
@@ -100,6 +77,7 @@ export function requestHeadersForUpstream(
     const lower = name.toLowerCase();
     // Read even when `Connection` names it: telemetry takes it as the parent either way.
     if (lower === 'traceparent') traceparent ??= value;
+    else if (lower === 'content-length') contentLength = Number(value);
     if (HOP_BY_HOP.has(lower) || dropped?.has(lower)) continue;
     switch (lower) {
       case 'mcp-session-id':
@@ -111,9 +89,6 @@ export function requestHeadersForUpstream(
         break;
       case 'authorization':
         authorization = value;
-        break;
-      case 'content-length':
-        contentLength = Number(value);
         break;
     }
     out.push(name, value);
@@ -131,6 +106,13 @@ export interface RelayedResponseHeaders {
   headers: string[];
   sessionId: string | null;
   contentType: string | null;
+  /**
+   * The body length the upstream framed its answer with, when it framed it by length alone
+   * (one Content-Length value, no Transfer-Encoding): undici's parser then delivers exactly that
+   * many bytes or fails the response, so the relay may announce it to the client. Null otherwise
+   * (the client gets a chunked answer).
+   */
+  contentLength: string | null;
 }
 
 /**
@@ -144,20 +126,27 @@ export function rawResponseHeadersForClient(raw: readonly (Buffer | string)[]): 
   let sessionId: string | null = null;
   let contentType: string | null = null;
   let connection: string | null = null;
+  let contentLength: string | null = null;
+  let lengthFramed = true;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const value = raw[i + 1]!.toString('latin1');
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'connection') connection = connection === null ? value : `${connection},${value}`;
+      else if (lower === 'content-length') {
+        if (!DIGITS.test(value) || (contentLength !== null && contentLength !== value)) lengthFramed = false;
+        contentLength = value;
+      } else if (lower === 'transfer-encoding') lengthFramed = false;
       continue;
     }
     if (lower === 'content-type') contentType ??= value;
     else if (lower === 'mcp-session-id') sessionId ??= value;
     out.push(name, value);
   }
+  if (!lengthFramed) contentLength = null;
   const dropped = connectionTokens(connection ?? undefined);
-  if (dropped === null) return { headers: out, sessionId, contentType };
+  if (dropped === null) return { headers: out, sessionId, contentType, contentLength };
   const kept: string[] = [];
   for (let i = 0; i < out.length; i += 2) {
     if (!dropped.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
@@ -166,5 +155,6 @@ export function rawResponseHeadersForClient(raw: readonly (Buffer | string)[]): 
     headers: kept,
     sessionId: dropped.has('mcp-session-id') ? null : sessionId,
     contentType: dropped.has('content-type') ? null : contentType,
+    contentLength,
   };
 }

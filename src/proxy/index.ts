@@ -1,18 +1,27 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { PROXY_ERROR, sendJsonRpcError } from './errors.js';
-import { type ClientResponse, FastFront } from './h1server.js';
-import { type ForwardContext, forwardFastRequest, forwardStreamableHttp } from './streamableHttp.js';
+import { type ForwardContext, forwardStreamableHttp } from './streamableHttp.js';
 import type { ResolvedUpstream, UpstreamRegistry } from './upstreams.js';
 
 export type { ForwardContext } from './streamableHttp.js';
 export { createUpstreamRegistry, type UpstreamRegistry, type UpstreamTarget } from './upstreams.js';
 
-/** A legacy HTTP+SSE forwarder plugs in here (see the legacy transport issue). */
+/** The legacy HTTP+SSE forwarder (`legacySse.ts`). */
 export interface LegacySseHandlers {
-  stream(req: IncomingMessage, res: ServerResponse, upstreamId: string, query: string): void;
+  /**
+   * `GET /sse/:upstream`. `mountPrefix` is the path the proxy is mounted under in a host app
+   * ('' at the root): the rewritten `endpoint` event must point the client back through it.
+   */
+  stream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    upstreamId: string,
+    query: string,
+    mountPrefix: string,
+  ): void;
   message(req: IncomingMessage, res: ServerResponse, upstreamId: string, query: string): void;
 }
 
@@ -22,69 +31,99 @@ export interface ProxyOptions {
   legacy?: LegacySseHandlers;
 }
 
-/** Node-level request handler for the proxy routes; returns false when the path is not a proxy route. */
-export type ProxyHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+type ProxyEnv = { Bindings: HttpBindings };
 
 const ALLOWED_MCP_METHODS = 'GET, POST, DELETE';
 
 /**
- * The proxy as a plain `node:http` handler: `POST|GET|DELETE /mcp/:upstream`,
- * `GET /sse/:upstream`, `POST /messages/:upstream`. It runs before Hono's
- * Request/Response adaptor so the hot path never builds Web objects; the admin
- * API and dashboard stay ordinary Hono routes.
+ * The proxy routes as a Hono app: `POST|GET|DELETE /mcp/:upstream`, `GET /sse/:upstream`,
+ * `POST /messages/:upstream`. They run on `@hono/node-server` and forward from its Node request
+ * and response (`c.env.incoming`/`outgoing`): bodies stream through without Web `Request` and
+ * `Response` objects, and the answer is written to the socket as it arrives. Mountable anywhere
+ * (`host.route('/gateway', proxyRoutes(...))`).
  */
-export function createProxyHandler({ registry, context, legacy }: ProxyOptions): ProxyHandler {
-  return (req, res) => {
-    const url = req.url ?? '/';
-    const route = matchRoute(url);
-    if (route === null) return false;
-    const upstream = registry.get(route.upstream);
-    if (upstream === undefined) {
-      const known = registry.ids();
-      sendJsonRpcError(
-        res,
-        404,
-        PROXY_ERROR.unknownUpstream,
-        `mcp-session-probe: unknown upstream "${route.upstream.slice(0, 64)}"; configured: ${known.length ? known.join(', ') : '(none)'}`,
-      );
-      drain(req);
-      return true;
-    }
-    if (route.kind === 'mcp') {
-      const m = req.method;
-      if (m !== 'POST' && m !== 'GET' && m !== 'DELETE') {
-        sendJsonRpcError(
-          res,
-          405,
-          PROXY_ERROR.badRequest,
-          `mcp-session-probe: method ${m} not allowed`,
-          null,
-          {
-            allow: ALLOWED_MCP_METHODS,
-          },
-        );
-        drain(req);
-        return true;
-      }
-      forwardStreamableHttp(req, res, upstream, route.query, context).catch((err) =>
-        answerProxyFailure(res, upstream, context, err),
-      );
-      return true;
-    }
-    if (!legacy) {
-      sendJsonRpcError(res, 404, PROXY_ERROR.badRequest, 'mcp-session-probe: legacy HTTP+SSE is not enabled');
-      drain(req);
-      return true;
-    }
-    if (route.kind === 'sse') legacy.stream(req, res, upstream.id, route.query);
-    else legacy.message(req, res, upstream.id, route.query);
-    return true;
+export function proxyRoutes({ registry, context, legacy }: ProxyOptions): Hono<ProxyEnv> {
+  const app = new Hono<ProxyEnv>();
+
+  /** The upstream named in the path, or null after answering 404 (or 501 off Node) itself. */
+  const resolve = (c: Context<ProxyEnv>): ResolvedUpstream | null => {
+    const { incoming, outgoing } = c.env ?? {};
+    if (incoming === undefined || outgoing === undefined) return null;
+    const id = c.req.param('upstream') ?? '';
+    const upstream = registry.get(id);
+    if (upstream !== undefined) return upstream;
+    const known = registry.ids();
+    sendJsonRpcError(
+      outgoing,
+      404,
+      PROXY_ERROR.unknownUpstream,
+      `mcp-session-probe: unknown upstream "${id.slice(0, 64)}"; configured: ${known.length ? known.join(', ') : '(none)'}`,
+    );
+    incoming.resume();
+    return null;
   };
+  const notOnNode = (c: Context<ProxyEnv>) =>
+    c.json(
+      {
+        jsonrpc: '2.0',
+        error: {
+          code: PROXY_ERROR.badRequest,
+          message: 'mcp-session-probe: the proxy routes run on @hono/node-server (serve the app with it)',
+        },
+        id: null,
+      },
+      501,
+    );
+
+  app.on(['POST', 'GET', 'DELETE'], '/mcp/:upstream', (c) => {
+    const upstream = resolve(c);
+    if (upstream === null) return c.env?.outgoing ? RESPONSE_ALREADY_SENT : notOnNode(c);
+    const { incoming, outgoing } = c.env;
+    forwardStreamableHttp(incoming, outgoing, upstream, queryOf(incoming.url), context).catch((err) =>
+      answerProxyFailure(outgoing, upstream, context, err),
+    );
+    return RESPONSE_ALREADY_SENT;
+  });
+  app.all('/mcp/:upstream', (c) => {
+    const outgoing = c.env?.outgoing;
+    if (!outgoing) return notOnNode(c);
+    sendJsonRpcError(
+      outgoing,
+      405,
+      PROXY_ERROR.badRequest,
+      `mcp-session-probe: method ${c.req.method} not allowed`,
+      null,
+      { allow: ALLOWED_MCP_METHODS },
+    );
+    c.env.incoming.resume();
+    return RESPONSE_ALREADY_SENT;
+  });
+
+  const legacyRoute = (kind: 'sse' | 'messages') => (c: Context<ProxyEnv>) => {
+    const upstream = resolve(c);
+    if (upstream === null) return c.env?.outgoing ? RESPONSE_ALREADY_SENT : notOnNode(c);
+    const { incoming, outgoing } = c.env;
+    if (!legacy) {
+      sendJsonRpcError(
+        outgoing,
+        404,
+        PROXY_ERROR.badRequest,
+        'mcp-session-probe: legacy HTTP+SSE is not enabled',
+      );
+      incoming.resume();
+    } else if (kind === 'sse')
+      legacy.stream(incoming, outgoing, upstream.id, queryOf(incoming.url), mountPrefixOf(c.req.path));
+    else legacy.message(incoming, outgoing, upstream.id, queryOf(incoming.url));
+    return RESPONSE_ALREADY_SENT;
+  };
+  app.get('/sse/:upstream', legacyRoute('sse'));
+  app.post('/messages/:upstream', legacyRoute('messages'));
+  return app;
 }
 
 /** A bug in the forwarding itself: logged, and a 502 if the answer has not begun (else the stream breaks). */
 function answerProxyFailure(
-  res: ClientResponse,
+  res: ServerResponse,
   upstream: ResolvedUpstream,
   context: ForwardContext,
   err: unknown,
@@ -95,84 +134,16 @@ function answerProxyFailure(
   else res.destroy();
 }
 
-interface FastRoute {
-  upstream: ResolvedUpstream;
-  query: string;
+/** The query string of a request target, without `?`, or ''. */
+export function queryOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const q = url.indexOf('?');
+  return q < 0 ? '' : url.slice(q + 1);
 }
 
-/**
- * Puts the fast front (`h1server.ts`) before `server`'s `node:http` handling: whole, plain
- * `POST|GET|DELETE /mcp/<known upstream>` requests are forwarded from there, without
- * IncomingMessage or ServerResponse; everything else (other routes, unknown upstreams, anything
- * unusual in a request) reaches the handler above through `node:http` as before.
- */
-export function createFastProxyFront(
-  server: Server,
-  { registry, context }: ProxyOptions,
-): FastFront<FastRoute> {
-  return new FastFront<FastRoute>(server, {
-    maxBodyBytes: context.maxBodyBytes,
-    accept(_method, url) {
-      const route = matchRoute(url);
-      if (route === null || route.kind !== 'mcp') return null;
-      const upstream = registry.get(route.upstream);
-      return upstream === undefined ? null : { upstream, query: route.query };
-    },
-    handle({ upstream, query }, req, res) {
-      try {
-        forwardFastRequest(req, res, upstream, query, context);
-      } catch (err) {
-        answerProxyFailure(res, upstream, context, err);
-      }
-    },
-    onError: (err) => context.logger.error('proxy failure', { err }),
-  });
-}
-
-/** The same handler as a Hono route, for mounting in someone else's Hono app on @hono/node-server. */
-export function proxyRoutes(options: ProxyOptions): Hono<{ Bindings: HttpBindings }> {
-  const handle = createProxyHandler(options);
-  const app = new Hono<{ Bindings: HttpBindings }>();
-  const route = (c: { env: HttpBindings; notFound(): Response | Promise<Response> }) =>
-    handle(c.env.incoming, c.env.outgoing) ? RESPONSE_ALREADY_SENT : c.notFound();
-  app.all('/mcp/:upstream', route);
-  app.get('/sse/:upstream', route);
-  app.post('/messages/:upstream', route);
-  return app;
-}
-
-interface Route {
-  kind: 'mcp' | 'sse' | 'messages';
-  upstream: string;
-  query: string;
-}
-
-/** `/mcp/<id>[?q]`, `/sse/<id>[?q]`, `/messages/<id>[?q]` without regexes or URL objects. */
-export function matchRoute(url: string): Route | null {
-  let kind: Route['kind'];
-  let start: number;
-  if (url.startsWith('/mcp/')) {
-    kind = 'mcp';
-    start = 5;
-  } else if (url.startsWith('/sse/')) {
-    kind = 'sse';
-    start = 5;
-  } else if (url.startsWith('/messages/')) {
-    kind = 'messages';
-    start = 10;
-  } else return null;
-  const q = url.indexOf('?', start);
-  let upstream = q < 0 ? url.slice(start) : url.slice(start, q);
-  if (upstream.endsWith('/')) upstream = upstream.slice(0, -1);
-  if (upstream.length === 0 || upstream.includes('/')) return null;
-  try {
-    upstream = decodeURIComponent(upstream);
-  } catch {
-    return null;
-  }
-  return { kind, upstream, query: q < 0 ? '' : url.slice(q + 1) };
-}
-
-function drain(req: IncomingMessage): void {
-  req.resume();
+/** `/gateway/sse/<id>` → `/gateway`; `/sse/<id>` → ''. */
+export function mountPrefixOf(path: string): string {
+  const trimmed = path.endsWith('/') ? path.slice(0, -1) : path;
+  const withoutId = trimmed.slice(0, trimmed.lastIndexOf('/'));
+  return withoutId.endsWith('/sse') ? withoutId.slice(0, -'/sse'.length) : '';
 }

@@ -14,12 +14,14 @@ import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
 import { rawResponseHeadersForClient, requestHeadersForUpstream } from './headers.js';
 import type { LegacySseHandlers } from './index.js';
 import { createEndpointRewriter } from './legacyEndpoint.js';
+import { readRequestBody } from './requestBody.js';
+import { readRequestEnvelopeBounded } from './requestEnvelope.js';
 import {
   describeUpstreamError,
   type ForwardContext,
-  readBodyOrReject,
-  rejectTooLarge,
+  rejectOverloaded,
   replaceHeaders,
+  UpstreamDeadline,
 } from './streamableHttp.js';
 import { type ResolvedUpstream, type UpstreamRegistry, upstreamPathFor } from './upstreams.js';
 
@@ -60,7 +62,7 @@ interface LegacySession {
   ended: boolean;
 }
 
-/** Wires `GET /sse/:upstream` and `POST /messages/:upstream` (see `createProxyHandler`'s `legacy`). */
+/** Wires `GET /sse/:upstream` and `POST /messages/:upstream` (see `proxyRoutes`' `legacy`). */
 export function createLegacySseHandlers({
   registry,
   context: ctx,
@@ -92,6 +94,7 @@ export function createLegacySseHandlers({
     res: ServerResponse,
     upstream: ResolvedUpstream,
     query: string,
+    mountPrefix: string,
   ): Promise<void> {
     const tracker = ctx.tracker;
     const openedAt = tracker.now();
@@ -127,9 +130,10 @@ export function createLegacySseHandlers({
       endSession('client');
     });
 
-    let upstreamRes: Awaited<ReturnType<ResolvedUpstream['pool']['request']>>;
+    let upstreamRes: Awaited<ReturnType<ResolvedUpstream['streams']['request']>>;
     try {
-      upstreamRes = await upstream.pool.request({
+      // The stream lives as long as the session: the streams pool, never the request pool.
+      upstreamRes = await upstream.streams.request({
         method: 'GET',
         path: streamPath,
         headers: fwd.headers,
@@ -159,9 +163,17 @@ export function createLegacySseHandlers({
     }
 
     const { statusCode, body: resBody } = upstreamRes;
-    const { headers: relayedHeaders, contentType } = rawResponseHeadersForClient(rawHeadersOf(upstreamRes));
+    const {
+      headers: relayedHeaders,
+      contentType,
+      contentLength,
+    } = rawResponseHeadersForClient(rawHeadersOf(upstreamRes));
+    const isStream = statusCode >= 200 && statusCode < 300 && contentType?.startsWith('text/event-stream');
+    // The client-side framing is the proxy's own (headers.ts): a length only for a length-framed answer.
+    if (!isStream && contentLength !== null && statusCode !== 204 && statusCode !== 304)
+      relayedHeaders.push('Content-Length', contentLength);
     res.writeHead(statusCode, relayedHeaders);
-    if (statusCode < 200 || statusCode >= 300 || !contentType?.startsWith('text/event-stream')) {
+    if (!isStream) {
       // No stream, no session: pass the answer through and record it as one failed exchange.
       const failed = beginStreamExchange(upstream, fwd.authorization, req);
       failed.headers(statusCode, null);
@@ -227,7 +239,7 @@ export function createLegacySseHandlers({
           callerHash: ctx.callerHash?.(fwd.authorization, req.socket.remoteAddress) ?? null,
         });
       });
-      return `/messages/${encodeURIComponent(upstream.id)}?${clientQuery}`;
+      return `${mountPrefix}/messages/${encodeURIComponent(upstream.id)}?${clientQuery}`;
     });
 
     // Responses to POSTs arrive here; match them by id to the exchange that is waiting.
@@ -295,13 +307,10 @@ export function createLegacySseHandlers({
     query: string,
   ): Promise<void> {
     const fwd = requestHeadersForUpstream(req.rawHeaders);
-    if (fwd.contentLength !== null && fwd.contentLength > ctx.maxBodyBytes) {
-      rejectTooLarge(req, res, ctx.maxBodyBytes);
-      return;
-    }
-    const body = await readBodyOrReject(req, res, ctx.maxBodyBytes);
-    if (body === null) return;
-    const envelope = readRequestEnvelope(body.toString('utf8'));
+    const held = await readRequestBody(req, res, fwd.contentLength, ctx.body);
+    if (held === null) return;
+    const body = held.bytes;
+    const envelope = readRequestEnvelopeBounded(body);
 
     let session = sessions.get(keyOf(upstream.id, query)) ?? null;
     let upstreamEndpoint: string;
@@ -316,14 +325,20 @@ export function createLegacySseHandlers({
           404,
           PROXY_ERROR.badRequest,
           `mcp-session-probe: unknown legacy session for upstream "${upstream.id}"; open GET /sse/${upstream.id} first and POST to the endpoint it announces`,
-          jsonRpcIdFrom(envelope.id, body.toString('utf8')),
+          jsonRpcIdFrom(envelope.id, body),
         );
+        held.release();
         return;
       }
       upstreamEndpoint = query ? `${path}?${query}` : path;
     }
     const known = session !== null && !session.ended;
     if (!known) session = null;
+    if (!upstream.admission.tryEnter()) {
+      held.release();
+      rejectOverloaded(res, upstream);
+      return;
+    }
 
     const handle = ctx.tracker.begin({
       upstream: upstream.id,
@@ -344,6 +359,8 @@ export function createLegacySseHandlers({
       finish(f = {}) {
         if (finished) return;
         finished = true;
+        upstream.admission.leave();
+        held.release();
         safely('legacy exchange observation', () => {
           handle.finish(f);
           ctx.onFinished?.(handle);
@@ -360,28 +377,7 @@ export function createLegacySseHandlers({
 
     const abort = new AbortController();
     let upstreamDone = false;
-    res.once('close', () => {
-      if (upstreamDone) return;
-      abort.abort();
-      unregister();
-      call.finish({ clientAborted: true, aborted: true, errorText: 'client disconnected' });
-    });
-
-    let upstreamRes: Awaited<ReturnType<ResolvedUpstream['pool']['request']>>;
-    try {
-      upstreamRes = await upstream.pool.request({
-        method: 'POST',
-        path: upstreamEndpoint,
-        headers,
-        body,
-        signal: abort.signal,
-        headersTimeout: upstream.timeoutMs,
-        bodyTimeout: 0,
-        responseHeaders: 'raw',
-      });
-    } catch (err) {
-      upstreamDone = true;
-      if (abort.signal.aborted) return;
+    const failed = (err: unknown) => {
       unregister();
       const { timedOut, message: text } = describeUpstreamError(err);
       call.finish({ timedOut, connectionFailed: !timedOut, errorText: text });
@@ -392,8 +388,48 @@ export function createLegacySseHandlers({
         timedOut
           ? `mcp-session-probe: upstream "${upstream.id}" sent no response within ${upstream.timeoutMs / 1000}s`
           : `mcp-session-probe: upstream "${upstream.id}" is unreachable (${redactText(text)})`,
-        jsonRpcIdFrom(envelope.id, body.toString('utf8')),
+        jsonRpcIdFrom(envelope.id, body),
       );
+    };
+    // The whole wait for the answer, queueing for a connection included (undici's own
+    // headersTimeout starts only once the request is written).
+    const deadline = setTimeout(() => {
+      if (upstreamDone) return;
+      upstreamDone = true;
+      abort.abort();
+      failed(new UpstreamDeadline());
+    }, upstream.timeoutMs);
+    res.once('close', () => {
+      clearTimeout(deadline);
+      if (upstreamDone) return;
+      abort.abort();
+      unregister();
+      call.finish({ clientAborted: true, aborted: true, errorText: 'client disconnected' });
+    });
+
+    let upstreamRes: Awaited<ReturnType<ResolvedUpstream['requests']['request']>>;
+    try {
+      upstreamRes = await upstream.requests.request({
+        method: 'POST',
+        path: upstreamEndpoint,
+        headers,
+        body,
+        signal: abort.signal,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        responseHeaders: 'raw',
+      });
+    } catch (err) {
+      clearTimeout(deadline);
+      if (upstreamDone || abort.signal.aborted) return;
+      upstreamDone = true;
+      failed(err);
+      return;
+    }
+    clearTimeout(deadline);
+    if (upstreamDone) {
+      // The deadline answered first: the late answer is dropped.
+      upstreamRes.body.resume();
       return;
     }
 
@@ -403,6 +439,8 @@ export function createLegacySseHandlers({
     if (!ok) unregister();
     const relayed = rawResponseHeadersForClient(rawHeadersOf(upstreamRes));
     const observer = createBodyObserver(bodyKindFor(statusCode, relayed.contentType), handle);
+    if (relayed.contentLength !== null && statusCode !== 204 && statusCode !== 304)
+      relayed.headers.push('Content-Length', relayed.contentLength);
     res.writeHead(statusCode, relayed.headers);
     resBody.on('data', (chunk: Buffer) => {
       if (!res.write(chunk)) resBody.pause();
@@ -432,15 +470,16 @@ export function createLegacySseHandlers({
     });
   }
 
-  function withUpstream(
+  function withUpstream<Rest extends unknown[]>(
     run: (
       req: IncomingMessage,
       res: ServerResponse,
       upstream: ResolvedUpstream,
       query: string,
+      ...rest: Rest
     ) => Promise<void>,
-  ): LegacySseHandlers['stream'] {
-    return (req, res, upstreamId, query) => {
+  ): (req: IncomingMessage, res: ServerResponse, upstreamId: string, query: string, ...rest: Rest) => void {
+    return (req, res, upstreamId, query, ...rest) => {
       const upstream = registry.get(upstreamId);
       if (upstream === undefined) {
         sendJsonRpcError(
@@ -452,7 +491,7 @@ export function createLegacySseHandlers({
         req.resume();
         return;
       }
-      run(req, res, upstream, query).catch((err) => {
+      run(req, res, upstream, query, ...rest).catch((err) => {
         ctx.logger.error('legacy proxy failure', { upstream: upstream.id, err });
         if (!res.headersSent)
           sendJsonRpcError(res, 502, PROXY_ERROR.upstreamUnreachable, 'mcp-session-probe: proxy failure');

@@ -1,24 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { redactText } from '../security/redact.js';
 import { type RequestEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
 import type { ExchangeHandle, SessionTracker } from '../sessions/tracker.js';
 import { injectMetaTraceparent } from '../telemetry/traceContext.js';
+import { RETRY_AFTER_SECONDS } from './admission.js';
 import { type BodyObserver, bodyKindFor, createBodyObserver } from './bodyObserver.js';
 import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
-import type { H1Handler } from './h1client.js';
-import type { ClientResponse, FastRequest } from './h1server.js';
 import {
   type ForwardedRequestHeaders,
   rawResponseHeadersForClient,
   requestHeadersForUpstream,
 } from './headers.js';
+import { type BodyLimits, readRequestBody } from './requestBody.js';
+import { readRequestEnvelopeBounded } from './requestEnvelope.js';
 import { type ResolvedUpstream, upstreamPathFor } from './upstreams.js';
 
 export interface ForwardContext {
   tracker: SessionTracker;
   logger: Logger;
-  maxBodyBytes: number;
+  /** `server.maxBodyBytes`, `maxBufferedBodyBytes` and `bodyTimeoutSeconds` (requestBody.ts). */
+  body: BodyLimits;
   /** Keyed hash of the caller's credential (or address); called once per new session. */
   callerHash?: (credential: string | null, address: string | undefined) => string | null;
   /**
@@ -31,7 +34,7 @@ export interface ForwardContext {
   /** Called when the exchange is over (telemetry). */
   onFinished?: (handle: ExchangeHandle) => void;
   /** Open standalone GET streams, so that shutdown can end them instead of waiting. */
-  openStreams?: Set<ClientResponse>;
+  openStreams?: Set<ServerResponse>;
   /** `telemetry.injectMeta`: also put the forwarded `traceparent` into `params._meta` (SEP-414). */
   injectMeta?: boolean;
   /** Map a downstream session id to the upstream one (heal mode, later). */
@@ -39,49 +42,23 @@ export interface ForwardContext {
 }
 
 const EMPTY_ENVELOPE: RequestEnvelope = readRequestEnvelope('');
+const NOTHING_HELD = () => {};
 
-class BodyTooLarge extends Error {}
-
-/** Reads a request body up to `max` bytes; rejects as soon as it is exceeded, without buffering the rest. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        req.pause();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
-  });
-}
-
-/** A POST body within the limit, or null after answering 413 (or dropping a broken connection) itself. */
-export async function readBodyOrReject(
-  req: IncomingMessage,
-  res: ServerResponse,
-  max: number,
-): Promise<Buffer | null> {
-  try {
-    return await readBody(req, max);
-  } catch (err) {
-    if (err instanceof BodyTooLarge) rejectTooLarge(req, res, max);
-    else res.destroy();
-    return null;
+/** The upstream's `timeoutSeconds` passed before its answer began (queueing for a connection included). */
+export class UpstreamDeadline extends Error {
+  constructor() {
+    super('no response headers in time');
   }
 }
 
 export function describeUpstreamError(err: unknown): { timedOut: boolean; message: string } {
   const e = err as { code?: string; cause?: { code?: string }; message?: string };
   const code = e?.code ?? e?.cause?.code;
-  // undici's codes: the legacy SSE path's errors come from undici, the rest from h1client.ts.
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+  if (
+    err instanceof UpstreamDeadline ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
     return { timedOut: true, message: 'no response headers in time' };
   }
   return { timedOut: false, message: code ? `${code}` : (e?.message ?? 'connection failed') };
@@ -90,9 +67,10 @@ export function describeUpstreamError(err: unknown): { timedOut: boolean; messag
 /**
  * Forwards one Streamable HTTP request (`POST`/`GET`/`DELETE`) to the upstream
  * byte for byte and streams the answer back, while the tracker observes it.
- * Request bodies are read first (bounded by `maxBodyBytes`): JSON-RPC POST bodies
- * are single small messages, and knowing their envelope lets the tracker time the
- * exchange; responses (JSON or SSE) are never buffered.
+ * Request bodies are read first (bounded in size, in bytes held across requests and in time:
+ * requestBody.ts): JSON-RPC POST bodies are single small messages, knowing their envelope lets
+ * the tracker time the exchange, and a later heal mode replays them; responses (JSON or SSE) are
+ * never buffered.
  */
 export async function forwardStreamableHttp(
   req: IncomingMessage,
@@ -103,31 +81,45 @@ export async function forwardStreamableHttp(
 ): Promise<void> {
   const method = req.method ?? 'GET';
   const fwd = headersForUpstream(req.rawHeaders, upstream, ctx);
-  if (fwd.contentLength !== null && fwd.contentLength > ctx.maxBodyBytes) {
-    rejectTooLarge(req, res, ctx.maxBodyBytes);
+  let body: Buffer | null = null;
+  let release = NOTHING_HELD;
+  if (method === 'POST') {
+    const held = await readRequestBody(req, res, fwd.contentLength, ctx.body);
+    if (held === null) return;
+    body = held.bytes;
+    release = held.release;
+  }
+  // GET opens a long-lived stream: it has a pool of its own and is not request traffic.
+  const isStream = method === 'GET';
+  if (!isStream && !upstream.admission.tryEnter()) {
+    release();
+    rejectOverloaded(res, upstream);
     return;
   }
-  let body: Buffer | null = null;
-  if (method === 'POST') {
-    body = await readBodyOrReject(req, res, ctx.maxBodyBytes);
-    if (body === null) return;
-  }
-  forwardRequest(method, fwd, body, req.socket.remoteAddress, res, upstream, clientQuery, ctx);
+  forwardRequest(
+    method,
+    fwd,
+    body,
+    release,
+    req.socket.remoteAddress,
+    res,
+    upstream,
+    clientQuery,
+    ctx,
+    !isStream,
+  );
 }
 
-/**
- * The same for a request the fast front (`h1server.ts`) took: its head is parsed and its body
- * read whole, within `maxBodyBytes`, already.
- */
-export function forwardFastRequest(
-  req: FastRequest,
-  res: ClientResponse,
-  upstream: ResolvedUpstream,
-  clientQuery: string,
-  ctx: ForwardContext,
-): void {
-  const fwd = headersForUpstream(req.rawHeaders, upstream, ctx);
-  forwardRequest(req.method, fwd, req.body, req.remoteAddress, res, upstream, clientQuery, ctx);
+/** The circuit breaker is open: 503 with Retry-After at once, without touching the upstream. */
+export function rejectOverloaded(res: ServerResponse, upstream: ResolvedUpstream): void {
+  sendJsonRpcError(
+    res,
+    503,
+    PROXY_ERROR.upstreamOverloaded,
+    `mcp-session-probe: upstream "${upstream.id}" has ${upstream.admission.limit} requests in flight (maxConcurrentRequests); retry later`,
+    null,
+    { 'retry-after': String(RETRY_AFTER_SECONDS) },
+  );
 }
 
 function headersForUpstream(
@@ -144,14 +136,16 @@ function forwardRequest(
   method: string,
   fwd: ForwardedRequestHeaders,
   requestBody: Buffer | null,
+  releaseBody: () => void,
   remoteAddress: string | undefined,
-  res: ClientResponse,
+  res: ServerResponse,
   upstream: ResolvedUpstream,
   clientQuery: string,
   ctx: ForwardContext,
+  admitted: boolean,
 ): void {
   let body = requestBody;
-  const envelope = body === null ? EMPTY_ENVELOPE : readRequestEnvelope(body.toString('utf8'));
+  const envelope = body === null ? EMPTY_ENVELOPE : readRequestEnvelopeBounded(body);
   const handle = ctx.tracker.begin({
     upstream: upstream.id,
     transport: 'streamable-http',
@@ -168,20 +162,22 @@ function forwardRequest(
     if (extra.length === 2 && extra[0] === 'traceparent' && fwd.traceparent === null)
       headers.push(extra[0], extra[1]!);
     else headers = replaceHeaders(headers, extra);
-    if (ctx.injectMeta && body !== null) body = withMetaTraceparent(body, headers, extra);
+    if (ctx.injectMeta && body !== null) body = withMetaTraceparent(body, extra);
   }
 
-  const relay = new UpstreamRelay(res, upstream, method, handle, ctx, envelope, body);
+  const relay = new UpstreamRelay(res, upstream, method, handle, ctx, envelope, body, releaseBody, admitted);
   res.once('close', relay.onClientClose);
-  // A plain handler: no promise, no response object or body stream, no parsed header object
-  // per request; the raw headers and body chunks come straight to us.
-  upstream.h1.dispatch(
+  // undici's plain dispatch: no promise, no response object or body stream, no parsed header
+  // object per request; the raw headers and body chunks come straight to the relay. The relay's
+  // own deadline covers the wait for headers (queueing included), so undici's is off.
+  (method === 'GET' ? upstream.streams : upstream.requests).dispatch(
     {
       method,
       path: upstreamPathFor(upstream, clientQuery),
       headers,
       body,
-      headersTimeout: upstream.timeoutMs,
+      headersTimeout: 0,
+      bodyTimeout: 0,
     },
     relay,
   );
@@ -191,39 +187,70 @@ type Finish = Parameters<ExchangeHandle['finish']>[0];
 const NOOP_OBSERVER: BodyObserver = { push() {}, end: () => null, events: 0 };
 
 /**
- * One forwarded request's handler (`onConnect`/`onHeaders`/`onData`/`onComplete`/`onError`,
- * undici's plain dispatch form, which `h1client.ts` keeps). Each chunk goes to the client
- * first, then to the observer; a full client socket pauses the upstream.
+ * One forwarded request's handler in undici's plain dispatch form (`onConnect`/`onHeaders`/
+ * `onData`/`onComplete`/`onError`, raw header buffers). Each chunk goes to the client first,
+ * then to the observer; a full client socket pauses the upstream.
  */
-class UpstreamRelay implements H1Handler {
+class UpstreamRelay implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private observer: BodyObserver = NOOP_OBSERVER;
   private clientGone = false;
   private upstreamDone = false;
   private relayed = false;
+  /** The client has been answered by the proxy itself (a 504 at the deadline). */
+  private answered = false;
   private finished = false;
   /** An SSE answer: its writes are corked per upstream read (see `cork`). */
   private sse = false;
   /** The client socket is corked until the current upstream read has been relayed. */
   private corked = false;
+  /** Until the answer begins: the upstream's `timeoutSeconds`, counted from dispatch. */
+  private deadline: NodeJS.Timeout | null;
 
   constructor(
-    private readonly res: ClientResponse,
+    private readonly res: ServerResponse,
     private readonly upstream: ResolvedUpstream,
     private readonly method: string,
     private readonly handle: ExchangeHandle,
     private readonly ctx: ForwardContext,
     private readonly envelope: RequestEnvelope,
     private readonly body: Buffer | null,
-  ) {}
+    /** Gives the body's bytes back to the budget (at finish: undici holds the body until then). */
+    private readonly releaseBody: () => void,
+    /** Holds one of the upstream's `maxConcurrentRequests` slots until finished. */
+    private readonly admitted: boolean,
+  ) {
+    this.deadline = setTimeout(this.onDeadline, upstream.timeoutMs);
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline !== null) {
+      clearTimeout(this.deadline);
+      this.deadline = null;
+    }
+  }
 
   /** The client went away (or shutdown ended a GET stream): stop the upstream request too. */
   readonly onClientClose = (): void => {
-    if (this.upstreamDone) return;
+    if (this.upstreamDone || this.answered) return;
     this.clientGone = true;
+    this.clearDeadline();
     this.abortUpstream?.(new Error('client disconnected'));
     this.finish({ clientAborted: true, aborted: true, errorText: 'client disconnected' });
+  };
+
+  /**
+   * No answer within the upstream's timeout, whether the request was sent or still waited for
+   * a connection: the client gets its 504 now. A request still queued is dropped by `onConnect`
+   * when its turn comes, so it never reaches the upstream.
+   */
+  private readonly onDeadline = (): void => {
+    this.deadline = null;
+    if (this.relayed || this.upstreamDone || this.clientGone) return;
+    this.answered = true;
+    this.abortUpstream?.(new UpstreamDeadline());
+    this.answerFailure(new UpstreamDeadline());
   };
 
   private readonly onDrain = (): void => {
@@ -240,8 +267,7 @@ class UpstreamRelay implements H1Handler {
    * current upstream read: the headers (flushed at once for SSE), body chunks and the chunked
    * terminator of an SSE answer that arrive together leave in one `writev` instead of one
    * syscall each. Released on the next tick (or by `res.end()`, which uncorks fully), so nothing
-   * waits for more upstream bytes. JSON answers need none of this: Node already sends their
-   * headers with a Content-Length body in one write.
+   * waits for more upstream bytes.
    */
   private cork(): void {
     if (this.corked) return;
@@ -252,10 +278,12 @@ class UpstreamRelay implements H1Handler {
 
   onConnect(abort: (err?: Error) => void): void {
     if (this.clientGone) abort(new Error('client disconnected'));
+    else if (this.answered) abort(new UpstreamDeadline());
     else this.abortUpstream = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.clearDeadline();
     this.resumeUpstream = resume;
     const res = this.res;
     const handle = this.handle;
@@ -269,8 +297,13 @@ class UpstreamRelay implements H1Handler {
     this.observer = createBodyObserver(bodyKindFor(statusCode, relayed.contentType), handle);
     this.relayed = true;
     this.sse = relayed.contentType?.startsWith('text/event-stream') === true;
+    // The client-side framing is ours: a length only when undici's parser framed the answer by
+    // one (it then delivers exactly that many bytes or fails), else Node chunks it.
+    const headers = relayed.headers;
+    if (relayed.contentLength !== null && statusCode !== 204 && statusCode !== 304)
+      headers.push('Content-Length', relayed.contentLength);
     if (this.sse) this.cork();
-    res.writeHead(statusCode, relayed.headers);
+    res.writeHead(statusCode, headers);
     if (this.method === 'GET' && ctx.openStreams) {
       const streams = ctx.openStreams;
       streams.add(res);
@@ -298,7 +331,8 @@ class UpstreamRelay implements H1Handler {
 
   onError(err: Error): void {
     this.upstreamDone = true;
-    if (this.clientGone) return;
+    this.clearDeadline();
+    if (this.clientGone || this.answered) return;
     if (this.relayed) {
       // The answer had started: the client sees the stream break, as it would have directly.
       safeEnd(this.observer);
@@ -306,10 +340,15 @@ class UpstreamRelay implements H1Handler {
       this.res.destroy();
       return;
     }
+    this.answerFailure(err);
+  }
+
+  /** No answer from the upstream: a 504 or 502 from the proxy, recorded as such. */
+  private answerFailure(err: Error): void {
     const { timedOut, message } = describeUpstreamError(err);
     this.finish({ timedOut, connectionFailed: !timedOut, errorText: message });
     const upstream = this.upstream;
-    const id = jsonRpcIdFrom(this.envelope.id, this.body ? this.body.toString('utf8') : null);
+    const id = jsonRpcIdFrom(this.envelope.id, this.body);
     if (timedOut) {
       sendJsonRpcError(
         this.res,
@@ -332,6 +371,8 @@ class UpstreamRelay implements H1Handler {
   private finish(f: Finish): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.admitted) this.upstream.admission.leave();
+    this.releaseBody();
     try {
       this.handle.finish(f);
       this.ctx.onFinished?.(this.handle);
@@ -354,18 +395,14 @@ export function replaceHeaders(base: string[], extra: string[]): string[] {
 
 /**
  * The body with `params._meta.traceparent` set (only when asked: it is the one case where the
- * proxy changes what the upstream receives), and `headers`' Content-Length updated in place.
+ * proxy changes what the upstream receives). undici frames the new body itself.
  */
-function withMetaTraceparent(body: Buffer, headers: string[], extra: readonly string[]): Buffer {
+function withMetaTraceparent(body: Buffer, extra: readonly string[]): Buffer {
   const at = extra.indexOf('traceparent');
   const traceparent = at >= 0 && at % 2 === 0 ? extra[at + 1] : undefined;
   const rewritten = traceparent ? injectMetaTraceparent(body.toString('utf8'), traceparent) : null;
   if (rewritten === null) return body;
-  const next = Buffer.from(rewritten, 'utf8');
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i]!.toLowerCase() === 'content-length') headers[i + 1] = String(next.length);
-  }
-  return next;
+  return Buffer.from(rewritten, 'utf8');
 }
 
 function safeEnd(observer: { end(): string | null }): string | null {
@@ -384,17 +421,4 @@ function firstRaw(rawHeaders: readonly string[], name: string): string | null {
       return rawHeaders[i + 1]!;
   }
   return null;
-}
-
-export function rejectTooLarge(req: IncomingMessage, res: ServerResponse, max: number): void {
-  sendJsonRpcError(
-    res,
-    413,
-    PROXY_ERROR.bodyTooLarge,
-    `mcp-session-probe: request body exceeds the ${max}-byte limit (server.maxBodyBytes)`,
-    null,
-    { connection: 'close' },
-  );
-  // Do not read the rest: close once the answer is out.
-  res.once('finish', () => req.destroy());
 }

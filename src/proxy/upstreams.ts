@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import { H1Pool } from './h1client.js';
+import { type Admission, createAdmission } from './admission.js';
 
 /** What the proxy needs to know of a configured upstream. */
 export interface UpstreamTarget {
@@ -7,6 +7,8 @@ export interface UpstreamTarget {
   url: string;
   transport?: string;
   timeoutSeconds?: number;
+  /** Requests in flight (queued or sent) beyond which the proxy answers 503 at once. */
+  maxConcurrentRequests?: number;
 }
 
 /** A configured upstream resolved once at start: no per-request URL parsing. */
@@ -19,48 +21,55 @@ export interface ResolvedUpstream {
   query: string;
   /** Host header value for the upstream. */
   host: string;
+  /** The whole wait for response headers, queueing for a connection included. */
   timeoutMs: number;
   transport: string;
-  /** Streamable HTTP forwarding (the proxy's own HTTP/1.1 client, `h1client.ts`). */
-  h1: H1Pool;
-  /** Legacy SSE forwarding (undici). */
-  pool: Pool;
+  /** Request traffic (POST, DELETE, legacy POSTs): a keep-alive pool with a connection limit. */
+  requests: Pool;
+  /**
+   * Long-lived GET streams (standalone Streamable HTTP streams, legacy SSE streams): a pool of
+   * their own without a connection limit. Every SDK client holds one such stream per session
+   * for as long as the session lives; in the request pool they would take every connection
+   * and leave requests queued behind them.
+   */
+  streams: Pool;
+  /** The circuit breaker for request traffic (`maxConcurrentRequests`). */
+  admission: Admission;
 }
 
 export interface UpstreamRegistry {
   get(id: string): ResolvedUpstream | undefined;
   ids(): string[];
+  /** Requests turned away at once with 503, by upstream (for /metrics). */
+  rejections(): Iterable<{ upstream: string; count: number }>;
   close(): Promise<void>;
 }
 
-const MAX_CONNECTIONS = 256;
+/** Connections per origin for request traffic. */
+const MAX_REQUEST_CONNECTIONS = 256;
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 1024;
 /** Idle keep-alive without a server hint, and the most a hint may ask for. */
 const KEEP_ALIVE_MS = 30_000;
 const KEEP_ALIVE_MAX_MS = 600_000;
 
 export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): UpstreamRegistry {
   const byId = new Map<string, ResolvedUpstream>();
-  // One keep-alive client per origin, shared by upstreams on the same host: the proxy's own for
-  // Streamable HTTP, undici's for legacy SSE, with the same connection limits.
-  const clients = new Map<string, { h1: H1Pool; pool: Pool }>();
+  // One pair of keep-alive pools per origin, shared by upstreams on the same host.
+  const pools = new Map<string, { requests: Pool; streams: Pool }>();
   for (const t of targets) {
     const url = new URL(t.url);
-    let client = clients.get(url.origin);
-    if (!client) {
-      client = {
-        h1: new H1Pool(url.origin, {
-          maxConnections: MAX_CONNECTIONS,
-          keepAliveTimeoutMs: KEEP_ALIVE_MS,
-          keepAliveMaxTimeoutMs: KEEP_ALIVE_MAX_MS,
-        }),
-        pool: new Pool(url.origin, {
-          connections: MAX_CONNECTIONS,
-          pipelining: 1,
-          keepAliveTimeout: KEEP_ALIVE_MS,
-          keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
-        }),
+    let pair = pools.get(url.origin);
+    if (!pair) {
+      const common = {
+        pipelining: 1,
+        keepAliveTimeout: KEEP_ALIVE_MS,
+        keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
       };
-      clients.set(url.origin, client);
+      pair = {
+        requests: new Pool(url.origin, { ...common, connections: MAX_REQUEST_CONNECTIONS }),
+        streams: new Pool(url.origin, { ...common, connections: null }),
+      };
+      pools.set(url.origin, pair);
     }
     byId.set(t.id, {
       id: t.id,
@@ -70,17 +79,24 @@ export function createUpstreamRegistry(targets: readonly UpstreamTarget[]): Upst
       host: url.host,
       timeoutMs: (t.timeoutSeconds ?? 60) * 1000,
       transport: t.transport ?? 'streamable-http',
-      h1: client.h1,
-      pool: client.pool,
+      requests: pair.requests,
+      streams: pair.streams,
+      admission: createAdmission(t.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS),
     });
   }
   return {
     get: (id) => byId.get(id),
     ids: () => [...byId.keys()],
+    *rejections() {
+      for (const u of byId.values()) yield { upstream: u.id, count: u.admission.rejected };
+    },
     close: async () => {
       // Everything in flight has finished or been aborted by now; do not wait on stragglers.
       await Promise.all(
-        [...clients.values()].flatMap((c) => [c.h1.destroy(), c.pool.destroy().catch(() => undefined)]),
+        [...pools.values()].flatMap((p) => [
+          p.requests.destroy().catch(() => undefined),
+          p.streams.destroy().catch(() => undefined),
+        ]),
       );
     },
   };

@@ -66,17 +66,20 @@ function emptyRequest(): RequestEnvelope {
 /** The `_meta` key of revision 2026-07-28 that names the protocol version of one request. */
 export const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
 
-function idToString(id: unknown): string | null {
+/** @internal Also read by the proxy's bounded request reader. */
+export function idToString(id: unknown): string | null {
   if (typeof id === 'string') return id;
   if (typeof id === 'number') return String(id);
   return null;
 }
 
-function str(v: unknown): string | null {
+/** @internal Also read by the proxy's bounded request reader. */
+export function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-function asRecord(v: unknown): Record<string, unknown> | null {
+/** @internal Also read by the proxy's bounded request reader. */
+export function asRecord(v: unknown): Record<string, unknown> | null {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 }
 
@@ -321,7 +324,8 @@ export function readInitializeResult(text: string): {
 // reader costs on the decoded text; whether the saved allocation shows in the proxy's garbage
 // collection was not settled by the bench (bench/README.md). SseReader hands events over as bytes.
 
-function skipStringBytes(b: Uint8Array, start: number, end: number): number {
+/** @internal Also read by the proxy's bounded request reader. */
+export function skipStringBytes(b: Uint8Array, start: number, end: number): number {
   let i = start + 1;
   for (;;) {
     const q = b.indexOf(34, i);
@@ -333,7 +337,8 @@ function skipStringBytes(b: Uint8Array, start: number, end: number): number {
   }
 }
 
-function skipNestedBytes(b: Uint8Array, start: number, end: number): number {
+/** @internal Also read by the proxy's bounded request reader. */
+export function skipNestedBytes(b: Uint8Array, start: number, end: number): number {
   let depth = 0;
   for (let i = start; i < end; i++) {
     const c = b[i];
@@ -351,12 +356,14 @@ function skipNestedBytes(b: Uint8Array, start: number, end: number): number {
   return -1;
 }
 
-function skipSpaceBytes(b: Uint8Array, i: number, end: number): number {
+/** @internal Also read by the proxy's bounded request reader. */
+export function skipSpaceBytes(b: Uint8Array, i: number, end: number): number {
   while (i < end && isSpace(b[i]!)) i++;
   return i;
 }
 
-function skipPrimitiveBytes(b: Uint8Array, i: number, end: number): number {
+/** @internal Also read by the proxy's bounded request reader. */
+export function skipPrimitiveBytes(b: Uint8Array, i: number, end: number): number {
   while (i < end) {
     const c = b[i]!;
     if (c === 44 || c === 125 || c === 93 || isSpace(c)) break;
@@ -369,7 +376,8 @@ function decode(b: Uint8Array, from: number, to: number): string {
   return Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('utf8');
 }
 
-function parseBytes(b: Uint8Array, from: number, to: number): unknown {
+/** @internal Also read by the proxy's bounded request reader. */
+export function parseBytes(b: Uint8Array, from: number, to: number): unknown {
   try {
     return JSON.parse(decode(b, from, to));
   } catch {
@@ -378,7 +386,8 @@ function parseBytes(b: Uint8Array, from: number, to: number): unknown {
 }
 
 /** The bytes `[from, to)` spell the ASCII `word`. */
-function bytesAre(b: Uint8Array, from: number, to: number, word: string): boolean {
+/** @internal Also read by the proxy's bounded request reader. */
+export function bytesAre(b: Uint8Array, from: number, to: number, word: string): boolean {
   if (to - from !== word.length) return false;
   for (let k = 0; k < word.length; k++) if (b[from + k] !== word.charCodeAt(k)) return false;
   return true;

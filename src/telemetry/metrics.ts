@@ -14,6 +14,8 @@ import { errorTypeOf } from './spans.js';
 export interface MetricSources {
   recorderStats?: () => { dropped: number; failures: number; queued: number };
   trackerSize?: () => number;
+  /** Requests the proxy's circuit breaker answered 503 at once, by upstream (a running count). */
+  proxyRejections?: () => Iterable<{ upstream: string; count: number }>;
 }
 
 export interface MetricsRecorder {
@@ -213,7 +215,19 @@ export function createMetricsRecorder(meter: Meter, now: () => number = Date.now
       }
     },
 
-    watch({ recorderStats, trackerSize }) {
+    watch({ recorderStats, trackerSize, proxyRejections }) {
+      if (proxyRejections) {
+        meter
+          .createObservableCounter(sc.METRIC_PROXY_REJECTED, {
+            unit: '{request}',
+            description:
+              'Requests answered 503 with Retry-After at once because the upstream had maxConcurrentRequests in flight.',
+          })
+          .addCallback((r) => {
+            for (const { upstream, count } of proxyRejections())
+              r.observe(count, { [sc.ATTR_UPSTREAM]: upstream });
+          });
+      }
       if (recorderStats) {
         meter
           .createObservableCounter(sc.METRIC_RECORDER_DROPPED, {

@@ -63,6 +63,7 @@ export const METRIC_RECORDER_DROPPED = 'mcpprobe.recorder.dropped';
 export const METRIC_RECORDER_FAILED = 'mcpprobe.recorder.failed';
 export const METRIC_RECORDER_QUEUED = 'mcpprobe.recorder.queued';
 export const METRIC_TRACKER_SESSIONS = 'mcpprobe.tracker.sessions';
+export const METRIC_PROXY_REJECTED = 'mcpprobe.proxy.rejected';
 
 /** Bucket boundaries the MCP semconv recommends for both `mcp.*.duration` histograms (s). */
 export const MCP_DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];

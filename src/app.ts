@@ -1,0 +1,281 @@
+// The whole product as one Hono app: proxy routes, admin API, /metrics, /healthz and the
+// dashboard, wired to one store, recorder, tracker and telemetry. `serve` listens with it
+// (src/server.ts); a host application mounts it (`host.route('/gateway', probe.app)`).
+import type { ServerResponse } from 'node:http';
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import { adminAuth } from './api/auth.js';
+import { dashboard } from './api/dashboard/index.js';
+import { adminApi } from './api/index.js';
+import { probeApi } from './api/probes.js';
+import { reportApi } from './api/report.js';
+import { applyCliOverrides, parseConfig } from './config/load.js';
+import type { Config, UpstreamConfig } from './config/schema.js';
+import type { DemoUpstream } from './demo/upstream.js';
+import { createLogger, type Logger } from './log.js';
+import { ProbeRunner } from './probe/runner.js';
+import {
+  createUpstreamRegistry,
+  type ForwardContext,
+  proxyRoutes,
+  type UpstreamRegistry,
+} from './proxy/index.js';
+import { createLegacySseHandlers } from './proxy/legacySse.js';
+import { createBodyBudget } from './proxy/requestBody.js';
+import { hashCaller } from './security/hash.js';
+import { SessionTracker } from './sessions/tracker.js';
+import { openStoreForUpstreams } from './store/index.js';
+import { createRecorder, type Recorder, type RecorderOptions } from './store/recorder.js';
+import { type Retention, startRetention } from './store/retention.js';
+import type { ObservationStore } from './store/types.js';
+import { metricsRoute, setupTelemetry, type Telemetry } from './telemetry/index.js';
+
+export const DEMO_UPSTREAM_ID = 'demo';
+
+/** What `createMcpSessionProbe` takes: a config document as a config file holds it. */
+export interface McpSessionProbeOptions {
+  /** The config (JSON/YAML document shape; `${ENV_VAR}` interpolated, validated with clear errors). */
+  config: unknown;
+  /** Where observations go: a SQLite file path or a storage URL; overrides `storage.url`. */
+  db?: string;
+  logger?: Logger;
+}
+
+/** The probe's parts as built from a validated config (`serve` and tests use them directly). */
+export interface ProbeAppOptions {
+  config: Config;
+  logger?: Logger;
+  /** Start the built-in demo upstream (also implied when the config lists no upstreams). */
+  demo?: boolean;
+  /** Idle timeout of the demo upstream's sessions. */
+  demoIdleTimeoutMs?: number;
+  /**
+   * With the demo upstream, start one fanout probe of it at once (idle 5 s, 20 s, 45 s
+   * against its 30 s timeout) so that a newcomer's dashboard fills within a minute.
+   */
+  demoProbe?: boolean;
+  now?: () => number;
+  /** Recorder knobs (tests: a small queue shows drops without 100,000 requests). */
+  recorder?: Pick<RecorderOptions, 'maxQueue' | 'flushIntervalMs' | 'maxBackoffMs'>;
+  /** Telemetry to use; by default it is set up from the standard `OTEL_*` variables. */
+  telemetry?: Telemetry;
+}
+
+export interface McpSessionProbe {
+  /** Every route: mount it (`host.route('/x', app)`) or serve it with `@hono/node-server`. */
+  app: Hono<{ Bindings: HttpBindings }>;
+  /** Ends held streams, flushes the recorder and telemetry, closes the store and upstream pools. */
+  close(): Promise<void>;
+}
+
+export interface ProbeApp extends McpSessionProbe {
+  config: Config;
+  store: ObservationStore;
+  recorder: Recorder;
+  tracker: SessionTracker;
+  registry: UpstreamRegistry;
+  logger: Logger;
+  demo: DemoUpstream | null;
+  telemetry: Telemetry;
+  /** Active probe runs (/api/probes, config schedules). */
+  probes: ProbeRunner;
+  /** The probe started on the demo upstream at start (`demoProbe`), if any. */
+  demoProbeId: string | null;
+  /** Background pruning when `storage.retentionDays` is set. */
+  retention: Retention | null;
+  /** Ends every open standalone GET stream (shutdown: clients reconnect elsewhere). */
+  endStreams(): void;
+}
+
+/**
+ * The library entry point: `await createMcpSessionProbe({ config, db })` → `{ app, close }`.
+ * The proxy routes forward from Node's own request and response, so serve `app` (or the host
+ * app it is mounted in) with `@hono/node-server`.
+ */
+export async function createMcpSessionProbe({
+  config,
+  db,
+  logger,
+}: McpSessionProbeOptions): Promise<McpSessionProbe> {
+  const parsed = applyCliOverrides(parseConfig(config), { db });
+  const built = await buildProbeApp({ config: parsed, logger });
+  return { app: built.app, close: built.close };
+}
+
+/** Wires config → store → recorder → tracker → proxy routes + admin API + dashboard. */
+export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
+  const logger = opts.logger ?? createLogger();
+  let config = opts.config;
+  let demo: DemoUpstream | null = null;
+  if (opts.demo || config.upstreams.length === 0) {
+    const { startDemoUpstream } = await import('./demo/upstream.js');
+    demo = await startDemoUpstream({ idleTimeoutMs: opts.demoIdleTimeoutMs ?? 30_000 });
+    const demoUpstream: UpstreamConfig = {
+      id: DEMO_UPSTREAM_ID,
+      name: 'Built-in demo (sessions expire after 30 s idle)',
+      url: demo.url,
+      transport: 'streamable-http',
+      headers: {},
+      timeoutSeconds: 60,
+    };
+    config = {
+      ...config,
+      upstreams: [...config.upstreams.filter((u) => u.id !== DEMO_UPSTREAM_ID), demoUpstream],
+    };
+  }
+
+  // Before anything records: spans and metrics see every observation from the start.
+  const telemetry = opts.telemetry ?? setupTelemetry({ upstreams: config.upstreams });
+  const store = await openStoreForUpstreams(config.storage.url, config.upstreams);
+  const recorder = createRecorder({ store, logger, ...opts.recorder });
+  const retention =
+    config.storage.retentionDays === undefined
+      ? null
+      : startRetention({ store, retentionDays: config.storage.retentionDays, now: opts.now, logger });
+  const tracker = new SessionTracker({
+    onObservation: (obs) => {
+      recorder.record(obs);
+      telemetry.onObservation(obs);
+    },
+    onExchange: telemetry.onExchange,
+    // A session seen before this process started (or before it was evicted) goes on counting
+    // from its stored row. Looked up after the current I/O, before any batch is written: the
+    // row cannot hold this adoption's own counts yet.
+    onAdopt: (key, record) =>
+      setImmediate(() => {
+        // Whatever throws (a broken store, synchronously or not) ends up in the warning.
+        Promise.resolve()
+          .then(() => store.getSession(record.upstream, record.source, record.sessionHash))
+          .then((row) => {
+            if (row) tracker.restore(key, record, row);
+          })
+          .catch((err: unknown) => logger.warn('could not look up an adopted session', { err }));
+      }),
+    now: opts.now,
+    maxSessions: config.tracker.maxSessions,
+    evictIdleAfterMs: config.tracker.evictIdleAfterSeconds * 1000,
+  });
+  for (const u of await store.listUpstreams())
+    if (u.stateless !== null) tracker.setStateless(u.id, u.stateless);
+  tracker.startSweeping();
+
+  const registry = createUpstreamRegistry(config.upstreams);
+  telemetry.watch({
+    recorderStats: () => recorder.stats(),
+    trackerSize: () => tracker.size,
+    proxyRejections: () => registry.rejections(),
+  });
+  const openStreams = new Set<ServerResponse>();
+  const proxyContext: ForwardContext = {
+    tracker,
+    logger,
+    body: {
+      maxBodyBytes: config.server.maxBodyBytes,
+      budget: createBodyBudget(config.server.maxBufferedBodyBytes),
+      timeoutMs: config.server.bodyTimeoutSeconds * 1000,
+    },
+    openStreams,
+    callerHash: (credential, address) =>
+      credential ? hashCaller(credential) : address ? hashCaller(address) : null,
+    extraRequestHeaders: telemetry.extraRequestHeaders,
+    onStreamOpened: telemetry.onStreamOpened,
+    injectMeta: config.telemetry.injectMeta,
+  };
+
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  // The proxy routes come first and answer without calling on: agents bring their own upstream
+  // credentials, so the admin guard below never applies to them.
+  app.route(
+    '/',
+    proxyRoutes({
+      registry,
+      context: proxyContext,
+      legacy: createLegacySseHandlers({ registry, context: proxyContext }),
+    }),
+  );
+  // Admin API, dashboard and /metrics: bearer token, or loopback only without one (docs/SECURITY.md).
+  app.use('*', adminAuth({ token: config.admin.token, host: config.server.host }));
+  app.route(
+    '/',
+    adminApi({
+      store,
+      health: () => ({ recorder: recorder.stats(), trackedSessions: tracker.size }),
+    }),
+  );
+  app.route('/', reportApi({ store, config, now: opts.now }));
+  // Probe observations go to the same store (source "probe") and the same telemetry.
+  const probes = new ProbeRunner({
+    upstreams: () => config.upstreams,
+    record: (obs) => {
+      recorder.record(obs);
+      telemetry.onObservation(obs);
+    },
+    store,
+    logger,
+    telemetry,
+    now: opts.now,
+  });
+  probes.startSchedules();
+  probes.startSweeping();
+  let demoProbeId: string | null = null;
+  if (demo && opts.demoProbe) {
+    demoProbeId = probes.start({
+      upstreams: [DEMO_UPSTREAM_ID],
+      mode: 'fanout',
+      intervalsSeconds: [5, 20, 45],
+    }).id;
+  }
+  app.route('/', probeApi({ probes }));
+  app.route('/', metricsRoute(telemetry));
+  app.route(
+    '/',
+    dashboard({
+      store,
+      adminToken: config.admin.token,
+      turnGapSeconds: config.analysis.turnGapSeconds,
+      // The no-JavaScript probe form; the live form POSTs /api/probes itself.
+      startProbe: async ({ upstream, mode, intervals }) =>
+        probes.start({
+          upstreams: [upstream],
+          mode,
+          intervalsSeconds: intervals.length ? intervals : undefined,
+        }),
+    }),
+  );
+
+  const endStreams = () => {
+    for (const res of openStreams) res.end();
+  };
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      endStreams();
+      tracker.stop();
+      await probes.close();
+      await recorder.close();
+      await retention?.stop();
+      await telemetry.shutdown();
+      await store.close();
+      await registry.close();
+      await demo?.close();
+    })();
+    return closing;
+  };
+
+  return {
+    app,
+    close,
+    endStreams,
+    config,
+    store,
+    recorder,
+    tracker,
+    registry,
+    logger,
+    demo,
+    telemetry,
+    probes,
+    demoProbeId,
+    retention,
+  };
+}
