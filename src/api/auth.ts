@@ -84,7 +84,10 @@ export function adminAuth(opts: AdminAuthOptions = {}): MiddlewareHandler {
   for (const h of opts.allowedHosts ?? []) allowedHosts.add(h.toLowerCase());
 
   return async (c, next) => {
-    const path = c.req.path;
+    // Mounted in a host app (`host.route('/gateway', app)`), this middleware's route is
+    // `/gateway/*`: its paths are judged without the mount prefix, and its redirects keep it.
+    const mount = c.req.routePath.endsWith('/*') ? c.req.routePath.slice(0, -2) : '';
+    const path = mount && c.req.path.startsWith(mount) ? c.req.path.slice(mount.length) || '/' : c.req.path;
     if (openPaths.has(path)) return next();
 
     const method = c.req.method;
@@ -130,10 +133,10 @@ export function adminAuth(opts: AdminAuthOptions = {}): MiddlewareHandler {
     const offered = method === 'GET' && !isMachinePath(path) ? c.req.query('token') : undefined;
     if (offered !== undefined) {
       if (sameSecret(offered, token)) return next();
-      return c.redirect(`/login?failed=1&next=${encodeURIComponent(path)}`, 303);
+      return c.redirect(`${mount}/login?failed=1&next=${encodeURIComponent(path)}`, 303);
     }
     if (method === 'GET' && !isMachinePath(path) && (c.req.header('accept') ?? '').includes('text/html')) {
-      return c.redirect(`/login?next=${encodeURIComponent(path)}`, 303);
+      return c.redirect(`${mount}/login?next=${encodeURIComponent(path)}`, 303);
     }
     return deny(
       c,
