@@ -2,6 +2,10 @@
 // three shapes and mcp-proxy 6.7, driven by the v2 client in `auto` and `legacy` modes and by
 // the 1.x client: the same results direct and proxied, the right session model per upstream,
 // the sessionless answer, the 2025 window of the dual-era servers, listen streams measured.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   Client as ClientV2,
   StreamableHTTPClientTransport as TransportV2,
@@ -10,6 +14,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Report } from '../src/analysis/index.js';
+import type { ProbeResult } from '../src/probe/result.js';
 import {
   type EraUpstream,
   startDualEraUpstream,
@@ -17,6 +22,7 @@ import {
   startMcpProxyUpstream,
 } from './fixtures/eraUpstreams.js';
 import { initializeSession, postJsonRpc, toolsListMessage } from './fixtures/upstreams.js';
+import { runCli, writeConfig } from './helpers/cli.js';
 import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
 
 /** Idle timeout of the dual-era servers' 2025 sessions. */
@@ -152,6 +158,16 @@ describe('two eras through the proxy', () => {
       protocolVersions: { answered: ['2026-07-28'] },
     });
 
+    const migration = (await (await fetch(`${proxy.url}/api/migration`)).json()) as {
+      callers: { upstream: string; era: string | null; callerHash: string | null }[];
+    };
+    expect(new Set(migration.callers.filter((m) => m.upstream === 'dual').map((m) => m.era))).toEqual(
+      new Set(['2025', '2026']),
+    );
+    expect(migration.callers.every((m) => m.callerHash === null || /^[0-9a-f]{16}$/.test(m.callerHash))).toBe(
+      true,
+    );
+
     const exchanges = await proxy.store.listExchanges({ limit: 10_000 });
     // (2025 standalone GET streams the clients dropped while closing are another matter.)
     expect(exchanges.filter((e) => e.outcome === 'stream_closed' && e.httpMethod !== 'GET')).toEqual([]);
@@ -160,6 +176,88 @@ describe('two eras through the proxy', () => {
     // Sessionless exchanges are observations without a session: never an idle gap.
     for (const e of exchanges.filter((x) => x.era === '2026')) {
       expect([e.sessionHash, e.idleGapMs, e.sessionAgeMs]).toEqual([null, null, null]);
+    }
+  }, 60_000);
+});
+
+describe('the probe speaks both eras', () => {
+  const expected = { handler: 'sessionless', strict: 'sessionless', dual: 'both', mcpproxy: 'both' };
+
+  function check(results: ProbeResult['results']) {
+    expect(Object.fromEntries(results.map((r) => [r.upstream, [r.sessionModel, r.fatalError]]))).toEqual({
+      handler: ['sessionless', null],
+      strict: ['sessionless', null],
+      dual: ['both', null],
+      mcpproxy: ['both', null],
+    });
+    for (const r of results) {
+      expect(r.sessionless).toMatchObject({
+        supported: true,
+        protocolVersion: '2026-07-28',
+        toolsReturned: 1,
+      });
+      expect(r.sessionless!.callLatencySeconds).toBeGreaterThan(0);
+    }
+    for (const id of ['dual', 'mcpproxy']) {
+      const w = results.find((r) => r.upstream === id)!.window!;
+      expect(w.lowerSeconds!).toBeLessThanOrEqual(IDLE_MS / 1000);
+      expect(w.upperSeconds!).toBeGreaterThan(IDLE_MS / 1000);
+    }
+  }
+
+  it('ends without a fatalError on each shape, over the API and the CLI, and measures the 2025 window where sessions exist', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-eras-'));
+    try {
+      const config = writeConfig(dir, {
+        upstreams: Object.entries(upstreams).map(([id, u]) => ({
+          id,
+          url: u.url,
+          transport: 'streamable-http',
+        })),
+      });
+      const output = join(dir, 'result.json');
+      const cli = runCli([
+        'probe',
+        '--config',
+        config,
+        '--db',
+        join(dir, 'probe.db'),
+        '--mode',
+        'fanout',
+        '--intervals',
+        '1,5',
+        '--output',
+        output,
+      ]);
+      const started = await Promise.all(
+        Object.keys(expected).map(async (upstream) => {
+          const res = await fetch(`${proxy.url}/api/probes`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ upstream, mode: 'fanout', intervals: [1, 5] }),
+          });
+          expect(res.status).toBe(202);
+          return ((await res.json()) as { id: string }).id;
+        }),
+      );
+      const viaApi: ProbeResult['results'] = [];
+      for (const id of started) {
+        for (;;) {
+          const run = (await (await fetch(`${proxy.url}/api/probes/${id}`)).json()) as ProbeResult;
+          if (run.status !== 'running') {
+            expect([run.status, run.fatalError]).toEqual(['done', null]);
+            viaApi.push(...run.results);
+            break;
+          }
+          await sleep(200);
+        }
+      }
+      check(viaApi);
+      expect(await cli.exited).toBe(0);
+      expect(cli.output()).toContain('SESSIONLESS (MCP 2026-07-28)');
+      check((JSON.parse(readFileSync(output, 'utf8')) as ProbeResult).results);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });

@@ -38,5 +38,17 @@ export function reportApi({ store, config, now }: ReportApiOptions): Hono {
     return c.json({ generatedAt: new Date((now ?? Date.now)()).toISOString(), upstreams: [upstream] });
   });
 
+  // The migration view (docs/eras.md): which hashed callers speak which revision to which upstream.
+  app.get('/api/migration', async (c) => {
+    const report = await buildReport(store, config, { now });
+    const callers = report.upstreams.flatMap((u) => u.migration.map((m) => ({ upstream: u.id, ...m })));
+    const upstreams = report.upstreams.map((u) => ({
+      id: u.id,
+      sessionModel: u.sessionModel,
+      protocolVersions: u.protocolVersions,
+    }));
+    return c.json({ generatedAt: report.generatedAt, upstreams, callers });
+  });
+
   return app;
 }

@@ -14,6 +14,9 @@ export function progressLine(event: ProbeEvent): string | null {
   const head = `[upstream=${event.upstream} t=+${Math.round(event.t)}s]`;
   switch (event.type) {
     case 'opened':
+      if (!event.sessionIssued && event.initLatencySeconds === null) {
+        return `${head} SESSIONLESS (MCP ${event.protocolVersion ?? '?'}): no sessions exist; tools/list ${fmt(event.firstCallLatencySeconds)}s (tools=${event.toolsReturned ?? '?'})`;
+      }
       return event.sessionIssued
         ? `${head} session opened: initialize ${fmt(event.initLatencySeconds)}s, first tools/list ${fmt(event.firstCallLatencySeconds)}s (tools=${event.toolsReturned ?? '?'}, protocol ${event.protocolVersion ?? '?'})`
         : `${head} STATELESS: no session id issued; initialize ${fmt(event.initLatencySeconds)}s, tools/list ${fmt(event.firstCallLatencySeconds)}s`;
@@ -56,7 +59,7 @@ function cell(r: UpstreamProbeResult, target: number): string {
 
 function windowText(r: UpstreamProbeResult): string {
   const w = r.window;
-  if (r.stateless) return 'stateless';
+  if (r.stateless) return r.sessionless?.supported && r.sessionIssued === false ? 'sessionless' : 'stateless';
   if (!w) return '-';
   if (w.upperSeconds === null) return w.lowerSeconds === null ? '-' : `> ${formatSeconds(w.lowerSeconds)}`;
   return `(${w.lowerSeconds === null ? '0s' : formatSeconds(w.lowerSeconds)}, ${formatSeconds(w.upperSeconds)}]${w.overlapping ? ' overlap' : ''}`;

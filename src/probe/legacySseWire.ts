@@ -41,6 +41,7 @@ interface StreamSession {
 }
 
 export class LegacySseProbeWire extends ProbeWire {
+  override readonly carriesSessionless = false;
   private readonly streams = new Map<string, StreamSession>();
   private lastEndpoint: URL | null = null;
   private nextRequestId = 1;

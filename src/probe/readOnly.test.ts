@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { assertReadOnly, READ_ONLY_METHODS, ReadOnlyViolation } from './readOnly.js';
 
 describe('assertReadOnly', () => {
-  it('allows exactly initialize, notifications/initialized, tools/list and ping over POST', () => {
+  it('allows exactly initialize, notifications/initialized, tools/list, ping and server/discover over POST', () => {
     for (const method of READ_ONLY_METHODS) {
       expect(() =>
         assertReadOnly({ httpMethod: 'POST', message: { method }, holdStream: false }),
@@ -12,6 +12,7 @@ describe('assertReadOnly', () => {
       'initialize',
       'notifications/initialized',
       'ping',
+      'server/discover',
       'tools/list',
     ]);
   });
@@ -23,6 +24,7 @@ describe('assertReadOnly', () => {
     'logging/setLevel',
     'completion/complete',
     'sampling/createMessage',
+    'subscriptions/listen',
   ])('refuses %s', (method) => {
     expect(() => assertReadOnly({ httpMethod: 'POST', message: { method }, holdStream: true })).toThrow(
       ReadOnlyViolation,

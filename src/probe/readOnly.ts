@@ -9,6 +9,8 @@ export const READ_ONLY_METHODS: ReadonlySet<string> = new Set([
   'notifications/initialized',
   'tools/list',
   'ping',
+  // The sessionless era's (2026-07-28) description of the server: what `initialize` told before.
+  'server/discover',
 ]);
 
 export type ProbeHttpMethod = 'POST' | 'GET' | 'DELETE';

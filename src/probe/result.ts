@@ -3,6 +3,7 @@
 import type { ProbeCredentialReport } from '../auth/authorizer.js';
 import type { ProbeMode } from '../config/schema.js';
 import type { Outcome } from '../sessions/types.js';
+import type { SessionlessProbeResult } from './sessionless.js';
 import type { IdleWindow } from './window.js';
 
 export type ProbeStatus = 'running' | 'done' | 'failed' | 'cancelled';
@@ -87,6 +88,13 @@ export interface UpstreamProbeResult {
    * `authRequired` when no usable token could be had); null with static headers or none.
    */
   credential?: ProbeCredentialReport | null;
+  /**
+   * DESIGN.md "Two eras": `sessions` (2025 sessions only), `sessionless` (2026-07-28 requests or
+   * a 2025 server that issues no session id), `both`, or `unknown` (neither answered).
+   */
+  sessionModel: 'sessions' | 'sessionless' | 'both' | 'unknown';
+  /** The sessionless era's answer to `server/discover` and what a sessionless call costs. */
+  sessionless: SessionlessProbeResult | null;
 }
 
 export interface ProbeOptionsJson {
@@ -162,5 +170,7 @@ export function emptyUpstreamResult(upstream: string, holdStream: boolean): Upst
     keepalive: null,
     warnings: [],
     credential: null,
+    sessionModel: 'unknown',
+    sessionless: null,
   };
 }

@@ -14,6 +14,7 @@ import {
   type UpstreamProbeResult,
 } from './result.js';
 import { ProbeSession, toolsReturned } from './session.js';
+import { probeSessionless, type SessionlessProbeResult } from './sessionless.js';
 import { idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
 import { type ExchangeResult, measureConnectMs, ProbeCancelled, type ProbeWire } from './wire.js';
 
@@ -89,9 +90,16 @@ export async function probeUpstream(o: ProbeUpstreamOptions): Promise<void> {
 async function baseline(o: ProbeUpstreamOptions, sessionful: (yes: boolean) => void): Promise<void> {
   const { wire, result } = o;
   result.connectSeconds = seconds(await measureConnectMs(wire.opts.url, wire.opts.timeoutMs));
+  // The sessionless era first (docs/eras.md), then the 2025 handshake: an upstream may speak both.
+  const sessionless = wire.carriesSessionless ? await probeSessionless(wire) : null;
+  result.sessionless = sessionless;
   const opened = await ProbeSession.open(wire, (init) =>
     sessionful(init.outcome === 'ok' && init.issuedSessionId !== null),
   );
+  if ((opened.failure?.step === 'initialize' || !opened.session) && sessionless?.supported) {
+    sessionlessOnly(o, sessionless, opened.init);
+    return;
+  }
   if (opened.failure?.step === 'initialize' || !opened.session) {
     const e = opened.init;
     result.fatalError = `initialize failed: ${e.outcome}${e.httpStatus ? ` (HTTP ${e.httpStatus})` : ''}${e.errorMessage ? `: ${e.errorMessage}` : ''}${e.outcome === 'auth' ? '; check the upstream headers (Authorization) in the config' : ''}`;
@@ -102,6 +110,7 @@ async function baseline(o: ProbeUpstreamOptions, sessionful: (yes: boolean) => v
   const session = opened.session;
   result.sessionIssued = session.sessionId !== null;
   result.stateless = session.sessionId === null;
+  result.sessionModel = result.stateless ? 'sessionless' : sessionless?.supported ? 'both' : 'sessions';
   result.protocolVersion = session.protocolVersion;
   result.serverName = session.serverName;
   result.serverVersion = session.serverVersion;
@@ -169,6 +178,36 @@ async function baseline(o: ProbeUpstreamOptions, sessionful: (yes: boolean) => v
     del?.httpStatus === null || del?.httpStatus === undefined
       ? null
       : del.httpStatus >= 200 && del.httpStatus < 300;
+}
+
+/**
+ * The upstream speaks only the sessionless era: `initialize` was refused, so there is no session
+ * whose lifetime could be measured, and that is an answer, not a failure.
+ */
+function sessionlessOnly(o: ProbeUpstreamOptions, s: SessionlessProbeResult, init: ExchangeResult): void {
+  const { result } = o;
+  result.sessionModel = 'sessionless';
+  result.sessionIssued = false;
+  result.stateless = true;
+  result.initLatencySeconds = null;
+  result.protocolVersion = s.protocolVersion;
+  result.firstCallLatencySeconds = s.callLatencySeconds;
+  result.toolsReturned = s.toolsReturned;
+  result.perCallCostSeconds = s.callLatencySeconds;
+  const refused = `${init.outcome}${init.httpStatus ? ` (HTTP ${init.httpStatus})` : ''}${init.record.rpcErrorCode !== null ? `, JSON-RPC ${init.record.rpcErrorCode}` : ''}`;
+  result.warnings.push(
+    `sessionless: "${result.upstream}" speaks MCP ${s.protocolVersion} only (initialize answered ${refused}); sessions do not exist there, so idle checkpoints were skipped. A call costs ${s.callLatencySeconds ?? '?'}s with no handshake; server/discover ${s.discoverLatencySeconds ?? '?'}s, cacheable.`,
+  );
+  o.emit({
+    type: 'opened',
+    t: o.clock(),
+    upstream: result.upstream,
+    sessionIssued: false,
+    initLatencySeconds: null,
+    firstCallLatencySeconds: result.firstCallLatencySeconds,
+    toolsReturned: result.toolsReturned,
+    protocolVersion: result.protocolVersion,
+  });
 }
 
 /** Sleeps until `atMs` on the tracker clock; throws ProbeCancelled when the run is cancelled. */

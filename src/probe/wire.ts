@@ -46,6 +46,8 @@ export interface SendOptions {
    */
   trackedSessionId?: string | null;
   protocolVersion?: string | null;
+  /** More request headers (the 2026 era's `Mcp-Method`); never credentials, those come from the config. */
+  extraHeaders?: Readonly<Record<string, string>>;
 }
 
 export interface ExchangeResult {
@@ -80,6 +82,8 @@ export interface HeldStream {
 const MAX_ERROR_TEXT = 500;
 
 export class ProbeWire {
+  /** Streamable HTTP may carry the sessionless era (2026-07-28); legacy HTTP+SSE never does. */
+  readonly carriesSessionless: boolean = true;
   private nextId = 1;
   constructor(readonly opts: ProbeWireOptions) {}
 
@@ -114,6 +118,7 @@ export class ProbeWire {
     if (method === 'POST') h['content-type'] = 'application/json';
     if (send.sessionId) h['mcp-session-id'] = send.sessionId;
     if (send.protocolVersion) h['mcp-protocol-version'] = send.protocolVersion;
+    if (send.extraHeaders) Object.assign(h, send.extraHeaders);
     return h;
   }
 
