@@ -14,6 +14,7 @@ import type { Config, UpstreamConfig } from './config/schema.js';
 import type { DemoUpstream } from './demo/upstream.js';
 import { createLogger, type Logger } from './log.js';
 import { ProbeRunner } from './probe/runner.js';
+import { passiveWindowFrom } from './probe/searchHint.js';
 import {
   createUpstreamRegistry,
   type ForwardContext,
@@ -211,6 +212,7 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
       telemetry.onObservation(obs);
     },
     store,
+    passiveWindow: passiveWindowFrom(store),
     logger,
     telemetry,
     now: opts.now,

@@ -13,13 +13,15 @@ export const probeRequestSchema = z
   .strictObject({
     upstream: z.string().min(1).optional(),
     upstreams: z.array(z.string().min(1)).min(1, 'must name at least one upstream').optional(),
-    mode: z.enum(PROBE_MODES).default('fanout'),
+    // Absent: `search` without intervals, `fanout` with them.
+    mode: z.enum(PROBE_MODES).optional(),
     intervals: z.array(seconds).min(1, 'must list at least one idle gap in seconds').max(64).optional(),
     holdStream: z.boolean().default(false),
     keepaliveSeconds: seconds.optional(),
     timeoutSeconds: seconds.optional(),
     budget: z.number().int().min(0).max(256).optional(),
     minWindowSeconds: seconds.optional(),
+    maxIdleSeconds: seconds.optional(),
   })
   .refine((b) => b.upstream !== undefined || b.upstreams !== undefined, {
     message: 'name the upstream to probe: {"upstream": "id"} or {"upstreams": ["a", "b"]}',
@@ -62,6 +64,7 @@ export function probeApi({ probes }: ProbeApiOptions): Hono {
         timeoutSeconds: b.timeoutSeconds ?? null,
         budget: b.budget,
         minWindowSeconds: b.minWindowSeconds,
+        maxIdleSeconds: b.maxIdleSeconds,
       });
       return c.json({ id: result.id, status: result.status }, 202, { location: `/api/probes/${result.id}` });
     } catch (err) {

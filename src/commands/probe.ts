@@ -9,18 +9,25 @@ import {
   loadConfig,
 } from '../config/load.js';
 import { type Config, PROBE_MODES, type ProbeMode, type UpstreamConfig } from '../config/schema.js';
-import { intervalSummary, progressLine, resultTable } from '../probe/format.js';
+import { intervalSummary, progressLine, resultTable, searchSummary } from '../probe/format.js';
 import type { ProbeResult } from '../probe/result.js';
-import { DEFAULT_INTERVALS_SECONDS, QUICK_INTERVALS_SECONDS, startProbeRun } from '../probe/run.js';
+import {
+  chooseProbeMode,
+  DEFAULT_INTERVALS_SECONDS,
+  QUICK_INTERVALS_SECONDS,
+  startProbeRun,
+} from '../probe/run.js';
 import { failInterruptedRuns } from '../probe/runner.js';
+import { passiveWindowFrom } from '../probe/searchHint.js';
+import { DEFAULT_MAX_IDLE_SECONDS, DEFAULT_SEARCH_BUDGET } from '../probe/searchProbe.js';
 import { redactUrl } from '../security/redact.js';
 import { openStoreForUpstreams } from '../store/index.js';
 import { createRecorder } from '../store/recorder.js';
 import { setupTelemetry } from '../telemetry/setup.js';
 
 export const PROBE_USAGE = `Usage: mcp-session-probe probe [--config FILE] [--db PATH] [--upstreams a,b] [--intervals 5,30,60]
-                             [--quick] [--mode fanout|ladder|bisect] [--output FILE] [--json]
-                             [--timeout 60] [--hold-stream] [--keepalive SECONDS] [--budget 16] [--demo]
+                             [--quick] [--mode search|ladder|fanout|bisect] [--max-idle 3600] [--budget 32]
+                             [--output FILE] [--json] [--timeout 60] [--hold-stream] [--keepalive SECONDS] [--demo]
        mcp-session-probe probe --url URL [options]   (no config: one server, with its stored login if any)
 
 Actively probes how long each upstream keeps an idle MCP session, read-only (initialize,
@@ -28,15 +35,19 @@ notifications/initialized, tools/list, ping, DELETE; never tools/call). All upst
 
   --upstreams a,b     only these upstream ids (alias --connectors)
   --intervals LIST    idle gaps in seconds (default ${DEFAULT_INTERVALS_SECONDS.join(',')}); --quick: ${QUICK_INTERVALS_SECONDS.join(',')}
-  --mode MODE         fanout (default: one session per gap, all at once), ladder (one session,
-                      checkpoints at offsets from the first call), bisect (fanout, then narrow the window)
+  --mode MODE         search (default without --intervals/--quick: finds an unknown idle timeout T
+                      within max(1 s, 5% of T) in at most 2T + 10 s), fanout (default with --intervals:
+                      one session per gap, all at once), ladder (one session, checkpoints at offsets
+                      from the first call), bisect (fanout, then narrow the window)
+  --max-idle S        search: the largest idle gap it tests (default ${DEFAULT_MAX_IDLE_SECONDS})
   --hold-stream       hold a standalone GET stream during idle periods, as SDK clients do
   --keepalive N       also test whether a ping every N s keeps a session alive past the window
   --timeout S         per-call timeout in seconds (default: each upstream's timeoutSeconds, 60)
-  --budget N          sessions bisect may spend after the fanout (default 16)
+  --budget N          search: sessions it may open on each upstream (default ${DEFAULT_SEARCH_BUDGET});
+                      bisect: sessions it may spend after the fanout (default 16)
   --output FILE       result JSON (default mcp_session_probe_<timestamp>.json); --json prints it on stdout
   --url URL           probe this server without a config (uses a login stored by "login --url URL")
-  --demo              probe a built-in demo upstream (sessions expire after 3 s idle; default intervals 1,2,5)
+  --demo              probe a built-in demo upstream (sessions expire after 3 s idle)
 
 Progress goes to stderr, the table to stdout. Exit codes: 0 done, 2 usage/config error,
 nothing to probe or every upstream failed, 130 interrupted (what was measured is still written).`;
@@ -110,6 +121,7 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
       'hold-stream': { type: 'boolean', default: false },
       keepalive: { type: 'string' },
       budget: { type: 'string' },
+      'max-idle': { type: 'string' },
       demo: { type: 'boolean', default: false },
       url: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -120,11 +132,16 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
     io.stdout(`${PROBE_USAGE}\n`);
     return 0;
   }
-  const mode = (values.mode ?? 'fanout') as ProbeMode;
-  if (!PROBE_MODES.includes(mode)) {
+  const explicitMode = values.mode as ProbeMode | undefined;
+  if (explicitMode !== undefined && !PROBE_MODES.includes(explicitMode)) {
     throw new UsageError(`--mode "${values.mode}" is not a mode; use ${PROBE_MODES.join(', ')}`);
   }
   if (values.quick && values.intervals) throw new UsageError('--quick and --intervals both set; choose one');
+  if (explicitMode === 'search' && (values.intervals || values.quick)) {
+    throw new UsageError(
+      '--mode search finds its own idle gaps; drop --intervals/--quick, or use --mode fanout, ladder or bisect',
+    );
+  }
   let intervals = values.intervals
     ? parseSecondsList('--intervals', values.intervals)
     : values.quick
@@ -133,6 +150,7 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
   const timeoutSeconds = parsePositive('--timeout', values.timeout);
   const keepaliveSeconds = parsePositive('--keepalive', values.keepalive);
   const budget = parsePositive('--budget', values.budget, true);
+  const maxIdleSeconds = parsePositive('--max-idle', values['max-idle']);
 
   const fileConfig = await loadConfig({ path: values.config });
   if (values.url !== undefined) {
@@ -142,9 +160,11 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
       ...base,
       upstreams: [...base.upstreams.filter((u) => u.id !== adHoc.id), adHoc],
     };
+    const adHocMode = chooseProbeMode(explicitMode, intervals ?? undefined);
     return await runAndReport(config, [adHoc], {
-      mode,
-      intervals: intervals ?? [...DEFAULT_INTERVALS_SECONDS],
+      mode: adHocMode,
+      intervals: adHocMode === 'search' ? [] : (intervals ?? [...DEFAULT_INTERVALS_SECONDS]),
+      maxIdleSeconds,
       timeoutSeconds,
       keepaliveSeconds,
       budget,
@@ -174,8 +194,10 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
       timeoutSeconds: 60,
     };
     config = { ...config, upstreams: [...config.upstreams.filter((u) => u.id !== 'demo'), demoUpstream] };
-    intervals ??= DEMO_INTERVALS;
+    // The demo's own gaps for the modes that need a list; search finds its 3 s alone.
+    if (explicitMode !== undefined && explicitMode !== 'search') intervals ??= DEMO_INTERVALS;
   }
+  const mode = chooseProbeMode(explicitMode, intervals ?? undefined);
   try {
     const wanted = values.upstreams ?? values.connectors;
     let selected = config.upstreams;
@@ -195,7 +217,8 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
     if (selected.length === 0) throw new UsageError('nothing to probe: no upstreams selected');
     return await runAndReport(config, selected, {
       mode,
-      intervals: intervals ?? [...DEFAULT_INTERVALS_SECONDS],
+      intervals: mode === 'search' ? [] : (intervals ?? [...DEFAULT_INTERVALS_SECONDS]),
+      maxIdleSeconds,
       timeoutSeconds,
       keepaliveSeconds,
       budget,
@@ -247,6 +270,7 @@ interface RunChoices {
   timeoutSeconds: number | undefined;
   keepaliveSeconds: number | undefined;
   budget: number | undefined;
+  maxIdleSeconds: number | undefined;
   holdStream: boolean;
   output: string | undefined;
   json: boolean;
@@ -261,8 +285,12 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
   const recorder = createRecorder({ store });
   // OTEL_* configure export exactly as for serve; with none set this only keeps local metrics.
   const telemetry = setupTelemetry({ upstreams });
+  const plan =
+    c.mode === 'search'
+      ? `search up to ${c.maxIdleSeconds ?? DEFAULT_MAX_IDLE_SECONDS} s idle, at most ${c.budget ?? DEFAULT_SEARCH_BUDGET} sessions each`
+      : `${c.mode}, idle ${c.intervals.join(',')} s`;
   io.stderr(
-    `probing ${upstreams.map((u) => u.id).join(', ')} (${c.mode}, idle ${c.intervals.join(',')} s${c.holdStream ? ', holding a GET stream' : ''})\n`,
+    `probing ${upstreams.map((u) => u.id).join(', ')} (${plan}${c.holdStream ? ', holding a GET stream' : ''})\n`,
   );
   const pending: Array<{ upstream: string; at: number; idle: number }> = [];
   const run = startProbeRun({
@@ -273,6 +301,8 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     keepaliveSeconds: c.keepaliveSeconds ?? null,
     timeoutSeconds: c.timeoutSeconds ?? null,
     bisect: { budget: c.budget },
+    maxIdleSeconds: c.maxIdleSeconds,
+    passiveWindow: passiveWindowFrom(store),
     record: (obs) => {
       recorder.record(obs);
       telemetry.onObservation(obs);
@@ -329,7 +359,8 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   if (c.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else {
-    io.stdout(`${resultTable(result)}\n\n${intervalSummary(result).join('\n')}\n`);
+    const summary = result.mode === 'search' ? searchSummary(result) : intervalSummary(result);
+    io.stdout(`${resultTable(result)}\n\n${summary.join('\n')}\n`);
     for (const r of result.results) for (const w of r.warnings) io.stdout(`! ${r.upstream}: ${w}\n`);
   }
   io.stderr(`results written to ${file}\n`);

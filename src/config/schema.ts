@@ -69,13 +69,13 @@ const duration = z
     return ms;
   });
 
-export const PROBE_MODES = ['ladder', 'fanout', 'bisect'] as const;
+export const PROBE_MODES = ['search', 'ladder', 'fanout', 'bisect'] as const;
 export type ProbeMode = (typeof PROBE_MODES)[number];
 
 export const probeScheduleSchema = z
   .strictObject({
     every: duration,
-    // fanout, as the CLI and API default: it measures true idle survival.
+    // fanout: a schedule repeats, and a fixed set of gaps keeps its runs comparable.
     mode: z.enum(PROBE_MODES).default('fanout'),
     /** Idle gaps to test, in seconds; the prober's default ladder when absent. */
     intervals: z

@@ -1,6 +1,7 @@
 // Text output of the probe CLI: progress lines (stderr), the per-upstream table and the
 // per-interval summary (stdout). Pure string building.
 import type { Checkpoint, ProbeEvent, ProbeResult, UpstreamProbeResult } from './result.js';
+import type { SearchPhase } from './search.js';
 
 const fmt = (n: number | null | undefined, digits = 3): string =>
   n === null || n === undefined ? '-' : n.toFixed(digits);
@@ -34,9 +35,32 @@ export function progressLine(event: ProbeEvent): string | null {
       const k = event.keepalive;
       return `${head} keepalive: ping every ${formatSeconds(k.intervalSeconds)} for ${formatSeconds(k.idleSeconds)} → ${k.keptAlive ? 'KEPT ALIVE' : `NOT kept alive (${k.errorType ?? 'unknown'})`} (${k.pings} pings, ${k.pingFailures} failed)`;
     }
+    case 'search':
+      return `${head} ${searchText(event)}`;
     case 'upstream-done':
       return event.fatalError ? `${head} FAILED: ${event.fatalError}` : `${head} done`;
   }
+}
+
+/** `(0.9s, 1.8s]`, or `(0.9s, ∞)` before anything expired. */
+export function windowInterval(lower: number | null, upper: number | null): string {
+  const from = lower === null ? '0s' : formatSeconds(lower);
+  return upper === null ? `(${from}, ∞)` : `(${from}, ${formatSeconds(upper)}]`;
+}
+
+const PHASE_TEXT: Record<SearchPhase, string> = {
+  climb: 'climbing',
+  verify: 're-testing below the lower edge',
+  sweeper: 'sweeper: survivals and expiries overlap; lower edge from sweeps survived',
+  done: 'done',
+};
+
+function searchText(e: Extract<ProbeEvent, { type: 'search' }>): string {
+  const window = `window ${windowInterval(e.lowerSeconds, e.upperSeconds)}`;
+  const width = e.widthSeconds === null ? '' : ` width ${formatSeconds(e.widthSeconds)}`;
+  const counts = `${e.sessionsOpened} sessions, ${e.checks} checks`;
+  if (e.phase === 'done') return `search ${e.stopReason ?? 'done'}: ${window}${width} (${counts})`;
+  return `search ${window}${width}: ${PHASE_TEXT[e.phase]} (${counts})`;
 }
 
 function checkpointText(c: Checkpoint): string {
@@ -108,5 +132,28 @@ export function intervalSummary(result: ProbeResult): string[] {
       r.checkpoints.some((c) => c.idleSecondsTarget === interval && c.success),
     );
     return `Idle ${formatSeconds(interval)}: ${survived.length}/${tested.length} upstreams survived`;
+  });
+}
+
+/** `search`: one line per upstream saying how the search went. */
+export function searchSummary(result: ProbeResult): string[] {
+  return result.results.map((r) => {
+    const s = r.search;
+    if (!s) return `${r.upstream}: no search (${r.fatalError ?? (r.stateless ? 'stateless' : 'not run')})`;
+    const w = s.window;
+    const width = s.widthSeconds === null ? '' : `, width ${formatSeconds(s.widthSeconds)}`;
+    const narrow =
+      s.narrowAfterSeconds === null
+        ? ''
+        : `, narrower than ${formatSeconds(s.toleranceSeconds)} after ${formatSeconds(s.narrowAfterSeconds)}`;
+    const why: Record<string, string> = {
+      pinned: 'pinned',
+      sweeper: 'a sweeper (survivals and expiries overlap): lower edge from the sweeps sessions survived',
+      'max-idle': `nothing expired up to ${formatSeconds(s.maxIdleSeconds)} idle`,
+      budget: `the budget of ${s.budget} sessions ran out`,
+      failures: 'stopped after repeated errors other than expiry',
+    };
+    const reason = s.stopReason ? why[s.stopReason] : s.phase;
+    return `${r.upstream}: search ${reason}: window ${windowInterval(w.lowerSeconds, w.upperSeconds)}${width}${narrow}; ${s.sessionsOpened + 1} sessions, ${s.checks} checks`;
   });
 }

@@ -3,6 +3,8 @@
 import type { ProbeCredentialReport } from '../auth/authorizer.js';
 import type { ProbeMode } from '../config/schema.js';
 import type { Outcome } from '../sessions/types.js';
+import type { SearchPhase, SearchStopReason } from './search.js';
+import type { SearchResultJson } from './searchProbe.js';
 import type { SessionlessProbeResult } from './sessionless.js';
 import type { IdleWindow } from './window.js';
 
@@ -81,6 +83,8 @@ export interface UpstreamProbeResult {
   holdStream: boolean;
   window: IdleWindow | null;
   keepalive: KeepaliveResult | null;
+  /** How the `search` mode went (null in other modes): its window, phases, sessions and checks. */
+  search: SearchResultJson | null;
   /** Things a reader must know (stateless, ids not validated, ...). */
   warnings: string[];
   /**
@@ -103,6 +107,8 @@ export interface ProbeOptionsJson {
   timeoutSeconds: number | null;
   budget: number;
   minWindowSeconds: number;
+  /** `search`: the largest idle gap it tests (absent in runs saved before the mode existed). */
+  maxIdleSeconds?: number;
 }
 
 export interface ProbeResult {
@@ -137,6 +143,19 @@ export type ProbeEvent =
   | (EventBase & { type: 'waiting'; idleSecondsTarget: number; untilSeconds: number })
   | (EventBase & { type: 'checkpoint'; checkpoint: Checkpoint })
   | (EventBase & { type: 'keepalive'; keepalive: KeepaliveResult })
+  /** `search`: the window as it narrows, and each change of phase. */
+  | (EventBase & {
+      type: 'search';
+      phase: SearchPhase;
+      stopReason: SearchStopReason | null;
+      lowerSeconds: number | null;
+      upperSeconds: number | null;
+      overlapping: boolean;
+      widthSeconds: number | null;
+      /** Sessions the search opened so far (the baseline session not counted). */
+      sessionsOpened: number;
+      checks: number;
+    })
   | (EventBase & { type: 'upstream-done'; fatalError: string | null; warnings: string[] })
   | { type: 'run-done'; t: number; status: ProbeStatus };
 
@@ -168,6 +187,7 @@ export function emptyUpstreamResult(upstream: string, holdStream: boolean): Upst
     holdStream,
     window: null,
     keepalive: null,
+    search: null,
     warnings: [],
     credential: null,
     sessionModel: 'unknown',

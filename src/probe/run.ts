@@ -23,13 +23,24 @@ import {
   type ProbeStatus,
   STREAM_LIFETIME_NOTE,
 } from './result.js';
+import type { SearchHint } from './searchHint.js';
+import { DEFAULT_MAX_IDLE_SECONDS, DEFAULT_SEARCH_BUDGET } from './searchProbe.js';
 import { type BisectOptions, probeUpstream } from './upstreamProbe.js';
 import { ProbeCancelled, ProbeWire } from './wire.js';
 
 /** The original script's checkpoints. */
 export const DEFAULT_INTERVALS_SECONDS = [5, 30, 60, 300, 900, 1800] as const;
 export const QUICK_INTERVALS_SECONDS = [5, 30, 60] as const;
+/** With intervals and no mode, the gaps are tested as a fanout. */
 export const DEFAULT_MODE: ProbeMode = 'fanout';
+
+/** No mode and no intervals: `search`; intervals without a mode: `fanout`, as before search existed. */
+export function chooseProbeMode(
+  mode: ProbeMode | undefined,
+  intervals: readonly number[] | undefined,
+): ProbeMode {
+  return mode ?? (intervals === undefined ? 'search' : DEFAULT_MODE);
+}
 
 export type ProbeTarget = Pick<UpstreamConfig, 'id' | 'url' | 'headers' | 'timeoutSeconds'> & {
   /** `streamable-http` when absent; `auto` is detected (and remembered in the store). */
@@ -45,6 +56,10 @@ export interface ProbeRunOptions {
   /** Per-call timeout; each upstream's `timeoutSeconds` when absent. */
   timeoutSeconds?: number | null;
   bisect?: Partial<BisectOptions>;
+  /** `search`: the largest idle gap tested (default 3600 s); its session budget is `bisect.budget` (default 32). */
+  maxIdleSeconds?: number;
+  /** `search`: the current window of an upstream, where the search starts (see searchHint.ts). */
+  passiveWindow?: ((upstream: string) => Promise<SearchHint | null>) | null;
   /** Where observations go (the recorder's `record`). */
   record: (obs: Observation) => void;
   /** Saves the run and the `validatesSessionIds` flags; optional (tests, dry runs). */
@@ -80,11 +95,12 @@ export interface ProbeRun {
 export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
   const now = opts.now ?? Date.now;
   const id = opts.id ?? randomUUID();
-  const mode = opts.mode ?? DEFAULT_MODE;
-  const intervals = [...(opts.intervalsSeconds ?? DEFAULT_INTERVALS_SECONDS)];
+  const mode = chooseProbeMode(opts.mode, opts.intervalsSeconds);
+  const intervals = mode === 'search' ? [] : [...(opts.intervalsSeconds ?? DEFAULT_INTERVALS_SECONDS)];
   const holdStream = opts.holdStream ?? false;
+  const maxIdleSeconds = opts.maxIdleSeconds ?? DEFAULT_MAX_IDLE_SECONDS;
   const bisect: BisectOptions = {
-    budget: opts.bisect?.budget ?? 16,
+    budget: opts.bisect?.budget ?? (mode === 'search' ? DEFAULT_SEARCH_BUDGET : 16),
     minWindowSeconds: opts.bisect?.minWindowSeconds ?? 1,
     parallel: opts.bisect?.parallel ?? 3,
   };
@@ -102,6 +118,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
       timeoutSeconds: opts.timeoutSeconds ?? null,
       budget: bisect.budget,
       minWindowSeconds: bisect.minWindowSeconds,
+      ...(mode === 'search' ? { maxIdleSeconds } : {}),
     },
     results: opts.upstreams.map((u) => emptyUpstreamResult(u.id, holdStream)),
     fatalError: null,
@@ -270,6 +287,8 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
             result.results[i]!.warnings.push(STREAM_LIFETIME_NOTE);
           }
           const wire = legacy ?? new ProbeWire(wireOptions);
+          const hint =
+            mode === 'search' ? ((await opts.passiveWindow?.(u.id).catch(() => null)) ?? null) : null;
           try {
             await probeUpstream({
               wire,
@@ -278,6 +297,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
               intervalsSeconds: intervals,
               keepaliveSeconds: opts.keepaliveSeconds ?? null,
               bisect,
+              search: { budget: bisect.budget, maxIdleSeconds, hint },
               signal: abort.signal,
               clock,
               emit,

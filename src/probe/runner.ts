@@ -6,14 +6,8 @@ import type { Observation } from '../sessions/types.js';
 import type { ObservationStore, ProbeRunRow } from '../store/types.js';
 import type { Telemetry } from '../telemetry/setup.js';
 import type { ProbeEvent, ProbeResult } from './result.js';
-import {
-  DEFAULT_INTERVALS_SECONDS,
-  DEFAULT_MODE,
-  PROBE_HEARTBEAT_MS,
-  PROBE_STALE_AFTER_MS,
-  type ProbeRun,
-  startProbeRun,
-} from './run.js';
+import { PROBE_HEARTBEAT_MS, PROBE_STALE_AFTER_MS, type ProbeRun, startProbeRun } from './run.js';
+import type { SearchHint } from './searchHint.js';
 
 export interface ProbeRequest {
   upstreams: string[];
@@ -24,6 +18,7 @@ export interface ProbeRequest {
   timeoutSeconds?: number | null;
   budget?: number;
   minWindowSeconds?: number;
+  maxIdleSeconds?: number;
 }
 
 export class UnknownUpstreamError extends Error {
@@ -40,6 +35,8 @@ export interface ProbeRunnerOptions {
     ObservationStore,
     'saveProbeRun' | 'getProbeRun' | 'listProbeRuns' | 'setUpstreamFlags' | 'failInterruptedProbeRuns'
   >;
+  /** Where a `search` starts for an upstream: its current window (searchHint.ts). */
+  passiveWindow?: ((upstream: string) => Promise<SearchHint | null>) | null;
   /** Runs at once; a start beyond it fails with ProbeLimitError (HTTP 429). Default 4. */
   maxConcurrent?: number;
   logger?: Pick<Logger, 'info' | 'warn'>;
@@ -103,8 +100,11 @@ export class ProbeRunner {
     };
     entry.run = startProbeRun({
       upstreams: targets,
-      mode: req.mode ?? DEFAULT_MODE,
-      intervalsSeconds: req.intervalsSeconds ?? [...DEFAULT_INTERVALS_SECONDS],
+      // No mode and no intervals: `search` (run.ts chooseProbeMode).
+      mode: req.mode,
+      intervalsSeconds: req.intervalsSeconds,
+      maxIdleSeconds: req.maxIdleSeconds,
+      passiveWindow: this.opts.passiveWindow ?? null,
       holdStream: req.holdStream ?? false,
       keepaliveSeconds: req.keepaliveSeconds ?? null,
       timeoutSeconds: req.timeoutSeconds ?? null,

@@ -13,6 +13,7 @@ import {
   seconds,
   type UpstreamProbeResult,
 } from './result.js';
+import { type SearchRunOptions, searchIdleTimeout } from './searchProbe.js';
 import { ProbeSession, toolsReturned } from './session.js';
 import { probeSessionless, type SessionlessProbeResult } from './sessionless.js';
 import { idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
@@ -34,6 +35,8 @@ export interface ProbeUpstreamOptions {
   intervalsSeconds: readonly number[];
   keepaliveSeconds: number | null;
   bisect: BisectOptions;
+  /** `search` mode settings; required in that mode. */
+  search?: SearchRunOptions;
   signal: AbortSignal;
   /** Seconds since the run started, for events. */
   clock: () => number;
@@ -57,6 +60,7 @@ export async function probeUpstream(o: ProbeUpstreamOptions): Promise<void> {
     const idle = (async () => {
       if (!(await firstSession)) return;
       if (o.mode === 'ladder') await ladder(o, now);
+      else if (o.mode === 'search') await searchIdleTimeout(o, o.search!);
       else {
         await fanout(o, now, o.intervalsSeconds, o.mode === 'bisect' ? 0 : null);
         if (o.mode === 'bisect') await bisect(o, now);
@@ -67,7 +71,11 @@ export async function probeUpstream(o: ProbeUpstreamOptions): Promise<void> {
     if (b.status === 'rejected') throw b.reason;
     if (i.status === 'rejected') throw i.reason;
     if (result.fatalError === null && result.stateless === false) {
-      result.window = windowOf(result.checkpoints);
+      // A search reports its own window (for a sweeper, a lower edge that holds despite it).
+      const searched = result.search;
+      result.window = searched
+        ? { ...searched.window, survivals: searched.survivals, expirations: searched.expirations }
+        : windowOf(result.checkpoints);
       if (o.keepaliveSeconds !== null) await keepalive(o, now);
     }
   } catch (err) {
@@ -211,7 +219,7 @@ function sessionlessOnly(o: ProbeUpstreamOptions, s: SessionlessProbeResult, ini
 }
 
 /** Sleeps until `atMs` on the tracker clock; throws ProbeCancelled when the run is cancelled. */
-async function sleepUntil(atMs: number, now: Now, signal: AbortSignal): Promise<void> {
+export async function sleepUntil(atMs: number, now: Now, signal: AbortSignal): Promise<void> {
   // Timers may fire a millisecond early against Date.now(): loop so a gap is never short of its target.
   for (let ms = atMs - now(); ms > 0; ms = atMs - now()) {
     try {
@@ -223,7 +231,7 @@ async function sleepUntil(atMs: number, now: Now, signal: AbortSignal): Promise<
   if (signal.aborted) throw new ProbeCancelled();
 }
 
-function checkpointFrom(
+export function checkpointFrom(
   target: number,
   exchange: ExchangeResult,
   openedAtMs: number,
@@ -270,13 +278,13 @@ function openFailure(
   };
 }
 
-function record(o: ProbeUpstreamOptions, c: Checkpoint): void {
+export function record(o: ProbeUpstreamOptions, c: Checkpoint): void {
   o.result.checkpoints.push(c);
   o.emit({ type: 'checkpoint', t: o.clock(), upstream: o.result.upstream, checkpoint: c });
 }
 
 /** Opens a session and (with --hold-stream) its GET stream. */
-async function openForIdle(o: ProbeUpstreamOptions, target: number, round: number | null) {
+export async function openForIdle(o: ProbeUpstreamOptions, target: number, round: number | null) {
   let streamRefused = false;
   const opened = await ProbeSession.open(o.wire, undefined, async (s) => {
     if (o.result.holdStream) streamRefused = !(await s.holdStream());

@@ -21,6 +21,11 @@ export const LIVE_PROBE_SCRIPT = `
         const c = d.checkpoint || {};
         return at + 'idle ' + c.idleSecondsTarget + 's: ' + (c.success ? 'OK ' + secs(c.latencySeconds) + (c.toolsReturned != null ? ' (tools=' + c.toolsReturned + ')' : '') : 'FAIL ' + (c.errorType || '') + (c.httpStatus ? ' ' + c.httpStatus : ''));
       }
+      case 'search': {
+        const lo = d.lowerSeconds == null ? '0s' : d.lowerSeconds + 's';
+        const win = d.upperSeconds == null ? '(' + lo + ', ∞)' : '(' + lo + ', ' + d.upperSeconds + 's]';
+        return at + (d.phase === 'done' ? 'search ' + (d.stopReason || 'done') + ': window ' : 'search window ') + win + (d.widthSeconds != null ? ' width ' + d.widthSeconds + 's' : '') + ' (' + d.phase + ', ' + d.sessionsOpened + ' sessions, ' + d.checks + ' checks)';
+      }
       case 'keepalive':
         return at + 'keepalive: ' + JSON.stringify(d.keepalive).slice(0, 160);
       case 'upstream-done':

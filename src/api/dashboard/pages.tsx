@@ -307,7 +307,7 @@ function ProbeForm(props: { upstream: string; startedProbe: string | null }) {
           Mode
           <select name="mode">
             {PROBE_MODES.map((m) => (
-              <option value={m} selected={m === 'bisect'}>
+              <option value={m} selected={m === 'search'}>
                 {m}
               </option>
             ))}
@@ -325,7 +325,7 @@ function ProbeForm(props: { upstream: string; startedProbe: string | null }) {
         </label>
         <button type="submit">Start probe</button>
         <span id="intervals-help" class="muted">
-          Comma-separated; empty uses the prober's default ladder.
+          Comma-separated, for ladder, fanout and bisect; search needs none (it finds the timeout itself).
         </span>
       </form>
       <div id="probe-progress" class="progress" role="status" aria-live="polite">
