@@ -105,6 +105,8 @@ export const SEARCH = {
   verifyShare: 0.25,
   /** Every phase stops early enough for its last check to end by 2 L + 10 s. */
   finishMarginSeconds: 1.5,
+  /** Re-tests come at most this often (a small T has every session due within moments). */
+  retestSpacingSeconds: 0.2,
   /** Checks failing with anything but expiry, before the search gives up. */
   maxFailures: 4,
 } as const;
@@ -150,6 +152,7 @@ export class IdleTimeoutSearch {
   private readonly climbFrom: number;
   /** A sweeper just killed a session: a sweep happened moments ago, so check on at once. */
   private burst = false;
+  private lastCheckAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: SearchOptions) {
     const reserve = Math.min(SEARCH.maxReserve, Math.floor(opts.budget / 4));
@@ -216,6 +219,7 @@ export class IdleTimeoutSearch {
     const checkNow = (s: PoolSession, gapSeconds: number) => {
       s.busy = true;
       this.checking = true;
+      this.lastCheckAt = now;
       actions.push({ type: 'check', session: s.id, gapSeconds: round(gapSeconds) });
       return { actions, wakeAt: null };
     };
@@ -231,6 +235,9 @@ export class IdleTimeoutSearch {
     // re-tests take the oldest one not yet idle beyond the lower edge.
     const next = this.phase === 'climb' ? idle[0] : idle.find((x) => gap(x) <= lower);
     if (!next) return wake(Number.POSITIVE_INFINITY);
+    const spacedUntil = this.lastCheckAt + SEARCH.retestSpacingSeconds;
+    if (this.phase !== 'climb' && now < spacedUntil)
+      return wake(Math.max(spacedUntil, next.lastActiveAt! + target));
     // (A millisecond's rounding must not leave a due check waiting for itself.)
     if (gap(next) >= target - 1e-6) return checkNow(next, Math.max(target, gap(next)));
     return wake(next.lastActiveAt! + target);
