@@ -321,7 +321,7 @@ describe('validation messages', () => {
       'config: upstreams[0].probe.every "6 hours" must be a duration like "90s", "30m" or "6h"',
     );
     expect(problem({ upstreams: [upstream({ probe: { every: '1h', mode: 'random' } })] })).toBe(
-      'config: upstreams[0].probe.mode "random" must be one of ladder, fanout, bisect',
+      'config: upstreams[0].probe.mode "random" must be one of search, ladder, fanout, bisect',
     );
     expect(problem({ upstreams: [upstream({ probe: { every: '1h', intervals: [5, -1] } })] })).toBe(
       'config: upstreams[0].probe.intervals[1] -1 must be a positive number of seconds',
