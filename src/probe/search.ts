@@ -10,11 +10,11 @@
 // - The target climbs from the largest survived gap L by max(0.9 s, 4.5% of L), so the first
 //   expiry brackets T in a window narrower than max(1 s, 5% of T). With a pool of N sessions
 //   the oldest one always has an idle gap near the target, so the climb runs at about
-//   1/(1 - 1.045^-N) of real time (N = 24: 1.5x): the window is pinned by about 1.6 T.
-// - It then re-tests just below the lower edge for a while: a clean timeout keeps surviving
-//   there, a periodic sweeper (sessions die at the next sweep after T idle) sooner or later
-//   kills one, which shows the overlap and lowers the edge; it keeps lowering it until the
-//   time allowance (2 L + 10 s) or the budget runs out.
+//   1/(1 - 1.045^-N) of real time (N = 24: 1.5x).
+// - Right after every expiry, and then for a while, sessions are re-tested just below the lower
+//   edge. A clean timeout keeps surviving there; a periodic sweeper (sessions die at the next
+//   sweep after T idle) sooner or later kills one, which shows as survivals and expiries that
+//   overlap. From then on the lower edge reported is `sweptLower`, which holds for any sweeper.
 import { windowOf } from '../analysis/lifetime.js';
 
 /** A survived or expired check; other failures do not count towards the window. */
@@ -150,7 +150,7 @@ export class IdleTimeoutSearch {
   private verifyUntil = Number.POSITIVE_INFINITY;
   private narrowAt: number | null = null;
   private readonly climbFrom: number;
-  /** A sweeper just killed a session: a sweep happened moments ago, so check on at once. */
+  /** Something just expired: for a sweeper, a sweep happened moments ago, so check on at once. */
   private burst = false;
   private lastCheckAt = Number.NEGATIVE_INFINITY;
 
