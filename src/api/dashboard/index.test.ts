@@ -179,6 +179,30 @@ describe('dashboard pages', () => {
     }
   });
 
+  it('shows a search run by the window it found', async () => {
+    await store.saveProbeRun({
+      id: 'run-search',
+      status: 'done',
+      mode: 'search',
+      upstreams: ['linear'],
+      startedAt: NOW - 60_000,
+      finishedAt: NOW - 10_000,
+      heartbeatAt: NOW - 10_000,
+      result: {
+        results: [
+          {
+            upstream: 'linear',
+            checkpoints: [{ success: true }, { success: false }],
+            search: { window: { lowerSeconds: 12.6, upperSeconds: 13.5 }, phase: 'done', stopReason: 'pinned' },
+          },
+        ],
+      },
+    });
+    const html = await (await app().request('/upstreams/linear', { headers: signedIn })).text();
+    expect(html).toContain('window (12.6s, 13.5s], pinned');
+    expect(html).not.toContain('checkpoints alive');
+  });
+
   it('answers 404 with the unknown id for an unknown upstream', async () => {
     const res = await app().request('/upstreams/nope', { headers: signedIn });
     expect(res.status).toBe(404);

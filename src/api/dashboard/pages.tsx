@@ -3,6 +3,8 @@
 // The dashboard's pages as server-rendered JSX. Everything is readable without
 // JavaScript; the only script (live.ts) turns the probe form into a live one.
 import { PROBE_MODES } from '../../config/schema.js';
+import { windowInterval } from '../../probe/format.js';
+import type { SearchResultJson } from '../../probe/searchProbe.js';
 import type { ProbeRunRow, StoredExchange } from '../../store/types.js';
 import { InitLatencyHistogram, SessionTimeline, SurvivalChart } from './charts.js';
 import { Page } from './layout.js';
@@ -252,7 +254,18 @@ function ExpirationsTable(props: { rows: StoredExchange[]; now: number }) {
 
 /** Probe results are stored as the DESIGN.md JSON; read the few fields shown defensively. */
 function probeSummary(run: ProbeRunRow): string {
-  const result = run.result as { results?: Array<{ checkpoints?: Array<{ success?: boolean }> }> } | null;
+  const result = run.result as {
+    results?: Array<{ checkpoints?: Array<{ success?: boolean }>; search?: SearchResultJson | null }>;
+  } | null;
+  // A search says where it put the timeout rather than how many checks survived.
+  const searches = (result?.results ?? []).flatMap((r) => (r.search ? [r.search] : []));
+  if (searches.length > 0)
+    return searches
+      .map(
+        (s) =>
+          `window ${windowInterval(s.window.lowerSeconds, s.window.upperSeconds)}, ${s.stopReason ?? s.phase}`,
+      )
+      .join('; ');
   const checkpoints = (result?.results ?? []).flatMap((r) => r.checkpoints ?? []);
   if (checkpoints.length === 0) return '—';
   const ok = checkpoints.filter((c) => c.success).length;
