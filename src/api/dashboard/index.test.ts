@@ -177,6 +177,8 @@ describe('dashboard pages', () => {
     ]) {
       expect(html).toContain(text);
     }
+    // The form starts a search unless a person picks another mode.
+    expect(html).toMatch(/<option value="search" selected[^>]*>/);
   });
 
   it('shows a search run by the window it found', async () => {
@@ -193,7 +195,11 @@ describe('dashboard pages', () => {
           {
             upstream: 'linear',
             checkpoints: [{ success: true }, { success: false }],
-            search: { window: { lowerSeconds: 12.6, upperSeconds: 13.5 }, phase: 'done', stopReason: 'pinned' },
+            search: {
+              window: { lowerSeconds: 12.6, upperSeconds: 13.5 },
+              phase: 'done',
+              stopReason: 'pinned',
+            },
           },
         ],
       },
