@@ -1,6 +1,7 @@
 // The whole product as one Hono app: proxy routes, admin API, /metrics, /healthz and the
 // dashboard, wired to one store, recorder, tracker and telemetry. `serve` listens with it
 // (src/server.ts); a host application mounts it (`host.route('/gateway', probe.app)`).
+
 import type { ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -9,6 +10,7 @@ import { dashboard } from './api/dashboard/index.js';
 import { adminApi } from './api/index.js';
 import { probeApi } from './api/probes.js';
 import { reportApi } from './api/report.js';
+import { watchCredentials } from './auth/credentialWatch.js';
 import { applyCliOverrides, parseConfig } from './config/load.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { DemoUpstream } from './demo/upstream.js';
@@ -181,6 +183,7 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
     extraRequestHeaders: telemetry.extraRequestHeaders,
     onStreamOpened: telemetry.onStreamOpened,
     injectMeta: config.telemetry.injectMeta,
+    credentialWatch: await watchCredentials(store, logger, opts.now),
   };
 
   const app = new Hono<{ Bindings: HttpBindings }>();

@@ -1,8 +1,15 @@
 // The I/O shell around the pure analysis: load one upstream's observations from
 // the store, estimate, replay, recommend, and shape the JSON that DESIGN.md names
 // for GET /api/upstreams/:id/lifetime, GET /api/report and `report --json`.
+
 import type { Config } from '../config/schema.js';
 import type { ObservationStore, ProbeRunRow, StoredUpstream } from '../store/types.js';
+import {
+  announcedTokens,
+  type CredentialLifetime,
+  credentialLifetime,
+  withCredential,
+} from './credential.js';
 import { type EraJson, type EraReportFields, isSessionCall, summarizeEras, withEras } from './era.js';
 import {
   estimateLifetime,
@@ -144,7 +151,7 @@ export interface UpstreamReport extends EraReportFields {
   name: string;
   url: string;
   transport: string;
-  lifetime: LifetimeJson & EraJson;
+  lifetime: LifetimeJson & EraJson & { credential: CredentialLifetime };
   recommendation: RecommendationJson;
   lastProbe: { id: string; status: string; startedAt: string; mode: string } | null;
 }
@@ -191,7 +198,14 @@ async function reportFor(
     recommendation: recommendationJson(recommendation),
     lastProbe: evidence.lastProbe,
   };
-  return withEras(entry, summarizeEras(exchanges, sessions, { stateless: upstream.stateless }));
+  const credential = credentialLifetime(
+    (await store.listCredentials?.(upstream.id).catch(() => [])) ?? [],
+    announcedTokens(runs, upstream.id),
+  );
+  return withCredential(
+    withEras(entry, summarizeEras(exchanges, sessions, { stateless: upstream.stateless })),
+    credential,
+  );
 }
 
 /** One upstream's report, or null when the store does not know the upstream. */

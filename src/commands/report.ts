@@ -69,7 +69,12 @@ export function formatReport(report: Report): string {
   ];
   const reasons = report.upstreams.map((u) => {
     const o = u.lifetime.observations;
-    return `${u.id}: ${u.recommendation.strategy}: ${u.recommendation.reason} [observations: ${o.proxy} passive, ${o.probe} probe; validates session ids: ${u.lifetime.validatesSessionIds ?? 'not probed'}]`;
+    const c = u.lifetime.credential;
+    const credential =
+      c && (c.observations > 0 || c.announcedSeconds !== null)
+        ? `; credential lifetime: (${c.lowerBoundSeconds ?? '-'}, ${c.upperBoundSeconds ?? '-'}] s from ${c.observations} credential${c.observations === 1 ? '' : 's'}${c.announcedSeconds !== null ? `, tokens announced for ${c.announcedSeconds} s` : ''}`
+        : '';
+    return `${u.id}: ${u.recommendation.strategy}: ${u.recommendation.reason} [observations: ${o.proxy} passive, ${o.probe} probe; validates session ids: ${u.lifetime.validatesSessionIds ?? 'not probed'}${credential}]`;
   });
   return `${table(rows)}\n\n${reasons.join('\n')}`;
 }

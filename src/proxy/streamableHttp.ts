@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { CredentialWatch, WatchedCredential } from '../auth/credentialWatch.js';
 import type { Logger } from '../log.js';
 import { redactText } from '../security/redact.js';
 import { type RequestEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
@@ -39,6 +40,8 @@ export interface ForwardContext {
   injectMeta?: boolean;
   /** Map a downstream session id to the upstream one (heal mode, later). */
   mapSessionId?: (upstream: string, sessionId: string) => string | null;
+  /** Credential lifetime: each request's credential and the upstream's answer to it (src/auth/credentialWatch.ts). */
+  credentialWatch?: CredentialWatch;
 }
 
 const EMPTY_ENVELOPE: RequestEnvelope = readRequestEnvelope('');
@@ -166,6 +169,8 @@ function forwardRequest(
   }
 
   const relay = new UpstreamRelay(res, upstream, method, handle, ctx, envelope, body, releaseBody, admitted);
+  if (fwd.authorization !== null && ctx.credentialWatch)
+    relay.credential = ctx.credentialWatch.seen(upstream.id, fwd.authorization);
   res.once('close', relay.onClientClose);
   // undici's plain dispatch: no promise, no response object or body stream, no parsed header
   // object per request; the raw headers and body chunks come straight to the relay. The relay's
@@ -198,6 +203,8 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   private clientGone = false;
   private upstreamDone = false;
   private relayed = false;
+  /** The request's credential, when it carried one and credentials are watched. */
+  credential: WatchedCredential | null = null;
   /** The client has been answered by the proxy itself (a 504 at the deadline). */
   private answered = false;
   private finished = false;
@@ -290,6 +297,7 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     const relayed = rawResponseHeadersForClient(rawHeaders);
     handle.headers(statusCode, relayed.sessionId);
+    if (this.credential !== null) ctx.credentialWatch?.answered(this.credential, statusCode, rawHeaders);
     if (this.method === 'GET' && statusCode >= 200 && statusCode < 300) {
       ctx.tracker.streamOpened(handle);
       ctx.onStreamOpened?.(handle);

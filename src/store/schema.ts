@@ -145,3 +145,19 @@ export type SchemaMatchesContract = [
   Assert<Same<Omit<UpstreamRow, 'updatedAt'>, StoredUpstream>>,
   Assert<Same<Omit<ProbeRunDbRow, 'result'>, Omit<ProbeRunRow, 'result'>>>,
 ];
+
+/**
+ * Credential lifetime (src/analysis/credential.ts): one row per upstream and credential the
+ * proxy saw, by keyed hash (src/auth/credentialWatch.ts); never the credential.
+ */
+export const credentials = sqliteTable(
+  'credentials',
+  {
+    upstream: text('upstream').notNull(),
+    credentialHash: text('credential_hash').notNull(),
+    firstSeenAt: integer('first_seen_at').notNull(),
+    lastOkAt: integer('last_ok_at'),
+    firstRejectedAt: integer('first_rejected_at'),
+  },
+  (t) => [uniqueIndex('credentials_upstream_hash').on(t.upstream, t.credentialHash)],
+);

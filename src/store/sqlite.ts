@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { and, asc, desc, eq, gte, type SQL, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import type { CredentialObservation } from '../analysis/credential.js';
 import type { ExchangeRecord, Observation, ObservationSource, SessionRecord } from '../sessions/types.js';
 import * as schema from './schema.js';
 import type {
@@ -79,6 +80,7 @@ class SqliteStore implements SqliteObservationStore {
   readonly kind = 'sqlite' as const;
   private readonly writeBatch: (batch: readonly Observation[]) => void;
   private readonly flagUpsert: Database.Statement;
+  private readonly credentialUpsert: Database.Statement;
 
   constructor(
     readonly path: string,
@@ -176,6 +178,13 @@ class SqliteStore implements SqliteObservationStore {
     };
     // An upstream may be flagged before the config was saved: insert a placeholder
     // row that `upsertUpstreams` completes later.
+    this.credentialUpsert = sqlite.prepare(`
+      INSERT INTO credentials (upstream, credential_hash, first_seen_at, last_ok_at, first_rejected_at)
+      VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (upstream, credential_hash) DO UPDATE SET
+        first_seen_at = min(first_seen_at, excluded.first_seen_at),
+        last_ok_at = max(coalesce(last_ok_at, excluded.last_ok_at), coalesce(excluded.last_ok_at, last_ok_at)),
+        first_rejected_at = min(coalesce(first_rejected_at, excluded.first_rejected_at), coalesce(excluded.first_rejected_at, first_rejected_at))`);
     this.flagUpsert = sqlite.prepare(`
       INSERT INTO upstreams (id, name, url, transport, stateless, validates_session_ids, updated_at)
       VALUES (@id, @id, '', coalesce(@transport, 'streamable-http'), @stateless, @validatesSessionIds, @updatedAt)
@@ -249,6 +258,29 @@ class SqliteStore implements SqliteObservationStore {
         },
       })
       .run();
+  }
+
+  async recordCredential(c: CredentialObservation): Promise<void> {
+    this.assertOpen();
+    this.credentialUpsert.run(c.upstream, c.credentialHash, c.firstSeenAt, c.lastOkAt, c.firstRejectedAt);
+  }
+
+  async listCredentials(upstream: string, limit = 1000): Promise<CredentialObservation[]> {
+    this.assertOpen();
+    const t = schema.credentials;
+    return this.db
+      .select({
+        upstream: t.upstream,
+        credentialHash: t.credentialHash,
+        firstSeenAt: t.firstSeenAt,
+        lastOkAt: t.lastOkAt,
+        firstRejectedAt: t.firstRejectedAt,
+      })
+      .from(t)
+      .where(eq(t.upstream, upstream))
+      .orderBy(desc(t.firstSeenAt))
+      .limit(Math.max(1, Math.min(limit, 10_000)))
+      .all();
   }
 
   async setUpstreamFlags(

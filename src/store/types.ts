@@ -1,3 +1,4 @@
+import type { CredentialObservation } from '../analysis/credential.js';
 import type {
   ExchangeRecord,
   Observation,
@@ -94,5 +95,13 @@ export interface ObservationStore {
    * any kind returned `maxRows`.
    */
   prune(before: number, maxRows: number): Promise<PruneCounts>;
+  /**
+   * Credential lifetime (optional: a store without it reports no passive credential data).
+   * Merges one credential's times: the earliest first sight, the latest acceptance, the
+   * earliest rejection.
+   */
+  recordCredential?(obs: CredentialObservation): Promise<void>;
+  /** The credentials seen for an upstream, most recent first sight first (at most `limit`, default 1000). */
+  listCredentials?(upstream: string, limit?: number): Promise<CredentialObservation[]>;
   close(): Promise<void>;
 }

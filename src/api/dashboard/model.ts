@@ -35,6 +35,13 @@ export interface LifetimeView {
   /** Both explanations; `idle` is what the idle-gap chart shades even when the basis is `age`. */
   windows?: { idle: { lowerBoundSeconds: number | null; upperBoundSeconds: number | null } };
   observations?: { proxy: number; probe: number };
+  /** How long a credential lives (src/analysis/credential.ts), kept apart from session expiry. */
+  credential?: {
+    lowerBoundSeconds: number | null;
+    upperBoundSeconds: number | null;
+    observations: number;
+    announcedSeconds: number | null;
+  };
 }
 
 /** DESIGN.md `/api/report` recommendation fields the dashboard reads. */

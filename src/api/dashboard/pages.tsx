@@ -34,6 +34,30 @@ export function windowLabel(l: LifetimeView): string {
   return `(${formatSeconds(l.lowerBoundSeconds ?? 0)}, ${formatSeconds(l.upperBoundSeconds)}]`;
 }
 
+/** Credential lifetime under the session window: a 401 is a credential's end, not a session's. */
+export function credentialLabel(l: LifetimeView): string | null {
+  const c = l.credential;
+  if (!c || (c.observations === 0 && c.announcedSeconds === null)) return null;
+  const parts: string[] = [];
+  if (c.observations > 0)
+    parts.push(
+      c.upperBoundSeconds === null
+        ? `> ${formatSeconds(c.lowerBoundSeconds ?? 0)} (no 401 seen, ${c.observations} seen)`
+        : `(${formatSeconds(c.lowerBoundSeconds ?? 0)}, ${formatSeconds(c.upperBoundSeconds)}] (${c.observations} seen)`,
+    );
+  if (c.announcedSeconds !== null) parts.push(`tokens announced for ${formatSeconds(c.announcedSeconds)}`);
+  return `credential: ${parts.join('; ')}`;
+}
+
+function CredentialLine(props: { l: LifetimeView }) {
+  const text = credentialLabel(props.l);
+  return text ? (
+    <div class="muted" data-credential>
+      {text}
+    </div>
+  ) : null;
+}
+
 function Strategy(props: { r: RecommendationView | null }) {
   if (!props.r) return <span class="muted">needs analysis</span>;
   const { strategy, poolIdleTtlSeconds } = props.r;
@@ -96,7 +120,10 @@ export function OverviewPage(props: { upstreams: UpstreamSummary[]; now: number 
                     {s.upstream.stateless ? ' · stateless' : ''}
                   </div>
                 </th>
-                <td>{s.upstream.stateless ? 'no sessions (stateless)' : windowLabel(s.lifetime)}</td>
+                <td>
+                  {s.upstream.stateless ? 'no sessions (stateless)' : windowLabel(s.lifetime)}
+                  <CredentialLine l={s.lifetime} />
+                </td>
                 <td>
                   {s.lifetime.basis}
                   <div class="muted">
