@@ -134,7 +134,14 @@ describe('openSqliteStore', () => {
       )
       .all()
       .map((r) => (r as { name: string }).name);
-    expect(tables).toEqual(['__drizzle_migrations', 'exchanges', 'probe_runs', 'sessions', 'upstreams']);
+    expect(tables).toEqual([
+      '__drizzle_migrations',
+      'credentials',
+      'exchanges',
+      'probe_runs',
+      'sessions',
+      'upstreams',
+    ]);
     expect(applied.n).toBeGreaterThanOrEqual(1);
     // Still exactly one row per migration file after three migrate() calls.
     const again = store.sqlite.prepare('SELECT count(*) AS n FROM __drizzle_migrations').get() as {
