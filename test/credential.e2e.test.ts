@@ -2,7 +2,7 @@
 // proxy until the upstream answers 401 invalid_token. The credential window lands around 2 s,
 // apart from the session window (no session expiry is recorded), in the API, the report's
 // reason and the dashboard; the tokens themselves appear nowhere in the database.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -77,7 +77,10 @@ describe('passive credential lifetime through the proxy', () => {
     const page = await fetch(`${proxy.url}/`).then((r) => r.text());
     expect(page).toContain('credential: (');
 
-    const db = readFileSync(proxy.dbPath).toString('latin1');
+    const db = [proxy.dbPath, `${proxy.dbPath}-wal`]
+      .filter(existsSync)
+      .map((f) => readFileSync(f).toString('latin1'))
+      .join('\n');
     for (const token of fixture.issued) expect(db.includes(token)).toBe(false);
     expect(statSync(join(home, 'credential-hash.key')).mode & 0o777).toBe(0o600);
   }, 30_000);
