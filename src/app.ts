@@ -14,6 +14,8 @@ import { watchCredentials } from './auth/credentialWatch.js';
 import { applyCliOverrides, parseConfig } from './config/load.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { DemoUpstream } from './demo/upstream.js';
+import { Healer } from './heal/healer.js';
+import { resolveHealKey } from './heal/healKey.js';
 import { createLogger, type Logger } from './log.js';
 import { ProbeRunner } from './probe/runner.js';
 import { passiveWindowFrom } from './probe/searchHint.js';
@@ -163,10 +165,16 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
   tracker.startSweeping();
 
   const registry = createUpstreamRegistry(config.upstreams);
+  const healing = config.upstreams.filter((u) => u.heal).map((u) => u.id);
+  const healer =
+    healing.length > 0
+      ? new Healer({ key: resolveHealKey(config.server.healKey), upstreams: healing })
+      : undefined;
   telemetry.watch({
     recorderStats: () => recorder.stats(),
     trackerSize: () => tracker.size,
     proxyRejections: () => registry.rejections(),
+    heals: healer ? () => healer.stats() : undefined,
   });
   const openStreams = new Set<ServerResponse>();
   const proxyContext: ForwardContext = {
@@ -184,6 +192,7 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
     onStreamOpened: telemetry.onStreamOpened,
     injectMeta: config.telemetry.injectMeta,
     credentialWatch: await watchCredentials(store, logger, opts.now),
+    healer,
   };
 
   const app = new Hono<{ Bindings: HttpBindings }>();

@@ -43,6 +43,8 @@ export function expirationJson(e: StoredExchange) {
     outcome: e.outcome,
     confidence: e.confidence,
     streamAttached: e.streamAttached,
+    healed: e.healed,
+    healLatencySeconds: seconds(e.healLatencyMs),
     errorMessage: e.errorMessage,
     at: iso(e.startedAt),
   };

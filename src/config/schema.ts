@@ -156,6 +156,12 @@ export const upstreamSchema = z
       .optional(),
     probe: probeScheduleSchema.optional(),
     auth: upstreamAuthSchema.optional(),
+    /**
+     * Heal mode (docs/heal.md): an agent's request on an expired upstream session is answered
+     * from a replacement session opened with the agent's own `initialize` parameters.
+     * Off unless `true`.
+     */
+    heal: z.boolean().optional(),
   })
   .transform(({ id, name, ...rest }) => ({ id, name: name ?? id, ...rest }));
 
@@ -203,6 +209,11 @@ export const serverSchema = z.strictObject({
     .number()
     .refine((n) => Number.isFinite(n) && n >= 0, 'must be zero or a positive number of seconds')
     .default(10),
+  /**
+   * The secret heal mode seals agents' session ids with (docs/heal.md). Give every replica the
+   * same one; without it a key is generated once under MCP_PROBE_HOME.
+   */
+  healKey: z.string().min(16, 'must be at least 16 characters (e.g. ${MCP_PROBE_HEAL_KEY})').optional(),
 });
 
 export const storageSchema = z.strictObject({

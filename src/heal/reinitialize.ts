@@ -17,6 +17,19 @@ export interface ReinitializeOptions {
   initializeParams: string;
   /** The whole heal's deadline for each request (the upstream's `timeoutSeconds`). */
   timeoutMs: number;
+  /**
+   * Observation of the new session's `initialize` (the tracker records it as any session's
+   * opening): called as the request leaves, with the body sent; the returned callback gets the
+   * answer (status, session id, the JSON-RPC messages read, or an error text).
+   */
+  observeInitialize?: (body: string) => (answer: InitializeAnswer) => void;
+}
+
+export interface InitializeAnswer {
+  status: number | null;
+  sessionId: string | null;
+  messages: string[];
+  errorText: string | null;
 }
 
 export type ReinitializeResult =
@@ -138,16 +151,18 @@ interface RpcAnswer {
   error?: unknown;
 }
 
+/** The JSON-RPC message texts of a JSON or SSE answer. */
+function messagesIn(contentType: string, body: string): string[] {
+  if (!isEventStream(contentType)) return body.length > 0 ? [body] : [];
+  const messages: string[] = [];
+  const parser = createParser({ onEvent: (e) => messages.push(e.data) });
+  parser.feed(body);
+  return messages;
+}
+
 /** The JSON-RPC response to the heal's `initialize` in a JSON or SSE answer. */
 function findResponse(contentType: string, body: string): RpcAnswer | null {
-  const candidates: string[] = [];
-  if (isEventStream(contentType)) {
-    const parser = createParser({ onEvent: (e) => candidates.push(e.data) });
-    parser.feed(body);
-  } else {
-    candidates.push(body);
-  }
-  for (const text of candidates) {
+  for (const text of messagesIn(contentType, body)) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

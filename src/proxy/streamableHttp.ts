@@ -1,9 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { CredentialWatch, WatchedCredential } from '../auth/credentialWatch.js';
+import type { HealedSessionRef, Healer } from '../heal/healer.js';
+import type { InitializeAnswer } from '../heal/reinitialize.js';
 import type { Logger } from '../log.js';
 import { redactText } from '../security/redact.js';
-import { type RequestEnvelope, readRequestEnvelope } from '../sessions/jsonrpc.js';
+import { classifyOutcome } from '../sessions/classify.js';
+import { type RequestEnvelope, readRequestEnvelope, readResponseEnvelope } from '../sessions/jsonrpc.js';
 import type { ExchangeHandle, SessionTracker } from '../sessions/tracker.js';
 import { injectMetaTraceparent } from '../telemetry/traceContext.js';
 import { RETRY_AFTER_SECONDS } from './admission.js';
@@ -38,10 +41,18 @@ export interface ForwardContext {
   openStreams?: Set<ServerResponse>;
   /** `telemetry.injectMeta`: also put the forwarded `traceparent` into `params._meta` (SEP-414). */
   injectMeta?: boolean;
-  /** Map a downstream session id to the upstream one (heal mode, later). */
-  mapSessionId?: (upstream: string, sessionId: string) => string | null;
   /** Credential lifetime: each request's credential and the upstream's answer to it (src/auth/credentialWatch.ts). */
   credentialWatch?: CredentialWatch;
+  /** Heal mode (`heal: true` upstreams): sealed session ids, replacement sessions, one replay. */
+  healer?: Healer;
+}
+
+/** Heal mode's part in one forwarded request. */
+interface HealState {
+  /** The agent's session, when heal mode issued its id (else the request passes through unhealed). */
+  ref: HealedSessionRef | null;
+  /** This request is the replay after a heal: its answer goes to the agent whatever it is. */
+  replayed: boolean;
 }
 
 const EMPTY_ENVELOPE: RequestEnvelope = readRequestEnvelope('');
@@ -83,7 +94,13 @@ export async function forwardStreamableHttp(
   ctx: ForwardContext,
 ): Promise<void> {
   const method = req.method ?? 'GET';
-  const fwd = headersForUpstream(req.rawHeaders, upstream, ctx);
+  const heal = healStateFor(req.rawHeaders, upstream, ctx);
+  const fwd = requestHeadersForUpstream(req.rawHeaders, heal?.ref?.upstreamSessionId ?? null);
+  // The tracker follows the upstream's sessions: the one this request really goes to.
+  if (heal?.ref) {
+    fwd.sessionId = heal.ref.upstreamSessionId;
+    if (method === 'DELETE') ctx.healer?.forget(heal.ref.downstreamId);
+  }
   let body: Buffer | null = null;
   let release = NOTHING_HELD;
   if (method === 'POST') {
@@ -110,6 +127,7 @@ export async function forwardStreamableHttp(
     clientQuery,
     ctx,
     !isStream,
+    heal,
   );
 }
 
@@ -125,14 +143,16 @@ export function rejectOverloaded(res: ServerResponse, upstream: ResolvedUpstream
   );
 }
 
-function headersForUpstream(
+/** Null when the upstream does not heal; else the agent's healable session, if it names one. */
+function healStateFor(
   rawHeaders: string[],
   upstream: ResolvedUpstream,
   ctx: ForwardContext,
-): ForwardedRequestHeaders {
-  if (!ctx.mapSessionId) return requestHeadersForUpstream(rawHeaders, null);
-  const sessionId = firstRaw(rawHeaders, 'mcp-session-id');
-  return requestHeadersForUpstream(rawHeaders, sessionId ? ctx.mapSessionId(upstream.id, sessionId) : null);
+): HealState | null {
+  const healer = ctx.healer;
+  if (!healer?.heals(upstream.id)) return null;
+  const downstreamId = firstRaw(rawHeaders, 'mcp-session-id');
+  return { ref: downstreamId ? healer.resolve(upstream.id, downstreamId) : null, replayed: false };
 }
 
 function forwardRequest(
@@ -146,6 +166,7 @@ function forwardRequest(
   clientQuery: string,
   ctx: ForwardContext,
   admitted: boolean,
+  heal: HealState | null,
 ): void {
   let body = requestBody;
   const envelope = body === null ? EMPTY_ENVELOPE : readRequestEnvelopeBounded(body);
@@ -168,7 +189,21 @@ function forwardRequest(
     if (ctx.injectMeta && body !== null) body = withMetaTraceparent(body, extra);
   }
 
-  const relay = new UpstreamRelay(res, upstream, method, handle, ctx, envelope, body, releaseBody, admitted);
+  const path = upstreamPathFor(upstream, clientQuery);
+  const replay: ReplayInfo | null =
+    heal === null ? null : { heal, fwd: { ...fwd, headers }, remoteAddress, clientQuery, path };
+  const relay = new UpstreamRelay(
+    res,
+    upstream,
+    method,
+    handle,
+    ctx,
+    envelope,
+    body,
+    releaseBody,
+    admitted,
+    replay,
+  );
   if (fwd.authorization !== null && ctx.credentialWatch)
     relay.credential = ctx.credentialWatch.seen(upstream.id, fwd.authorization);
   res.once('close', relay.onClientClose);
@@ -178,7 +213,7 @@ function forwardRequest(
   (method === 'GET' ? upstream.streams : upstream.requests).dispatch(
     {
       method,
-      path: upstreamPathFor(upstream, clientQuery),
+      path,
       headers,
       body,
       headersTimeout: 0,
@@ -189,6 +224,28 @@ function forwardRequest(
 }
 
 type Finish = Parameters<ExchangeHandle['finish']>[0];
+
+/** What a relay on a heal-mode upstream needs to heal and replay its request. */
+interface ReplayInfo {
+  heal: HealState;
+  /** The request as it was forwarded (headers after telemetry's additions). */
+  fwd: ForwardedRequestHeaders;
+  remoteAddress: string | undefined;
+  clientQuery: string;
+  path: string;
+}
+
+/** Answers that may be a session error: held back (heal mode) until the body tells. */
+const MAY_BE_SESSION_ERROR = new Set([400, 401, 404]);
+/** A session-error answer is a short JSON body; a longer one is relayed as it comes. */
+const MAX_HELD_BYTES = 64 * 1024;
+
+interface HeldAnswer {
+  status: number;
+  headers: string[];
+  chunks: Buffer[];
+  bytes: number;
+}
 const NOOP_OBSERVER: BodyObserver = { push() {}, end: () => null, events: 0 };
 
 /**
@@ -208,6 +265,8 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   /** The client has been answered by the proxy itself (a 504 at the deadline). */
   private answered = false;
   private finished = false;
+  /** Heal mode: a possible session-error answer kept from the client until its body is read. */
+  private held: HeldAnswer | null = null;
   /** An SSE answer: its writes are corked per upstream read (see `cork`). */
   private sse = false;
   /** The client socket is corked until the current upstream read has been relayed. */
@@ -227,6 +286,8 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     private readonly releaseBody: () => void,
     /** Holds one of the upstream's `maxConcurrentRequests` slots until finished. */
     private readonly admitted: boolean,
+    /** Heal mode: set on upstreams with `heal: true`. */
+    private readonly replay: ReplayInfo | null,
   ) {
     this.deadline = setTimeout(this.onDeadline, upstream.timeoutMs);
   }
@@ -310,6 +371,15 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     const headers = relayed.headers;
     if (relayed.contentLength !== null && statusCode !== 204 && statusCode !== 304)
       headers.push('Content-Length', relayed.contentLength);
+    if (this.replay !== null) {
+      const clientSessionId = this.clientSessionId(statusCode, relayed.sessionId);
+      if (clientSessionId !== relayed.sessionId) setHeader(headers, 'mcp-session-id', clientSessionId);
+      if (this.shouldHold(statusCode)) {
+        this.relayed = false;
+        this.held = { status: statusCode, headers, chunks: [], bytes: 0 };
+        return true;
+      }
+    }
     if (this.sse) this.cork();
     res.writeHead(statusCode, headers);
     if (this.method === 'GET' && ctx.openStreams) {
@@ -323,6 +393,14 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    const held = this.held;
+    if (held !== null) {
+      this.observer.push(chunk);
+      held.chunks.push(chunk);
+      held.bytes += chunk.length;
+      if (held.bytes > MAX_HELD_BYTES) this.releaseHeld();
+      return true;
+    }
     if (this.sse) this.cork();
     const ok = this.res.write(chunk);
     this.observer.push(chunk);
@@ -333,6 +411,14 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.upstreamDone = true;
+    const held = this.held;
+    if (held !== null) {
+      if (this.isSessionError(held)) {
+        void this.healAndReplay();
+        return;
+      }
+      this.releaseHeld();
+    }
     this.res.end();
     this.finish({ errorText: safeEnd(this.observer) });
   }
@@ -341,6 +427,8 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.upstreamDone = true;
     this.clearDeadline();
     if (this.clientGone || this.answered) return;
+    // A held answer broke before the proxy sent any of it: the client gets the proxy's 502.
+    this.held = null;
     if (this.relayed) {
       // The answer had started: the client sees the stream break, as it would have directly.
       safeEnd(this.observer);
@@ -376,11 +464,147 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     }
   }
 
-  private finish(f: Finish): void {
+  /** Heal mode: the session id the agent sees for one the upstream sent. */
+  private clientSessionId(status: number, upstreamSessionId: string | null): string | null {
+    if (upstreamSessionId === null) return null;
+    const ref = this.replay?.heal.ref;
+    if (ref) return upstreamSessionId === ref.upstreamSessionId ? ref.downstreamId : upstreamSessionId;
+    // The agent's own `initialize` opened a session: give the agent a sealed id for it.
+    if (
+      status >= 200 &&
+      status < 300 &&
+      this.envelope.method === 'initialize' &&
+      this.handle.begin.sessionId === null
+    )
+      return (
+        this.ctx.healer?.sealNewSession(this.upstream.id, upstreamSessionId, this.body) ?? upstreamSessionId
+      );
+    return upstreamSessionId;
+  }
+
+  private shouldHold(status: number): boolean {
+    const replay = this.replay;
+    return (
+      replay !== null &&
+      replay.heal.ref !== null &&
+      !replay.heal.replayed &&
+      (this.method === 'POST' || this.method === 'GET') &&
+      MAY_BE_SESSION_ERROR.has(status)
+    );
+  }
+
+  /** The held answer is a session error (the classifier's own rule, as the tracker will record it). */
+  private isSessionError(held: HeldAnswer): boolean {
+    const text = Buffer.concat(held.chunks).toString('utf8');
+    let code: number | null = null;
+    try {
+      code = readResponseEnvelope(text).errorCode;
+    } catch {
+      code = null;
+    }
+    return (
+      classifyOutcome({
+        httpStatus: held.status,
+        carriedSessionId: true,
+        errorText: text,
+        rpcErrorCode: code,
+      }).outcome === 'session_expired'
+    );
+  }
+
+  /** Sends the held answer to the client as it is (not a session error, or the heal failed). */
+  private releaseHeld(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    this.relayed = true;
+    this.res.writeHead(held.status, held.headers);
+    for (const chunk of held.chunks) this.res.write(chunk);
+  }
+
+  /**
+   * The upstream refused the request as a session error, so it did not run it: open a
+   * replacement session with the agent's `initialize` parameters and send the request there,
+   * once. The agent gets the replay's answer on its own session id, or the original answer
+   * when the heal fails.
+   */
+  private async healAndReplay(): Promise<void> {
+    const replay = this.replay!;
+    const ref = replay.heal.ref!;
+    const healer = this.ctx.healer!;
+    const outcome = await healer.heal({
+      upstream: this.upstream.id,
+      ref,
+      dispatcher: this.upstream.requests,
+      path: replay.path,
+      headers: replay.fwd.headers,
+      timeoutMs: this.upstream.timeoutMs,
+      observeInitialize: (body) => this.observeHealInitialize(body),
+    });
+    if (this.clientGone) return;
+    if (!outcome.ok) {
+      this.ctx.logger.warn('heal failed; the agent gets the upstream answer', {
+        upstream: this.upstream.id,
+        reason: outcome.reason,
+      });
+      this.releaseHeld();
+      this.res.end();
+      this.finish({ errorText: safeEnd(this.observer) });
+      return;
+    }
+    this.held = null;
+    this.finish({ errorText: safeEnd(this.observer), healed: { latencyMs: outcome.latencyMs } }, true);
+    const fwd: ForwardedRequestHeaders = {
+      ...replay.fwd,
+      headers: withHeader(replay.fwd.headers, 'mcp-session-id', outcome.upstreamSessionId),
+      sessionId: outcome.upstreamSessionId,
+    };
+    forwardRequest(
+      this.method,
+      fwd,
+      this.body,
+      this.releaseBody,
+      replay.remoteAddress,
+      this.res,
+      this.upstream,
+      replay.clientQuery,
+      this.ctx,
+      false,
+      { ref: { ...ref, upstreamSessionId: outcome.upstreamSessionId }, replayed: true },
+    );
+  }
+
+  /** The heal's `initialize` is recorded like any session's opening (its latency is the init tax paid). */
+  private observeHealInitialize(body: string): (answer: InitializeAnswer) => void {
+    const handle = this.ctx.tracker.begin({
+      upstream: this.upstream.id,
+      transport: 'streamable-http',
+      httpMethod: 'POST',
+      sessionId: null,
+      request: readRequestEnvelope(body),
+      callerHash: this.handle.record.callerHash,
+    });
+    return (answer) => {
+      try {
+        if (answer.status !== null) handle.headers(answer.status, answer.sessionId);
+        for (const text of answer.messages) handle.message(readResponseEnvelope(text), text);
+        handle.finish(
+          answer.status === null
+            ? { connectionFailed: true, errorText: answer.errorText }
+            : { errorText: answer.errorText === null ? null : redactText(answer.errorText) },
+        );
+      } catch (err) {
+        this.ctx.logger.warn('observation failed; forwarding unaffected', { err });
+      }
+    };
+  }
+
+  /** `keepBody`: the body goes on to a replay, which gives its bytes back when it finishes. */
+  private finish(f: Finish, keepBody = false): void {
     if (this.finished) return;
     this.finished = true;
     if (this.admitted) this.upstream.admission.leave();
-    this.releaseBody();
+    if (!keepBody) this.releaseBody();
     try {
       this.handle.finish(f);
       this.ctx.onFinished?.(this.handle);
@@ -420,6 +644,24 @@ function safeEnd(observer: { end(): string | null }): string | null {
   } catch {
     return null;
   }
+}
+
+/** Sets `name` (lower case) to `value` in a flat header list, in place; removes it for null. */
+function setHeader(headers: string[], name: string, value: string | null): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() !== name) continue;
+    if (value === null) headers.splice(i, 2);
+    else headers[i + 1] = value;
+    return;
+  }
+  if (value !== null) headers.push(name, value);
+}
+
+/** A copy of `headers` with `name` (lower case) set to `value`. */
+function withHeader(headers: readonly string[], name: string, value: string): string[] {
+  const copy = [...headers];
+  setHeader(copy, name, value);
+  return copy;
 }
 
 /** The first value of a header (`name` in lower case) in a raw [name, value, ...] list. */

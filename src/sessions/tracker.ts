@@ -108,6 +108,8 @@ export interface FinishExchange {
    * ended before it did, even though the POST itself was accepted with a 202.
    */
   responseStreamEnded?: boolean;
+  /** Heal mode answered the agent from a replacement session; this is how long opening it took. */
+  healed?: { latencyMs: number };
 }
 
 /** Shared by every exchange whose expected answers all came: only ever read, never added to. */
@@ -177,6 +179,8 @@ export class ExchangeHandle {
       callerHash: begin.callerHash ?? state?.callerHash ?? null,
       rpcErrorCode: null,
       errorMessage: null,
+      healed: false,
+      healLatencyMs: null,
     };
   }
 
@@ -280,6 +284,10 @@ export class ExchangeHandle {
     r.upstreamVersions = this.answeredVersions(outcome);
     r.outcome = outcome;
     r.confidence = confidence;
+    if (f.healed) {
+      r.healed = true;
+      r.healLatencyMs = f.healed.latencyMs;
+    }
     if (outcome !== 'ok') {
       r.errorMessage = storableErrorText(
         (this.rpcError ? this.rpcErrorText : f.errorText) ?? null,
@@ -645,6 +653,8 @@ export class SessionTracker {
       callerHash: state.callerHash,
       rpcErrorCode: null,
       errorMessage: errorText,
+      healed: false,
+      healLatencyMs: null,
     };
     this.end(upstream, sessionId, 'expired', at);
     this.emit({ type: 'exchange', exchange: record });

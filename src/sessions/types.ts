@@ -81,6 +81,10 @@ export interface ExchangeRecord {
   rpcErrorCode: number | null;
   /** Short, redacted description of what went wrong. */
   errorMessage: string | null;
+  /** Heal mode answered the agent from a replacement session after this exchange's session error. */
+  healed: boolean;
+  /** How long opening the replacement session took (ms); null unless healed. */
+  healLatencyMs: number | null;
 }
 
 /** The lifetime of one upstream session as the tracker (or prober) saw it. */

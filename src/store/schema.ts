@@ -98,6 +98,9 @@ export const exchanges = sqliteTable(
     callerHash: text('caller_hash'),
     rpcErrorCode: integer('rpc_error_code'),
     errorMessage: text('error_message'),
+    /** Heal mode answered the agent from a replacement session after this session error. */
+    healed: integer('healed', { mode: 'boolean' }).notNull().default(false),
+    healLatencyMs: real('heal_latency_ms'),
   },
   // Every proxied request inserts a row, so each index costs on the hot path's write.
   // Expirations are rare: partial indexes serve /api/expirations without touching the

@@ -96,9 +96,9 @@ class SqliteStore implements SqliteObservationStore {
         upstream, source, probe_run_id, transport, session_hash, http_method, rpc_method, rpc_count,
         tool_name, rpc_id, started_at, headers_at, response_at, ended_at, http_status, outcome,
         confidence, idle_gap_ms, session_age_ms, stream_attached, exchanges_before, protocol_version,
-        era, upstream_versions, caller_hash, rpc_error_code, error_message
-      ) VALUES (${Array(27).fill('?').join(', ')})`);
-    // The 27 values go as separate arguments, in the column order above: better-sqlite3
+        era, upstream_versions, caller_hash, rpc_error_code, error_message, healed, heal_latency_ms
+      ) VALUES (${Array(29).fill('?').join(', ')})`);
+    // The 29 values go as separate arguments, in the column order above: better-sqlite3
     // reads an argument directly but fetches an array's elements one by one through V8's
     // API, and the array is one more allocation per row (1.3-2.0 µs less a row in a loop, about
     // 0.5 µs in the running proxy; bench/README.md).
@@ -131,6 +131,8 @@ class SqliteStore implements SqliteObservationStore {
         str(x.callerHash),
         num(x.rpcErrorCode),
         str(x.errorMessage),
+        bool(x.healed) ?? 0,
+        num(x.healLatencyMs),
       );
     };
     // A later record for the same session overwrites its progress; handshake

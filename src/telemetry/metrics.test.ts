@@ -34,6 +34,8 @@ function exchange(over: Partial<ExchangeRecord>): ExchangeRecord {
     callerHash: null,
     rpcErrorCode: null,
     errorMessage: null,
+    healed: false,
+    healLatencyMs: null,
     ...over,
   };
 }

@@ -16,6 +16,8 @@ export interface MetricSources {
   trackerSize?: () => number;
   /** Requests the proxy's circuit breaker answered 503 at once, by upstream (a running count). */
   proxyRejections?: () => Iterable<{ upstream: string; count: number }>;
+  /** Heal mode's replacements, by upstream (running counts). */
+  heals?: () => Iterable<{ upstream: string; healed: number; failed: number }>;
 }
 
 export interface MetricsRecorder {
@@ -215,7 +217,20 @@ export function createMetricsRecorder(meter: Meter, now: () => number = Date.now
       }
     },
 
-    watch({ recorderStats, trackerSize, proxyRejections }) {
+    watch({ recorderStats, trackerSize, proxyRejections, heals }) {
+      if (heals) {
+        meter
+          .createObservableCounter(sc.METRIC_HEALS, {
+            unit: '{session}',
+            description: 'Expired upstream sessions heal mode replaced (healed) or could not (failed).',
+          })
+          .addCallback((r) => {
+            for (const { upstream, healed, failed } of heals()) {
+              r.observe(healed, { [sc.ATTR_UPSTREAM]: upstream, [sc.ATTR_HEAL_RESULT]: 'healed' });
+              r.observe(failed, { [sc.ATTR_UPSTREAM]: upstream, [sc.ATTR_HEAL_RESULT]: 'failed' });
+            }
+          });
+      }
       if (proxyRejections) {
         meter
           .createObservableCounter(sc.METRIC_PROXY_REJECTED, {

@@ -64,6 +64,12 @@ export const METRIC_RECORDER_FAILED = 'mcpprobe.recorder.failed';
 export const METRIC_RECORDER_QUEUED = 'mcpprobe.recorder.queued';
 export const METRIC_TRACKER_SESSIONS = 'mcpprobe.tracker.sessions';
 export const METRIC_PROXY_REJECTED = 'mcpprobe.proxy.rejected';
+/** Heal mode: expired upstream sessions replaced (`mcpprobe.heal.result`: `healed` or `failed`). */
+export const METRIC_HEALS = 'mcpprobe.heal.count';
+export const ATTR_HEAL_RESULT = 'mcpprobe.heal.result';
+/** On an exchange whose session error heal mode absorbed: true, and how long the heal took (s). */
+export const ATTR_HEALED = 'mcpprobe.healed';
+export const ATTR_HEAL_LATENCY = 'mcpprobe.heal.latency';
 
 /** Bucket boundaries the MCP semconv recommends for both `mcp.*.duration` histograms (s). */
 export const MCP_DURATION_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];

@@ -165,6 +165,10 @@ export function exchangeAttributes(
   if (r.sessionAgeMs !== null) a[sc.ATTR_SESSION_AGE] = seconds(r.sessionAgeMs);
   if (r.exchangesBefore !== null) a[sc.ATTR_EXCHANGES_BEFORE] = r.exchangesBefore;
   if (r.probeRunId) a[sc.ATTR_PROBE_RUN_ID] = r.probeRunId;
+  if (r.healed) {
+    a[sc.ATTR_HEALED] = true;
+    if (r.healLatencyMs !== null) a[sc.ATTR_HEAL_LATENCY] = seconds(r.healLatencyMs);
+  }
   if (r.rpcMethod === 'initialize' && session) {
     if (session.clientName) a[sc.ATTR_CLIENT_NAME] = session.clientName;
     if (session.clientVersion) a[sc.ATTR_CLIENT_VERSION] = session.clientVersion;

@@ -30,6 +30,8 @@ export function exchangeRecord(over: Partial<ExchangeRecord> = {}): ExchangeReco
     callerHash: null,
     rpcErrorCode: null,
     errorMessage: null,
+    healed: false,
+    healLatencyMs: null,
     ...over,
   };
 }

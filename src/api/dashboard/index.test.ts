@@ -67,6 +67,8 @@ function exchange(
     callerHash: 'c1',
     rpcErrorCode: null,
     errorMessage: null,
+    healed: false,
+    healLatencyMs: null,
   };
 }
 

@@ -1,0 +1,148 @@
+/**
+ * Heal mode against mcp-proxy 6.7 (a real third-party server whose sessions die after 2 s idle,
+ * swept every 2 s), with a raw client that holds no GET stream: calls after gaps longer than
+ * the timeout fail direct, and succeed through the proxy with `heal: true`, on one downstream
+ * session id; without `heal` the 404 passes through untouched.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type McpProxySweeper, startMcpProxySweeper } from './fixtures/mcpProxySweeper.js';
+import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
+
+const IDLE_MS = 2000;
+/** Past T + one sweep period: every session idle this long is gone. */
+const GAP_MS = 2 * IDLE_MS + 700;
+
+const INIT = {
+  jsonrpc: '2.0',
+  id: 0,
+  method: 'initialize',
+  params: {
+    protocolVersion: '2025-06-18',
+    capabilities: {},
+    clientInfo: { name: 'heal-test', version: '1' },
+  },
+};
+
+interface Answer {
+  status: number;
+  sessionId: string | null;
+  body: string;
+}
+
+async function post(url: string, message: unknown, sessionId: string | null): Promise<Answer> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: 'Bearer heal-test-token',
+  };
+  if (sessionId) {
+    headers['mcp-session-id'] = sessionId;
+    headers['mcp-protocol-version'] = '2025-06-18';
+  }
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(message) });
+  return { status: res.status, sessionId: res.headers.get('mcp-session-id'), body: await res.text() };
+}
+
+/** initialize + notifications/initialized; returns the session id the client was given. */
+async function openSession(url: string): Promise<string> {
+  const init = await post(url, INIT, null);
+  expect(init.status).toBe(200);
+  expect(init.sessionId).toBeTruthy();
+  const initialized = await post(
+    url,
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    init.sessionId,
+  );
+  expect(initialized.status).toBe(202);
+  return init.sessionId!;
+}
+
+const toolsList = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/list' });
+
+describe('heal mode against mcp-proxy (2 s idle)', () => {
+  let upstream: McpProxySweeper;
+  let healing: TestProxy;
+  let plain: TestProxy;
+  let home: string;
+
+  beforeAll(async () => {
+    upstream = await startMcpProxySweeper({ idleTimeoutMs: IDLE_MS });
+    home = mkdtempSync(join(tmpdir(), 'heal-home-'));
+    process.env.MCP_PROBE_HOME = home;
+    healing = await startTestProxy([upstreamConfig('mp', upstream.url, { heal: true, timeoutSeconds: 10 })]);
+    plain = await startTestProxy([upstreamConfig('mp', upstream.url, { timeoutSeconds: 10 })]);
+  }, 30_000);
+
+  afterAll(async () => {
+    await healing?.cleanup();
+    await plain?.cleanup();
+    await upstream?.close();
+    delete process.env.MCP_PROBE_HOME;
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('answers every call after an expiry from a replacement session, on one session id, and records each heal', async () => {
+    const url = healing.mcpUrl('mp');
+    const sessionId = await openSession(url);
+    // The agent holds a sealed id, not the upstream's.
+    expect(sessionId).toMatch(/^mph1\./);
+    expect((await post(url, toolsList(1), sessionId)).status).toBe(200);
+
+    for (const id of [2, 3]) {
+      await sleep(GAP_MS);
+      const answer = await post(url, toolsList(id), sessionId);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toContain('"tools"');
+      // The agent's session id never changes.
+      expect(answer.sessionId ?? sessionId).toBe(sessionId);
+    }
+
+    await healing.flush();
+    const res = await fetch(`${healing.url}/api/expirations?upstream=mp`);
+    const expirations = (await res.json()) as {
+      healed: boolean;
+      idleGapSeconds: number;
+      outcome: string;
+      healLatencySeconds: number;
+    }[];
+    const healed = expirations.filter((e) => e.healed);
+    expect(healed).toHaveLength(2);
+    for (const e of healed) {
+      expect(e.outcome).toBe('session_expired');
+      expect(e.idleGapSeconds).toBeGreaterThan(IDLE_MS / 1000);
+      expect(e.healLatencySeconds).toBeGreaterThan(0);
+    }
+  }, 30_000);
+
+  it('passes the 404 through untouched without heal, as the upstream answers it direct', async () => {
+    const direct = await openSession(upstream.url);
+    const sessionId = await openSession(plain.mcpUrl('mp'));
+    expect(sessionId).not.toMatch(/^mph1\./);
+    await sleep(GAP_MS);
+    const [directAnswer, proxied] = await Promise.all([
+      post(upstream.url, toolsList(1), direct),
+      post(plain.mcpUrl('mp'), toolsList(1), sessionId),
+    ]);
+    expect(directAnswer.status).toBe(404);
+    expect(proxied.status).toBe(404);
+    expect(proxied.body).toBe(directAnswer.body.replace(direct, sessionId));
+  }, 30_000);
+
+  it('never heals an error that is not a session error, and never an id it did not issue', async () => {
+    const url = healing.mcpUrl('mp');
+    const sessionId = await openSession(url);
+    // An unknown method on a live session: a JSON-RPC error, passed through as it is.
+    const unknown = await post(url, { jsonrpc: '2.0', id: 9, method: 'no/such/method' }, sessionId);
+    expect(unknown.body).toContain('"error"');
+    // An id heal mode did not seal (the upstream's own, or a made-up one) passes through unhealed.
+    const madeUp = await post(url, toolsList(10), 'not-a-sealed-id');
+    expect([400, 404]).toContain(madeUp.status);
+    await healing.flush();
+    const res = await fetch(`${healing.url}/api/expirations?upstream=mp`);
+    const expirations = (await res.json()) as { healed: boolean }[];
+    expect(expirations.filter((e) => e.healed)).toHaveLength(2);
+  }, 30_000);
+});
