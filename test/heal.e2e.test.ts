@@ -117,6 +117,28 @@ describe('heal mode against mcp-proxy (2 s idle)', () => {
     }
   }, 30_000);
 
+  it('keeps healing across a restart of the proxy: the session id itself carries what a heal needs', async () => {
+    const sessionId = await openSession(healing.mcpUrl('mp'));
+    expect((await post(healing.mcpUrl('mp'), toolsList(1), sessionId)).status).toBe(200);
+    // Another proxy process with the same home (its heal key) and nothing in memory.
+    const restarted = await startTestProxy([upstreamConfig('mp', upstream.url, { heal: true, timeoutSeconds: 10 })]);
+    try {
+      await sleep(GAP_MS);
+      const answer = await post(restarted.mcpUrl('mp'), toolsList(2), sessionId);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toContain('"tools"');
+      // And the replacement is remembered there: the next call goes straight to it.
+      expect((await post(restarted.mcpUrl('mp'), toolsList(3), sessionId)).status).toBe(200);
+      await restarted.flush();
+      const expirations = (await (await fetch(`${restarted.url}/api/expirations?upstream=mp`)).json()) as {
+        healed: boolean;
+      }[];
+      expect(expirations.filter((e) => e.healed)).toHaveLength(1);
+    } finally {
+      await restarted.cleanup();
+    }
+  }, 30_000);
+
   it('passes the 404 through untouched without heal, as the upstream answers it direct', async () => {
     const direct = await openSession(upstream.url);
     const sessionId = await openSession(plain.mcpUrl('mp'));
