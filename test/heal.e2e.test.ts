@@ -115,13 +115,21 @@ describe('heal mode against mcp-proxy (2 s idle)', () => {
       expect(e.idleGapSeconds).toBeGreaterThan(IDLE_MS / 1000);
       expect(e.healLatencySeconds).toBeGreaterThan(0);
     }
+    const report = (await (await fetch(`${healing.url}/api/report`)).json()) as {
+      upstreams: { id: string; heal: { absorbed: number; totalSeconds: number } }[];
+    };
+    const mp = report.upstreams.find((u) => u.id === 'mp')!;
+    expect(mp.heal.absorbed).toBe(2);
+    expect(mp.heal.totalSeconds).toBeGreaterThan(0);
   }, 30_000);
 
   it('keeps healing across a restart of the proxy: the session id itself carries what a heal needs', async () => {
     const sessionId = await openSession(healing.mcpUrl('mp'));
     expect((await post(healing.mcpUrl('mp'), toolsList(1), sessionId)).status).toBe(200);
     // Another proxy process with the same home (its heal key) and nothing in memory.
-    const restarted = await startTestProxy([upstreamConfig('mp', upstream.url, { heal: true, timeoutSeconds: 10 })]);
+    const restarted = await startTestProxy([
+      upstreamConfig('mp', upstream.url, { heal: true, timeoutSeconds: 10 }),
+    ]);
     try {
       await sleep(GAP_MS);
       const answer = await post(restarted.mcpUrl('mp'), toolsList(2), sessionId);

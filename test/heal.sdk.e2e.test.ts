@@ -8,7 +8,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +28,11 @@ async function connectV1(url: string): Promise<SdkClient> {
   const transport = new StreamableHTTPClientTransport(new URL(url));
   const client = new Client({ name: 'heal-sdk-v1', version: '1.0.0' });
   await client.connect(transport);
-  return { listTools: () => client.listTools(), close: () => client.close(), sessionId: () => transport.sessionId };
+  return {
+    listTools: () => client.listTools(),
+    close: () => client.close(),
+    sessionId: () => transport.sessionId,
+  };
 }
 
 async function connectV2(url: string): Promise<SdkClient> {
@@ -48,7 +55,9 @@ describe('heal mode with the SDK clients, server-everything restarted under live
     upstream = await startServerEverything('streamableHttp');
     home = mkdtempSync(join(tmpdir(), 'heal-home-'));
     process.env.MCP_PROBE_HOME = home;
-    proxy = await startTestProxy([upstreamConfig('everything', upstream.url, { heal: true, timeoutSeconds: 10 })]);
+    proxy = await startTestProxy([
+      upstreamConfig('everything', upstream.url, { heal: true, timeoutSeconds: 10 }),
+    ]);
   }, 30_000);
 
   afterAll(async () => {
@@ -59,7 +68,10 @@ describe('heal mode with the SDK clients, server-everything restarted under live
   });
 
   it('keeps the 1.x and 2.x clients working through the proxy where direct ones fail', async () => {
-    const proxied = [await connectV1(proxy.mcpUrl('everything')), await connectV2(proxy.mcpUrl('everything'))];
+    const proxied = [
+      await connectV1(proxy.mcpUrl('everything')),
+      await connectV2(proxy.mcpUrl('everything')),
+    ];
     const direct = [await connectV1(upstream.url), await connectV2(upstream.url)];
     for (const c of [...proxied, ...direct]) expect((await c.listTools()).tools.length).toBeGreaterThan(0);
     const idsBefore = proxied.map((c) => c.sessionId());

@@ -11,6 +11,7 @@ import {
   withCredential,
 } from './credential.js';
 import { type EraJson, type EraReportFields, isSessionCall, summarizeEras, withEras } from './era.js';
+import { type HealSummaryJson, summarizeHeals } from './heal.js';
 import {
   estimateLifetime,
   type LatencySummary,
@@ -153,6 +154,8 @@ export interface UpstreamReport extends EraReportFields {
   transport: string;
   lifetime: LifetimeJson & EraJson & { credential: CredentialLifetime };
   recommendation: RecommendationJson;
+  /** Heal mode: the expiries it absorbed and what they cost. */
+  heal: HealSummaryJson;
   lastProbe: { id: string; status: string; startedAt: string; mode: string } | null;
 }
 
@@ -196,6 +199,7 @@ async function reportFor(
     transport: upstream.transport,
     lifetime: lifetimeJson(lifetime),
     recommendation: recommendationJson(recommendation),
+    heal: summarizeHeals(exchanges),
     lastProbe: evidence.lastProbe,
   };
   const credential = credentialLifetime(

@@ -75,6 +75,8 @@ export interface UpstreamSummary {
   lastProbe: ProbeRunRow | null;
   /** Sessions that expired in the last 24 h (not 404s: a dead session answers every later request so). */
   expirationsLast24h: number;
+  /** Of those, the ones heal mode answered from a replacement session. */
+  healedLast24h: number;
 }
 
 export interface UpstreamDetail extends UpstreamSummary {
@@ -198,6 +200,7 @@ async function summarize(
     lastProbe: runs[0] ?? null,
     // A session expires once; later requests on the dead session repeat the same 404.
     expirationsLast24h: new Set(recent.map((e) => e.sessionHash ?? `row-${e.id}`)).size,
+    healedLast24h: recent.filter((e) => e.healed).length,
   };
 }
 

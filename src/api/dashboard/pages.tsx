@@ -420,6 +420,7 @@ export function UpstreamPage(props: { detail: UpstreamDetail; startedProbe: stri
           <div class="label">Expirations, last 24 h</div>
           <div class="value">{d.expirationsLast24h}</div>
           <div class="note">
+            {d.healedLast24h > 0 ? `${d.healedLast24h} healed (heal mode: the agent never saw them); ` : ''}
             validates session ids:{' '}
             {l.validatesSessionIds === null
               ? 'not probed'

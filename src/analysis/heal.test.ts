@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { summarizeHeals } from './heal.js';
+
+describe('summarizeHeals', () => {
+  it('counts only healed exchanges and sums what their replacements cost', () => {
+    const s = summarizeHeals([
+      { healed: false, healLatencyMs: null },
+      { healed: true, healLatencyMs: 200 },
+      { healed: true, healLatencyMs: 400 },
+      { healed: true, healLatencyMs: null },
+    ]);
+    expect(s.absorbed).toBe(3);
+    expect(s.latencySeconds.n).toBe(2);
+    expect(s.totalSeconds).toBe(0.6);
+  });
+
+  it('says nothing was absorbed when nothing was healed', () => {
+    expect(summarizeHeals([{ healed: false, healLatencyMs: null }])).toEqual({
+      absorbed: 0,
+      latencySeconds: { p50: null, p90: null, n: 0 },
+      totalSeconds: 0,
+    });
+  });
+});
