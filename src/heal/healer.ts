@@ -1,4 +1,3 @@
-import { readRequestEnvelope } from '../sessions/jsonrpc.js';
 import { type InitializeAnswer, type ReinitializeResult, reinitialize } from './reinitialize.js';
 import { type SealedSession, SessionSealer } from './sealedSessionId.js';
 
@@ -161,10 +160,4 @@ export class Healer {
       if (oldest !== undefined) this.current.delete(oldest);
     }
   }
-}
-
-/** The method of a request body, for telling an agent's `initialize` apart cheaply. */
-export function isInitializeRequest(body: Buffer | null): boolean {
-  if (body === null || body.length > MAX_INITIALIZE_BODY_BYTES) return false;
-  return readRequestEnvelope(body.toString('utf8')).method === 'initialize';
 }
