@@ -308,7 +308,7 @@ describe('what the probe reports besides idle survival', () => {
 // Concurrent (each case idles about 4 s), so each case owns and closes its upstream
 // instead of the shared afterEach, which would close the others' mid-run.
 describe.concurrent('read-only by construction', () => {
-  const modes: ProbeMode[] = ['ladder', 'fanout', 'bisect'];
+  const modes: ProbeMode[] = ['search', 'ladder', 'fanout', 'bisect'];
   for (const mode of modes) {
     for (const holdStream of [false, true]) {
       it(`${mode}${holdStream ? ' --hold-stream' : ''} --keepalive sends only initialize, notifications/initialized, tools/list, ping, DELETE${holdStream ? ', GET' : ''}`, async ({

@@ -84,6 +84,23 @@ describe('probe: legacy HTTP+SSE', () => {
     }, 15_000);
   }
 
+  it('search works over legacy SSE: the stream lifetime it is not told (1.5 s) lands in a window at most 1 s wide', async () => {
+    const { result, only, methods } = await probeLegacy({ idleStreamCloseMs: 1500 }, { mode: 'search' });
+    expect(result.status).toBe('done');
+    expect(only.fatalError, String(only.fatalError)).toBeNull();
+    expect(
+      only.search?.stopReason,
+      JSON.stringify(
+        only.checkpoints.filter((c) => c.errorType !== null && c.errorType !== 'session_expired'),
+      ),
+    ).toBe('pinned');
+    const w = only.search!.window;
+    expect(w.lowerSeconds!).toBeLessThan(1.5);
+    expect(w.upperSeconds!).toBeGreaterThanOrEqual(1.45);
+    expect(w.upperSeconds! - w.lowerSeconds!).toBeLessThanOrEqual(1);
+    for (const m of methods) expect(m === 'GET' || READ_ONLY_METHODS.has(m)).toBe(true);
+  }, 30_000);
+
   it('--hold-stream --keepalive: the legacy stream counts as the held stream; pings keep it open', async () => {
     const { only, methods } = await probeLegacy(
       { idleStreamCloseMs: 1000 },

@@ -8,7 +8,7 @@ import { checkpointFrom, openForIdle, type ProbeUpstreamOptions, record } from '
 import { ProbeCancelled } from './wire.js';
 
 export interface SearchRunOptions {
-  /** Sessions the whole probe of one upstream may open (the baseline's included). Default 32. */
+  /** Sessions the whole probe of one upstream may open (the baseline's and a keepalive test's included). Default 32. */
   budget: number;
   /** Gaps beyond this are not tested. Default 3600 s. */
   maxIdleSeconds: number;
@@ -17,6 +17,8 @@ export interface SearchRunOptions {
 }
 
 export const DEFAULT_SEARCH_BUDGET = 32;
+/** Sessions being opened at once. */
+const OPEN_CONCURRENCY = 4;
 export const DEFAULT_MAX_IDLE_SECONDS = 3600;
 
 /** What the result JSON says about a search (`results[].search`). */
@@ -38,8 +40,9 @@ export async function searchIdleTimeout(o: ProbeUpstreamOptions, search: SearchR
   const seconds = () => now() / 1000;
   const planner = new IdleTimeoutSearch({
     startedAt: seconds(),
-    // The baseline session counts against the upstream's budget too.
-    budget: Math.max(1, search.budget - 1),
+    // The baseline session counts against the upstream's budget too, and so does the
+    // keepalive test's session when one follows.
+    budget: Math.max(1, search.budget - 1 - (o.keepaliveSeconds === null ? 0 : 1)),
     maxIdleSeconds: search.maxIdleSeconds,
     hint: search.hint,
   });
@@ -69,8 +72,11 @@ export async function searchIdleTimeout(o: ProbeUpstreamOptions, search: SearchR
     o.emit(event);
   };
 
+  // Sessions open a few at a time: two dozen handshakes at once look like a burst to a hosted
+  // server (rate limits), and legacy HTTP+SSE servers drop streams opened in a crowd.
+  const openSlots = new Semaphore(OPEN_CONCURRENCY);
   const open = async (id: number) => {
-    const opened = await openForIdle(o, 0, null);
+    const opened = await openSlots.run(() => openForIdle(o, 0, null));
     if (!opened) {
       planner.sessionFailed(id, seconds());
       return;
@@ -162,5 +168,24 @@ async function nextChange(
   } finally {
     if (timer) clearTimeout(timer);
     if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** At most `limit` tasks at once, in the order they asked. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
   }
 }

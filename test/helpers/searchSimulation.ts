@@ -16,6 +16,8 @@ export interface SimulationOptions extends Partial<Omit<SearchOptions, 'startedA
   openSeconds?: number;
   /** Seconds a check (one tools/list) takes. */
   checkSeconds?: number;
+  /** Opens at once, as the I/O shell allows (searchProbe.ts). Default 4. */
+  openConcurrency?: number;
 }
 
 export interface SimulationResult {
@@ -51,13 +53,17 @@ export function simulateSearch(o: SimulationOptions): SimulationResult {
     return sweep.phaseSeconds + k * sweep.periodSeconds <= now;
   };
   const pending: Pending[] = [];
+  // When each open slot is next free.
+  const slots: number[] = Array.from({ length: o.openConcurrency ?? 4 }, () => 0);
   let now = 0;
   let wall = 0;
   for (let guard = 0; guard < 200_000; guard++) {
     const plan = search.plan(now);
     for (const a of plan.actions) {
       if (a.type === 'open') {
-        const end = now + openSeconds;
+        const slot = slots.indexOf(Math.min(...slots));
+        const end = Math.max(now, slots[slot]!) + openSeconds;
+        slots[slot] = end;
         pending.push({
           at: end,
           run: () => {
