@@ -1,7 +1,6 @@
 // The proxy under test in its own process: the real serve stack (startServer) with a
-// temp SQLite store and telemetry on. argv: `recording=on|off` then id=url pairs. Answers
-// `settle` (after every slice), `mem` (after a full GC; start with --expose-gc), `flush` and
-// `recording-on`/`recording-off` (with BENCH_ROLES=swap) over IPC.
+// temp SQLite store, recording and telemetry on. argv: id=url pairs. Answers `settle` (after
+// every slice), `mem` (after a full GC; start with --expose-gc) and `flush` over IPC.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,6 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
-import { tuneRuntime } from '../src/runtime.js';
 import { startServer } from '../src/server.js';
 import { setupTelemetry } from '../src/telemetry/index.js';
 import {
@@ -23,9 +21,7 @@ import {
 import { droppingExporter } from './droppingExporter.js';
 import { answerParent } from './processes.js';
 
-// As `serve` does before it starts the server (src/runtime.ts): V8's pretenuring off.
-tuneRuntime();
-const [, ...pairs] = process.argv.slice(2);
+const pairs = process.argv.slice(2);
 const base = defaultConfig();
 const upstreams = pairs.map((pair) => {
   const eq = pair.indexOf('=');
@@ -51,8 +47,7 @@ const telemetry = spanProcessor
   : setupTelemetry({ env: {}, upstreams });
 if (timedHooks) instrumentTelemetry(telemetry);
 // Garbage collection time since the last `settle`, by kind, so that a run can show where the
-// collections fell (with swapped roles, a collection of what a recording slice left behind can
-// land in the next, non-recording one).
+// collections fell.
 const gcMs = { minor: 0, major: 0 };
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {

@@ -1,5 +1,6 @@
-// `npm run bench [-- --quick] [-- --profile]`: direct vs a bare Node pass-through vs
-// nginx vs the proxy (recording on / off), against a raw JSON-RPC upstream, the SDK
+// `npm run bench [-- --quick] [-- --profile]`: direct vs a bare Node pass-through (node:http +
+// undici) vs the proxy (recording and telemetry on) vs a generic Node reverse proxy
+// (http-proxy-3) and nginx, against a raw JSON-RPC upstream, the SDK
 // fixture upstream and server-everything. Rounds are interleaved and medians reported,
 // because the machine is shared; every ratio compares numbers from the same run.
 // Writes bench/results.json and bench/results.md. See bench/README.md.
@@ -25,6 +26,7 @@ import {
   balancedOrder,
   type CellSummary,
   evaluateTargets,
+  GENERIC_PROXY,
   type IdleCost,
   type IdleStep,
   iqrText,
@@ -56,37 +58,16 @@ const { values: flags } = parseArgs({
     tsx: { type: 'boolean', default: false },
     /** `off`: the proxies record metrics but build no spans (shows what tracing costs). */
     spans: { type: 'string', default: 'on' },
-    /**
-     * `node-http`: the second proxy slot (the `proxy (rec. off)` row) records too, with every request
-     * through `node:http` instead of the fast front: an A/B of `src/proxy/h1server.ts` in one run.
-     */
-    'second-proxy': { type: 'string', default: 'rec-off' },
-    /**
-     * `fixed` (default): one proxy process records, the other never does. `swap`: the two take
-     * turns recording, slice by slice, so each row is measured half in each process: the
-     * recording's cost within one process, with the processes' own speeds cancelled.
-     */
-    roles: { type: 'string', default: 'fixed' },
-    /** Extra node options for both proxy processes (e.g. `--allocation-site-pretenuring`). */
+    /** Extra node options for the proxy process (e.g. `--no-allocation-site-pretenuring`). */
     'proxy-flags': { type: 'string', default: '' },
   },
 });
-if (flags.roles !== 'swap' && flags.roles !== 'fixed') {
-  process.stderr.write(`bench: --roles must be swap or fixed, not "${flags.roles}"\n`);
-  process.exit(2);
-}
-if (flags['second-proxy'] !== 'rec-off' && flags['second-proxy'] !== 'node-http') {
-  process.stderr.write(
-    `bench: --second-proxy must be rec-off or node-http, not "${flags['second-proxy']}"\n`,
-  );
-  process.exit(2);
-}
 const quick = flags.quick === true;
 const ROUNDS = Number(flags.rounds ?? (quick ? 2 : 5));
 const CELL_MS = Number(flags['duration-ms'] ?? (quick ? 400 : 1000));
 const SLICES = Math.max(1, Math.floor(Number(flags.slices ?? (quick ? 2 : 4))));
 // Two identical pass-throughs' throughput moved 12-40% (SD of the log ratio) from one 1-second
-// round to the next (bench/README.md, eleventh session): a median of 5 rounds cannot tell 0.95x
+// round to the next (bench/README.md): a median of 5 rounds cannot tell 0.95x
 // from 1.00x. The throughput target's scenarios run this many times in each round instead.
 const THROUGHPUT_REPEATS = Math.max(1, Math.floor(Number(flags['throughput-repeats'] ?? (quick ? 1 : 3))));
 /** Sessions per step of the whole proxy's idle-session measurement, and how many steps. */
@@ -100,19 +81,9 @@ const SPANS_ON = flags.spans !== 'off';
 // The proxy children read these (bench/proxyChild.ts).
 process.env['BENCH_SPANS'] = SPANS_ON ? 'on' : 'off';
 process.env['BENCH_BREAKDOWN'] = flags.breakdown ? '1' : '0';
-process.env['BENCH_SECOND_PROXY'] = flags['second-proxy'];
-// "Recording on vs off" compares two processes, and two identical processes can differ for their
-// whole lives (the A/A control; V8's pretenuring, bench/README.md). With `--roles swap` each process
-// records in half of its slices of every round and not in the other half, so a process's own speed
-// falls on both rows alike; what it then leaves out is whatever recording costs a process beyond
-// the work of each request (bench/README.md, eighteenth session). Profiles, the breakdown and the
-// node:http A/B always keep one role per process.
-const SWAP_ROLES =
-  flags.roles === 'swap' && flags['second-proxy'] === 'rec-off' && !flags.profile && !flags.breakdown;
-process.env['BENCH_ROLES'] = SWAP_ROLES ? 'swap' : 'fixed';
 const TELEMETRY_NOTE = SPANS_ON
-  ? 'on in both proxy rows (spans batched to a no-op exporter, metrics in-process)'
-  : 'metrics only in both proxy rows (--spans off: no spans built)';
+  ? 'recording to SQLite and telemetry on in the proxy row (spans batched to a no-op exporter, metrics in-process)'
+  : 'recording on, metrics only in the proxy row (--spans off: no spans built)';
 
 type UpstreamId = 'raw' | 'fixture' | 'everything';
 interface Scenario {
@@ -195,15 +166,9 @@ async function main(): Promise<void> {
   const proxyFlags = ['--expose-gc', ...(flags['proxy-flags'] ?? '').split(' ').filter(Boolean)];
   if (flags.profile)
     proxyFlags.push('--cpu-prof', '--cpu-prof-dir=bench/profiles', '--cpu-prof-interval=250');
-  const proxy = await track(startChild('proxy', './proxyChild.ts', ['recording=on', ...pairs], proxyFlags));
-  const proxyNoRec = await track(
-    startChild('proxy (recording off)', './proxyChild.ts', ['recording=off', ...pairs], proxyFlags),
-  );
-  if (flags['second-proxy'] === 'node-http')
-    log(
-      '--second-proxy node-http: the "proxy (rec. off)" row is the proxy recording, on node:http (no fast front)',
-    );
-  if (flags.profile) log(`profiling proxy pid ${proxy.pid} and proxy (recording off) pid ${proxyNoRec.pid}`);
+  const proxy = await track(startChild('proxy', './proxyChild.ts', pairs, proxyFlags));
+  const generic = await track(startChild(GENERIC_PROXY, './genericProxy.ts', pairs));
+  if (flags.profile) log(`profiling proxy pid ${proxy.pid}`);
   const nginx = await startNginx(await findFreePort(), upstreamUrls).catch((err) => {
     log(`nginx skipped: ${(err as Error).message}`);
     return null;
@@ -240,12 +205,11 @@ async function main(): Promise<void> {
       settle: () => proxy.ask({ type: 'settle' }),
     },
     {
-      name: 'proxy (rec. off)',
-      pid: proxyNoRec.pid,
+      name: GENERIC_PROXY,
+      pid: generic.pid,
       withChildren: false,
-      urlFor: via(proxyNoRec.ready.port),
+      urlFor: via(generic.ready.port),
       clients: new Map(),
-      settle: () => proxyNoRec.ask({ type: 'settle' }),
     },
   ];
 
@@ -259,18 +223,12 @@ async function main(): Promise<void> {
     }
   }
   if (flags.breakdown) {
-    await printBreakdown(
-      targets,
-      new Map([
-        ['proxy', proxy],
-        ['proxy (rec. off)', proxyNoRec],
-      ]),
-    );
+    await printBreakdown(targets, new Map([['proxy', proxy]]));
     return;
   }
   if (flags.profile) {
     // Profile mode: load only the profiled proxies, then exit.
-    for (const t of targets.filter((x) => x.name.startsWith('proxy'))) {
+    for (const t of targets.filter((x) => x.name === 'proxy')) {
       // The scenarios --only names, else raw ping c16 (where the proxy's own cost shows most).
       const profiled = flags.only
         ? SCENARIOS
@@ -287,29 +245,8 @@ async function main(): Promise<void> {
     );
     return;
   }
-  // Which process records now (swapped roles): the first proxy process, or the second.
-  let firstRecords = true;
-  const setRoles = async (first: boolean) => {
-    if (!SWAP_ROLES || first === firstRecords) return;
-    await proxy.ask({ type: first ? 'recording-on' : 'recording-off' });
-    await proxyNoRec.ask({ type: first ? 'recording-off' : 'recording-on' });
-    firstRecords = first;
-  };
-  /** The row a slice of this target counts for: a proxy process's row is the role it has now. */
-  const rowOf = (t: Target): string => {
-    if (!SWAP_ROLES) return t.name;
-    if (t.pid === proxy.pid) return firstRecords ? 'proxy' : 'proxy (rec. off)';
-    if (t.pid === proxyNoRec.pid) return firstRecords ? 'proxy (rec. off)' : 'proxy';
-    return t.name;
-  };
-
   log(`${targets.length} targets × ${SCENARIOS.length} scenarios, sessions open; warming up`);
-  if (SWAP_ROLES)
-    log('--roles swap: the two proxy processes swap the recording on / off roles slice by slice');
-  for (const first of SWAP_ROLES ? [false, true] : [true]) {
-    await setRoles(first);
-    for (const s of SCENARIOS) for (const t of targets) await measure(t, s, Math.min(300, CELL_MS));
-  }
+  for (const s of SCENARIOS) for (const t of targets) await measure(t, s, Math.min(300, CELL_MS));
 
   gcByRow.clear(); // the warm-up's collections are not the rounds'
   const cells = new Map<string, CellSummary[]>();
@@ -321,17 +258,11 @@ async function main(): Promise<void> {
         const order = balancedOrder(targets, round * repeats + rep);
         // Each cell is run as SLICES slices, in the order A B C D E, E D C B A, A B C D E, ...: the
         // cells that are compared in a round then span the same seconds, so drift slower than that
-        // falls on all of them alike. (Measured against one piece per cell, it did not narrow the
-        // rounds' spread: most of this VM's noise is faster; bench/README.md.)
-        // With swapped roles the proxy processes change roles between passes (on, off, on, off for
-        // the first process, the reverse for the second; the other way round in the next round), so
-        // each proxy row is half of each process's slices.
+        // falls on all of them alike.
         const parts = new Map<string, Slice[]>(order.map((t) => [t.name, []]));
         for (let k = 0; k < SLICES; k++) {
-          await setRoles((k + round * repeats + rep) % 2 === 0);
           for (const t of k % 2 === 0 ? order : [...order].reverse()) {
-            const row = rowOf(t);
-            parts.get(row)!.push(await measureSlice(t, s, CELL_MS / SLICES, row));
+            parts.get(t.name)!.push(await measureSlice(t, s, CELL_MS / SLICES));
           }
         }
         for (const t of order) {
@@ -343,8 +274,6 @@ async function main(): Promise<void> {
     }
     log(`round ${round + 1}/${ROUNDS} done`);
   }
-  // The idle-session measurement goes through the first proxy process, recording.
-  await setRoles(true);
 
   /** Medians of this target's per-round ratios to the pass-through (and p50 minus direct's) of the same round. */
   const pairedWith = (scenarioName: string, target: string, hasPid: boolean) =>
@@ -352,7 +281,6 @@ async function main(): Promise<void> {
       mine: cells.get(`${scenarioName}|${target}`) ?? [],
       passThrough: cells.get(`${scenarioName}|pass-through`) ?? [],
       direct: cells.get(`${scenarioName}|direct`) ?? [],
-      recordingOff: target === 'proxy' ? (cells.get(`${scenarioName}|proxy (rec. off)`) ?? []) : null,
       hasCpu: hasPid,
     });
   const summary: Summary = { scenarios: [], idle: null, trackerIdle: null, recording: null };
@@ -411,16 +339,16 @@ async function main(): Promise<void> {
       sessionsPerClient: SESSIONS_PER_CLIENT,
       idleSessions: IDLE_SESSIONS,
       idleSteps: IDLE_STEPS,
-      proxyRoles: SWAP_ROLES ? ('swap' as const) : ('fixed' as const),
+      proxyFlags: flags['proxy-flags'] || null,
     },
     telemetry: TELEMETRY_NOTE,
     summary,
     targets: targetsMet,
   };
   const md = renderMarkdown(results);
-  // A partial run (--only, --spans off, --second-proxy node-http) prints its table but never
-  // replaces the full run's results.
-  if (!flags.only && SPANS_ON && flags['second-proxy'] === 'rec-off') {
+  // A partial run (--only, --spans off, --proxy-flags) prints its table but never replaces the
+  // full run's results.
+  if (!flags.only && SPANS_ON && !flags['proxy-flags']) {
     const benchDir = new URL('.', import.meta.url);
     writeFileSync(new URL('results.json', benchDir), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(new URL('results.md', benchDir), md);
@@ -435,7 +363,7 @@ function range(values: readonly number[] | null | undefined, digits = 2): string
 }
 
 /**
- * `--breakdown`: the pass-through and both proxies in turn, 2 × 3 s each per scenario (raw ping
+ * `--breakdown`: the pass-through and the proxy in turn, 2 × 3 s each per scenario (raw ping
  * c16 unless --only), then each proxy's timed hooks per request beside its CPU per request.
  */
 async function printBreakdown(targets: readonly Target[], children: ReadonlyMap<string, BenchChild>) {

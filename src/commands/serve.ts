@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { applyCliOverrides, defaultConfig, loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { tuneRuntime } from '../runtime.js';
 import { DEMO_UPSTREAM_ID, type RunningServer, startServer } from '../server.js';
 
 export const SERVE_USAGE = `Usage: mcp-session-probe serve [--config FILE] [--port 8787] [--host 127.0.0.1] [--db PATH] [--demo]
@@ -26,8 +25,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(SERVE_USAGE + '\n');
     return 0;
   }
-  // Before the server allocates anything (src/runtime.ts).
-  tuneRuntime();
   const logger = createLogger();
   const fileConfig = await loadConfig({ path: values.config });
   const config = applyCliOverrides(fileConfig ?? defaultConfig(), {
