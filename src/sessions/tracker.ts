@@ -504,9 +504,13 @@ export class SessionTracker {
     const end = r.endedAt ?? this.now();
     const b = h.begin;
     let state = h.state;
+    // The session's snapshot goes out after the exchange it counts, so that no batch the
+    // recorder commits holds a count ahead of the rows (a crash between two batches).
+    let snapshot: SessionRecord | null = null;
 
     if (b.request.method === 'initialize' && b.sessionId === null && b.httpMethod === 'POST') {
       state = this.onInitialize(h, end);
+      if (state) snapshot = { ...state.record };
     } else if (state) {
       const s = state.record;
       if (b.httpMethod === 'GET') {
@@ -530,14 +534,15 @@ export class SessionTracker {
       if (b.request.method === 'notifications/initialized' && s.initializedAt === null && outcome === 'ok') {
         s.initializedAt = end;
       }
-      if (outcome === 'session_expired') this.end(b.upstream, b.sessionId!, 'expired', end);
+      if (outcome === 'session_expired') snapshot = this.forget(b.upstream, b.sessionId!, 'expired', end);
       else if (b.httpMethod === 'DELETE' && r.httpStatus !== null && r.httpStatus < 300) {
-        this.end(b.upstream, b.sessionId!, 'deleted', end);
-      } else if (!f.clientAborted) this.emit({ type: 'session', session: { ...s } });
+        snapshot = this.forget(b.upstream, b.sessionId!, 'deleted', end);
+      } else if (!f.clientAborted) snapshot = { ...s };
     }
     if (state && r.sessionHash === null) r.sessionHash = state.record.sessionHash;
     if (r.callerHash === null && state) r.callerHash = state.callerHash;
     this.emit({ type: 'exchange', exchange: r });
+    if (snapshot) this.emit({ type: 'session', session: snapshot });
     this.onExchange?.(r, state?.record ?? null, h);
   }
 
@@ -578,7 +583,6 @@ export class SessionTracker {
     if (s.protocolVersion) r.protocolVersion = s.protocolVersion;
     this.sessions.set(b.upstream + '\0' + issued, state);
     this.enforceCap();
-    this.emit({ type: 'session', session: { ...s } });
     return state;
   }
 
@@ -685,12 +689,23 @@ export class SessionTracker {
 
   /** End a session (DELETE, expiry, stream end) and forget it. */
   end(upstream: string, sessionId: string, reason: SessionEndReason, at = this.now()): void {
+    const snapshot = this.forget(upstream, sessionId, reason, at);
+    if (snapshot) this.emit({ type: 'session', session: snapshot });
+  }
+
+  /** Ends a session and returns its last snapshot, for the caller to emit (null when unknown). */
+  private forget(
+    upstream: string,
+    sessionId: string,
+    reason: SessionEndReason,
+    at: number,
+  ): SessionRecord | null {
     const key = upstream + '\0' + sessionId;
     const state = this.sessions.get(key);
-    if (!state) return;
+    if (!state) return null;
     this.sessions.delete(key);
     state.record.endedAt = at;
     state.record.endReason = reason;
-    this.emit({ type: 'session', session: { ...state.record } });
+    return { ...state.record };
   }
 }

@@ -1,7 +1,9 @@
 // The recorder sits between the request path and the store. `record` only
 // appends to memory; a timer writes batches in the background. A failing store
 // (read-only file, lock, full disk) never reaches the request path: observations
-// wait in the queue, bounded by `maxQueue`, and are retried with backoff.
+// wait in the queue, bounded by `maxQueue`, and are retried with a backoff capped at
+// `maxBackoffMs` (a second by default), so that recording resumes about a second after
+// the store does and nothing waiting is dropped that the queue had room for.
 
 import type { Observation } from '../sessions/types.js';
 import type { ObservationStore } from './types.js';
@@ -16,7 +18,10 @@ export interface RecorderOptions {
   flushIntervalMs?: number;
   maxBatch?: number;
   maxQueue?: number;
-  /** Backoff after a failed write doubles from `flushIntervalMs` up to this. */
+  /**
+   * Backoff after a failed write doubles from `flushIntervalMs` up to this. A retry is cheap
+   * (one failed transaction), and a long backoff only delays recovery while the queue fills.
+   */
   maxBackoffMs?: number;
   logger?: Logger;
 }
@@ -25,7 +30,7 @@ export interface RecorderStats {
   /** Observations waiting to be written. */
   queued: number;
   written: number;
-  /** Dropped because the queue was full (oldest first), or rejected by the store as invalid. */
+  /** Dropped because the queue was full (oldest not in flight first), or rejected by the store as invalid. */
   dropped: number;
   /** Session snapshots replaced in the queue by a newer snapshot of the same session (never lost data). */
   coalesced: number;
@@ -53,7 +58,7 @@ export function createRecorder({
   flushIntervalMs = 50,
   maxBatch = 1000,
   maxQueue = 100_000,
-  maxBackoffMs = 30_000,
+  maxBackoffMs = 1_000,
   logger = silentLogger,
 }: RecorderOptions): Recorder {
   const queue = new ObservationQueue();
@@ -68,10 +73,6 @@ export function createRecorder({
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
 
-  // While a write is in flight its batch is still at the head of the queue; if
-  // overflow drops those oldest entries meanwhile, fewer remain to remove.
-  let inFlight = false;
-  let droppedInFlight = 0;
   // Writes are serialized: the timer and flush() share this chain.
   let chain: Promise<unknown> = Promise.resolve();
 
@@ -101,29 +102,28 @@ export function createRecorder({
 
   /** Writes the oldest batch; true on success (or nothing to write). Never throws. */
   async function writeOne(): Promise<boolean> {
-    const batch = queue.peek(maxBatch);
-    if (batch.length === 0) return true;
-    inFlight = true;
-    droppedInFlight = 0;
+    const { batch, span } = queue.peek(maxBatch);
+    if (batch.length === 0) {
+      queue.remove(span);
+      return true;
+    }
     try {
       await store.write(batch);
       written += batch.length;
-      queue.remove(batch.length - droppedInFlight);
+      queue.remove(span);
       onSuccess();
       return true;
     } catch (err) {
       if (isRejectedBatch(err)) {
         // Bad data, not a bad store: retrying would block the queue forever.
         // Write the batch one by one and drop only what the store refuses.
-        const pending = batch.slice(droppedInFlight);
-        queue.remove(pending.length);
-        await writeIndividually(pending, err);
+        queue.remove(span);
+        await writeIndividually(batch, err);
         return true;
       }
+      queue.unseal();
       onFailure(err);
       return false;
-    } finally {
-      inFlight = false;
     }
   }
 
@@ -189,11 +189,9 @@ export function createRecorder({
           schedule(failing ? backoffMs : flushIntervalMs);
           return;
         }
-        if (queue.size > maxQueue) {
-          queue.remove(1);
+        if (queue.size > maxQueue && queue.dropOldest()) {
           dropped += 1;
           burst.dropped += 1;
-          if (inFlight) droppedInFlight += 1;
         }
         schedule(failing ? backoffMs : flushIntervalMs);
       } catch {
@@ -244,63 +242,130 @@ function describe(err: unknown): string {
  * FIFO with O(1) amortized push and removal from the head. Session observations are
  * full snapshots (the tracker emits one after every exchange), so a newer snapshot of a
  * session replaces the one still waiting instead of queuing a second upsert: under load
- * a batch carries one session row per active session, not one per request.
+ * a batch carries one session row per active session, not one per request. The newer
+ * snapshot goes to the end of the queue, behind the exchanges it counts, and the older one
+ * leaves a hole: a batch then never commits a session's count ahead of its exchange rows.
+ *
+ * Removed and dropped observations are unreferenced at once (their slot becomes a hole), so
+ * the memory held is what `size` says; holes are compacted away once they dominate.
  */
 class ObservationQueue {
-  private items: Observation[] = [];
+  private slots: Array<Observation | undefined> = [];
   private head = 0;
+  /** Slots below this index were handed out by `peek` (a write in flight): never replaced or dropped. */
+  private sealed = 0;
+  /** Observations held (slots that are not holes). */
+  private live = 0;
+  /** No observation lives in [sealed, dropFrom): where the search for the oldest droppable one starts. */
+  private dropFrom = 0;
   /**
-   * Absolute index of the waiting snapshot of each session hash. Keyed by the hash alone, which the
+   * Index of the waiting snapshot of each session hash. Keyed by the hash alone, which the
    * tracker hands over as the same string every time (its hash code is computed once), so no key is
    * built per snapshot; the upstream and source are compared at the index. Two sessions sharing a
    * hash (different upstreams or sources) just stop coalescing with each other: correct, only fuller.
    */
   private sessionAt = new Map<string, number>();
-  /** Items below this index were handed out by `peek` (a write in flight): never replaced. */
-  private sealed = 0;
 
   get size(): number {
-    return this.items.length - this.head;
+    return this.live;
   }
 
-  /** Appends, or replaces a waiting snapshot of the same session; false when it replaced. */
+  /** Appends; false when it replaced a waiting snapshot of the same session. */
   push(obs: Observation): boolean {
+    let replaced = false;
     if (obs.type === 'session') {
       const s = obs.session;
       const at = this.sessionAt.get(s.sessionHash);
-      if (at !== undefined && at >= this.head && at >= this.sealed) {
-        const waiting = (this.items[at] as Extract<Observation, { type: 'session' }>).session;
-        if (waiting.upstream === s.upstream && waiting.source === s.source) {
-          this.items[at] = obs;
-          return false;
+      if (at !== undefined && at >= this.sealed) {
+        const waiting = this.slots[at];
+        if (
+          waiting?.type === 'session' &&
+          waiting.session.upstream === s.upstream &&
+          waiting.session.source === s.source
+        ) {
+          this.slots[at] = undefined;
+          this.live -= 1;
+          replaced = true;
         }
       }
-      this.sessionAt.set(s.sessionHash, this.items.length);
+      this.sessionAt.set(s.sessionHash, this.slots.length);
     }
-    this.items.push(obs);
+    this.slots.push(obs);
+    this.live += 1;
+    this.compactIfHollow();
+    return !replaced;
+  }
+
+  /** The oldest `n` observations, sealed until `remove` or `unseal`; `span` is the slots they took. */
+  peek(n: number): { batch: Observation[]; span: number } {
+    const batch: Observation[] = [];
+    let i = this.head;
+    while (i < this.slots.length && batch.length < n) {
+      const obs = this.slots[i++];
+      if (obs !== undefined) batch.push(obs);
+    }
+    this.sealed = i;
+    return { batch, span: i - this.head };
+  }
+
+  /** Removes the `span` slots a `peek` handed out (written, or refused for good). */
+  remove(span: number): void {
+    const end = Math.min(this.slots.length, this.head + span);
+    for (let i = this.head; i < end; i++) {
+      if (this.slots[i] !== undefined) {
+        this.slots[i] = undefined;
+        this.live -= 1;
+      }
+    }
+    this.head = end;
+    this.sealed = Math.max(this.sealed, end);
+    this.unseal();
+    if (this.head === this.slots.length) {
+      this.slots = [];
+      this.head = this.sealed = this.dropFrom = 0;
+      this.sessionAt.clear();
+    } else this.compactIfHollow();
+  }
+
+  /** A write failed: its batch may be replaced (newer snapshots) or dropped again. */
+  unseal(): void {
+    this.sealed = this.head;
+    this.dropFrom = Math.min(this.dropFrom, this.head);
+  }
+
+  /** Drops the oldest observation that is not in a write in flight; false when there is none. */
+  dropOldest(): boolean {
+    let i = Math.max(this.dropFrom, this.sealed);
+    while (i < this.slots.length && this.slots[i] === undefined) i++;
+    if (i >= this.slots.length) return false;
+    const obs = this.slots[i]!;
+    this.slots[i] = undefined;
+    this.live -= 1;
+    if (obs.type === 'session' && this.sessionAt.get(obs.session.sessionHash) === i) {
+      this.sessionAt.delete(obs.session.sessionHash);
+    }
+    this.dropFrom = i + 1;
+    this.compactIfHollow();
     return true;
   }
 
-  peek(n: number): Observation[] {
-    const batch = this.items.slice(this.head, this.head + n);
-    this.sealed = this.head + batch.length;
-    return batch;
-  }
-
-  remove(n: number): void {
-    this.head = Math.min(this.items.length, this.head + Math.max(0, n));
-    // Compact once the dead prefix dominates, keeping removal amortized O(1).
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.sealed = Math.max(0, this.sealed - this.head);
-      this.head = 0;
-      // Indexes moved: forget them (later snapshots simply queue again).
-      this.sessionAt.clear();
-    } else if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-      this.sealed = 0;
-      this.sessionAt.clear();
+  /** Rebuilds the slots without holes once they are most of the array (amortized O(1)). */
+  private compactIfHollow(): void {
+    const dead = this.slots.length - this.live;
+    if (dead < 1024 || dead * 2 < this.slots.length) return;
+    // The sealed slots keep their layout: the write in flight removes exactly its span.
+    const next = this.slots.slice(this.head, this.sealed);
+    const sealed = next.length;
+    this.sessionAt.clear();
+    for (let i = this.sealed; i < this.slots.length; i++) {
+      const obs = this.slots[i];
+      if (obs === undefined) continue;
+      if (obs.type === 'session') this.sessionAt.set(obs.session.sessionHash, next.length);
+      next.push(obs);
     }
+    this.slots = next;
+    this.head = 0;
+    this.sealed = sealed;
+    this.dropFrom = sealed;
   }
 }
