@@ -56,16 +56,23 @@ export async function openStoreForUpstreams(
   upstreams: readonly Pick<UpstreamConfig, 'id' | 'name' | 'url' | 'transport'>[],
 ): Promise<ObservationStore> {
   const store = await openStore(url);
-  await store.migrate();
-  await store.upsertUpstreams(
-    upstreams.map((u) => ({
-      id: u.id,
-      name: u.name,
-      url: redactUrl(u.url),
-      transport: u.transport,
-      stateless: null,
-      validatesSessionIds: null,
-    })),
-  );
+  try {
+    await store.migrate();
+    await store.upsertUpstreams(
+      upstreams.map((u) => ({
+        id: u.id,
+        name: u.name,
+        url: redactUrl(u.url),
+        transport: u.transport,
+        stateless: null,
+        validatesSessionIds: null,
+      })),
+    );
+  } catch (err) {
+    // A connection left open here would keep SQLite's per-file state (a WAL index it could
+    // only open read-only, say) for every later connection of this process.
+    await store.close().catch(() => {});
+    throw err;
+  }
   return store;
 }
