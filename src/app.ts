@@ -16,6 +16,7 @@ import type { Config, UpstreamConfig } from './config/schema.js';
 import type { DemoUpstream } from './demo/upstream.js';
 import { Healer } from './heal/healer.js';
 import { resolveHealKey } from './heal/healKey.js';
+import { type ShutdownParts, shutdown } from './lifecycle/shutdown.js';
 import { createLogger, type Logger } from './log.js';
 import { ProbeRunner } from './probe/runner.js';
 import { passiveWindowFrom } from './probe/searchHint.js';
@@ -30,6 +31,7 @@ import { createBodyBudget } from './proxy/requestBody.js';
 import { hashCaller } from './security/hash.js';
 import { SessionTracker } from './sessions/tracker.js';
 import { openStoreForUpstreams } from './store/index.js';
+import { openStoreProcess, storeProcessViews } from './store/process/index.js';
 import { createRecorder, type Recorder, type RecorderOptions } from './store/recorder.js';
 import { type Retention, startRetention } from './store/retention.js';
 import type { ObservationStore } from './store/types.js';
@@ -64,6 +66,12 @@ export interface ProbeAppOptions {
   recorder?: Pick<RecorderOptions, 'maxQueue' | 'flushIntervalMs' | 'maxBackoffMs'>;
   /** Telemetry to use; by default it is set up from the standard `OTEL_*` variables. */
   telemetry?: Telemetry;
+  /**
+   * Run the store in a child process (`serve` does): no store fault (a SIGBUS from SQLite's
+   * memory-mapped WAL index) can end the forwarding process, and the heavy admin reads run
+   * there. Default false: an embedding process keeps its store in process.
+   */
+  storeProcess?: boolean;
 }
 
 export interface McpSessionProbe {
@@ -90,6 +98,8 @@ export interface ProbeApp extends McpSessionProbe {
   retention: Retention | null;
   /** Ends every open standalone GET stream (shutdown: clients reconnect elsewhere). */
   endStreams(): void;
+  /** What `close` shuts down, for a server that drains its connections first (src/server.ts). */
+  shutdownParts: ShutdownParts;
 }
 
 /**
@@ -131,7 +141,11 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
 
   // Before anything records: spans and metrics see every observation from the start.
   const telemetry = opts.telemetry ?? setupTelemetry({ upstreams: config.upstreams });
-  const store = await openStoreForUpstreams(config.storage.url, config.upstreams);
+  const isolated = opts.storeProcess
+    ? await openStoreProcess({ url: config.storage.url, upstreams: config.upstreams, logger })
+    : null;
+  const store = isolated ?? (await openStoreForUpstreams(config.storage.url, config.upstreams));
+  const views = isolated ? storeProcessViews(isolated, config, opts.now) : null;
   const recorder = createRecorder({ store, logger, ...opts.recorder });
   const retention =
     config.storage.retentionDays === undefined
@@ -215,7 +229,7 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
       health: () => ({ recorder: recorder.stats(), trackedSessions: tracker.size }),
     }),
   );
-  app.route('/', reportApi({ store, config, now: opts.now }));
+  app.route('/', reportApi({ store, config, now: opts.now, source: views?.reports }));
   // Probe observations go to the same store (source "probe") and the same telemetry.
   const probes = new ProbeRunner({
     upstreams: () => config.upstreams,
@@ -247,6 +261,7 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
       store,
       adminToken: config.admin.token,
       turnGapSeconds: config.analysis.turnGapSeconds,
+      pages: views?.pages,
       // The no-JavaScript probe form; the live form POSTs /api/probes itself.
       startProbe: async ({ upstream, mode, intervals }) =>
         probes.start({
@@ -260,19 +275,28 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
   const endStreams = () => {
     for (const res of openStreams) res.end();
   };
-  let closing: Promise<void> | null = null;
-  const close = () => {
-    closing ??= (async () => {
-      endStreams();
+  // Each part within what is left of the grace (src/lifecycle/shutdown.ts).
+  const shutdownParts: ShutdownParts = {
+    endStreams,
+    stopProducers: async () => {
       tracker.stop();
       await probes.close();
-      await recorder.close();
+    },
+    flushRecorder: () => recorder.close(),
+    stopTelemetry: () => telemetry.shutdown(),
+    closeStore: async () => {
       await retention?.stop();
-      await telemetry.shutdown();
       await store.close();
+    },
+    abandonStore: () => isolated?.kill(),
+    closeRest: async () => {
       await registry.close();
       await demo?.close();
-    })();
+    },
+  };
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= shutdown(shutdownParts, { graceMs: config.server.shutdownGraceSeconds * 1000, logger });
     return closing;
   };
 
@@ -280,6 +304,7 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
     app,
     close,
     endStreams,
+    shutdownParts,
     config,
     store,
     recorder,

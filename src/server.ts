@@ -1,8 +1,10 @@
-// `serve`: the probe's Hono app (src/app.ts) on a node:http server, with a bounded graceful close.
+// `serve`: the probe's Hono app (src/app.ts) on a node:http server, drained and closed within the grace.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { buildProbeApp, type ProbeApp, type ProbeAppOptions } from './app.js';
+import { drainable } from './lifecycle/drain.js';
+import { shutdown } from './lifecycle/shutdown.js';
 
 export { DEMO_UPSTREAM_ID } from './app.js';
 
@@ -21,6 +23,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const server = createServer(getRequestListener(probe.app.fetch));
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  // Before listening: draining needs every connection (src/lifecycle/drain.ts).
+  const drain = drainable(server);
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -39,31 +43,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const url = `http://${host}:${port}`;
 
   let closing: Promise<void> | null = null;
+  // Drain first (no request reset), then the app's parts, all within the grace.
   const close = () => {
-    closing ??= (async () => {
-      const grace = config.server.shutdownGraceSeconds * 1000;
-      await new Promise<void>((resolve) => {
-        // Requests that finish during the grace period leave keep-alive connections behind,
-        // which would hold server.close() for the whole grace: close them as they go idle.
-        const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
-        idleSweep.unref();
-        const timer = setTimeout(() => {
-          clearInterval(idleSweep);
-          server.closeAllConnections();
-          resolve();
-        }, grace);
-        timer.unref();
-        server.close(() => {
-          clearTimeout(timer);
-          clearInterval(idleSweep);
-          resolve();
-        });
-        server.closeIdleConnections();
-        // Standalone GET streams never finish by themselves: end them so clients reconnect elsewhere.
-        probe.endStreams();
-      });
-      await probe.close();
-    })();
+    closing ??= shutdown(
+      { ...probe.shutdownParts, drain },
+      { graceMs: config.server.shutdownGraceSeconds * 1000, logger: probe.logger },
+    );
     return closing;
   };
 

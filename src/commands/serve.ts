@@ -37,6 +37,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     logger,
     demo: values.demo || fileConfig === null,
     demoProbe: true,
+    // The store in its own process unless told otherwise (docs/operations.md).
+    storeProcess: process.env['MCP_PROBE_STORE_PROCESS'] !== 'off',
   });
 
   const ids = running.config.upstreams.map((u) => u.id);
@@ -61,11 +63,24 @@ export async function serveCommand(argv: string[]): Promise<number> {
       }
       stopping = true;
       logger.info(`${signal} received: finishing in-flight requests, flushing the store`);
+      // Each part of the shutdown keeps within the grace (src/lifecycle/shutdown.ts); this is the
+      // backstop for one that blocks the event loop instead of taking time.
+      const graceMs = running.config.server.shutdownGraceSeconds * 1000;
+      setTimeout(() => {
+        logger.error('shutdown took longer than the grace period; exiting now');
+        process.exit(1);
+      }, graceMs + 1000).unref();
+      const exit = (code: number) => {
+        resolve(code);
+        // A part left behind out of time (an export to an unreachable collector) may still hold
+        // a socket open: exit once the exit code is set rather than wait for it.
+        setTimeout(() => process.exit(code), 100).unref();
+      };
       running.close().then(
-        () => resolve(0),
+        () => exit(0),
         (err) => {
           logger.error('shutdown failed', { err });
-          resolve(1);
+          exit(1);
         },
       );
     };

@@ -8,7 +8,13 @@ import { buildUpstreamReport } from '../../analysis/report.js';
 import { PROBE_MODES } from '../../config/schema.js';
 import type { ObservationStore } from '../../store/types.js';
 import { dashboardAccess, safeEqual, safeNext, signIn } from './access.js';
-import { type AnalysisSource, loadOverview, loadUpstreamDetail } from './model.js';
+import {
+  type AnalysisSource,
+  loadOverview,
+  loadUpstreamDetail,
+  type UpstreamDetail,
+  type UpstreamSummary,
+} from './model.js';
 import { LoginPage, NotFoundPage, OverviewPage, UpstreamPage } from './pages.js';
 
 export { ADMIN_COOKIE, adminCookieMatches, adminCookieValue } from './access.js';
@@ -41,7 +47,15 @@ export interface DashboardOptions {
   turnGapSeconds?: number | undefined;
   /** Starts a probe for the no-JavaScript form; the live form uses POST /api/probes directly. */
   startProbe?: ((input: ProbeFormInput) => Promise<{ id: string }>) | undefined;
+  /** Where the pages' data is loaded (the store process, off the forwarding thread); default: here. */
+  pages?: DashboardPages | undefined;
   now?: () => number;
+}
+
+/** The data behind the overview and an upstream's page. */
+export interface DashboardPages {
+  overview(): Promise<UpstreamSummary[]>;
+  upstream(id: string): Promise<UpstreamDetail | null>;
 }
 
 /** The lifetime estimate and recommendation that /api/report serves, per upstream. */
@@ -60,10 +74,15 @@ export function dashboard({
   analysis,
   turnGapSeconds,
   startProbe,
+  pages,
   now = Date.now,
 }: DashboardOptions): Hono {
   const app = new Hono();
   const load = { store, analysis: analysis ?? storeAnalysis(store, turnGapSeconds, now), now };
+  const data: DashboardPages = pages ?? {
+    overview: () => loadOverview(load),
+    upstream: (id) => loadUpstreamDetail(load, id),
+  };
 
   app.get('/login', (c) =>
     c.html(<LoginPage next={safeNext(c.req.query('next'))} failed={c.req.query('failed') === '1'} />),
@@ -83,11 +102,11 @@ export function dashboard({
   app.use('/upstreams/*', guard);
   app.use('/probes', guard);
 
-  app.get('/', async (c) => c.html(<OverviewPage upstreams={await loadOverview(load)} now={now()} />));
+  app.get('/', async (c) => c.html(<OverviewPage upstreams={await data.overview()} now={now()} />));
 
   app.get('/upstreams/:id', async (c) => {
     const id = c.req.param('id');
-    const detail = await loadUpstreamDetail(load, id);
+    const detail = await data.upstream(id);
     if (!detail) return c.html(<NotFoundPage id={id} />, 404);
     return c.html(<UpstreamPage detail={detail} startedProbe={c.req.query('probe') ?? null} />);
   });
