@@ -47,7 +47,7 @@ function run(args: string[], cwd: string) {
   return { child, output: () => out, exited };
 }
 
-async function listeningUrl(p: ReturnType<typeof run>, timeoutMs = 15_000): Promise<string> {
+async function listeningUrl(p: ReturnType<typeof run>, timeoutMs = 30_000): Promise<string> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const m = /listening on (http:\/\/\S+)/.exec(p.output());

@@ -66,7 +66,7 @@ describe('serve: the command line', () => {
       MCP_PROBE_CONFIG: '',
     });
     try {
-      const until = Date.now() + 15_000;
+      const until = Date.now() + 30_000;
       while (!/listening on/.test(run.output()) && Date.now() < until) await sleep(50);
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);

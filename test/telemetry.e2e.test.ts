@@ -42,7 +42,7 @@ async function startCli(otel: Record<string, string>): Promise<Cli> {
   let err = '';
   child.stderr!.setEncoding('utf8');
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start in 15 s; stderr:\n${err}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`serve did not start in 30 s; stderr:\n${err}`)), 30_000);
     child.stderr!.on('data', (chunk: string) => {
       err += chunk;
       const m = /listening on (http:\/\/\S+)/.exec(err);
@@ -226,5 +226,5 @@ describe('serve with no OTEL_* set', () => {
     expect(refused).toBe(true);
     await cli.stop();
     expect(listeners.map((l) => l.count())).toEqual(listeners.map(() => 0));
-  });
+  }, 60_000);
 });

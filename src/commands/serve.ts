@@ -26,6 +26,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger();
+  // Caught from the start: a signal that arrives while the server starts stops it once it has
+  // started, instead of killing it half-way (a supervisor may stop what it just started).
+  let early: NodeJS.Signals | null = null;
+  let onSignal: ((signal: NodeJS.Signals) => void) | null = null;
+  const signalled = (signal: NodeJS.Signals) => {
+    if (onSignal) onSignal(signal);
+    else early ??= signal;
+  };
+  process.on('SIGINT', signalled);
+  process.on('SIGTERM', signalled);
   const fileConfig = await loadConfig({ path: values.config });
   const config = applyCliOverrides(fileConfig ?? defaultConfig(), {
     port: values.port,
@@ -84,8 +94,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    onSignal = stop;
+    if (early) stop(early);
   });
 }
 

@@ -48,7 +48,7 @@ interface ConnectionState {
 /** Tracks `server`'s connections and responses so that it can be drained (call before it listens). */
 export function drainable(
   server: Server,
-  { idleCloseMs = 1000, sweepMs = 50, onlyAfterRequest = false, now = Date.now }: DrainOptions = {},
+  { idleCloseMs = 2000, sweepMs = 50, onlyAfterRequest = false, now = Date.now }: DrainOptions = {},
 ): Drain {
   const connections = new Map<Socket, ConnectionState>();
   const inProgress = new Set<ServerResponse>();

@@ -44,7 +44,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
 /** Starts `serve --config FILE` and waits until it prints where it listens. */
 export async function startServe(
   configPath: string,
-  { timeoutMs = 15_000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  { timeoutMs = 30_000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ServeProcess> {
   const run = runCli(['serve', '--config', configPath], env);
   const url = await new Promise<string>((resolve, reject) => {

@@ -43,7 +43,10 @@ const VARIANTS: Record<string, NodeJS.ProcessEnv> = {
 interface Sample {
   variant: string;
   minute: number;
+  /** The serve process and its store process together. */
   rssMb: number;
+  /** The store process alone (0 when the store runs in the serve process). */
+  storeRssMb: number;
   fds: number;
   tracked: number | null;
   queued: number | null;
@@ -141,6 +144,28 @@ async function adminReads(url: string): Promise<void> {
   }
 }
 
+function rssOf(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** The serve process's children (its store process). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** Least-squares slope of y over x. */
 function slope(points: Array<[number, number]>): number {
   const n = points.length;
@@ -169,13 +194,14 @@ async function runVariant(
   const load = Promise.all(Array.from({ length: AGENTS }, (_, n) => agent(mcp, until, counters, n)));
   let lastAdmin = 0;
   while (Date.now() < until) {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rssMb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    const storeRssMb = childPids(pid).reduce((sum, child) => sum + rssOf(child), 0);
+    const rssMb = rssOf(pid) + storeRssMb;
     const health = await healthz(serve.url);
     const sample: Sample = {
       variant: name,
       minute: (Date.now() - start) / 60_000,
       rssMb,
+      storeRssMb,
       fds: readdirSync(`/proc/${pid}/fd`).length,
       ...health,
       sent: counters.sent,
@@ -200,7 +226,7 @@ function summarize(name: string, samples: Sample[]): string {
     samples.reduce((best, s) => (Math.abs(s.minute - m) < Math.abs(best.minute - m) ? s : best));
   const points = [1, WARMUP_MIN, MINUTES / 2, MINUTES].map((m) => {
     const s = at(m);
-    return `${s.minute.toFixed(1)} min ${s.rssMb.toFixed(1)} MB`;
+    return `${s.minute.toFixed(1)} min ${s.rssMb.toFixed(1)} MB (store process ${s.storeRssMb.toFixed(1)})`;
   });
   const last = samples.at(-1)!;
   const maxTracked = Math.max(...samples.map((s) => s.tracked ?? 0));
