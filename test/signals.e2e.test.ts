@@ -32,8 +32,11 @@ async function start(command: string, args: string[]) {
   });
   cleanups.push(() => void child.kill('SIGKILL'));
   let out = '';
-  child.stdout!.on('data', (d) => void (out += d));
-  child.stderr!.on('data', (d) => void (out += d));
+  const collect = (d: Buffer) => {
+    out += d;
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
   );
