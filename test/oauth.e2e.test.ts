@@ -98,6 +98,9 @@ describe('OAuth: login, headless refresh, auth_required', () => {
     expect(r.credential?.refreshes).toBeGreaterThanOrEqual(1);
     expect(r.credential?.tokens.every((t) => t.expiresInSeconds === 2)).toBe(true);
     expect(r.credential?.authRequired).toBeNull();
+    expect(probe.stdout).toMatch(
+      /~ 127-0-0-1: OAuth login: \d+ tokens \(announced lifetime 2s\), [1-9]\d* refresh/,
+    );
 
     // Every token the server issued: in the token store only, never in the store, logs or results.
     const texts = [login.stdout, login.stderr, status.stdout, probe.stdout, probe.stderr];

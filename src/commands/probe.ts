@@ -362,6 +362,16 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     const summary = result.mode === 'search' ? searchSummary(result) : intervalSummary(result);
     io.stdout(`${resultTable(result)}\n\n${summary.join('\n')}\n`);
     for (const r of result.results) for (const w of r.warnings) io.stdout(`! ${r.upstream}: ${w}\n`);
+    for (const r of result.results) {
+      const c = r.credential;
+      if (!c || c.tokens.length === 0) continue;
+      const lives = [...new Set(c.tokens.map((t) => t.expiresInSeconds))].map((s) =>
+        s === null ? 'no expiry' : `${s}s`,
+      );
+      io.stdout(
+        `~ ${r.upstream}: ${c.kind === 'oauth' ? 'OAuth login' : 'client credentials'}: ${c.tokens.length} token${c.tokens.length === 1 ? '' : 's'} (announced lifetime ${lives.join(', ')}), ${c.refreshes} refresh${c.refreshes === 1 ? '' : 'es'}\n`,
+      );
+    }
   }
   io.stderr(`results written to ${file}\n`);
   if (result.status === 'cancelled') return 130;
