@@ -2,7 +2,7 @@
 // whichever process holds the store) truncated or made immutable, which raises SIGBUS in that
 // process; and SIGKILL under load, after which every session's count must match its rows.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -34,11 +34,31 @@ function canMakeImmutable(dir: string): boolean {
   }
 }
 
-async function setup() {
+/** A 3 MB tmpfs under `dir` (a disk that fills up), or null when mounting is not permitted. */
+function tinyDisk(dir: string): string | null {
+  const mount = join(dir, 'disk');
+  mkdirSync(mount);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mount], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  cleanups.push(() => {
+    try {
+      execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
+    } catch {
+      // Already gone.
+    }
+  });
+  return mount;
+}
+
+async function setup(onDisk?: (dir: string) => string | null) {
   const upstream = await upstreams.start({ responseMode: 'json' });
   const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-store-faults-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const dbPath = join(dir, 'probe.db');
+  const dbDir = onDisk?.(dir) ?? dir;
+  const dbPath = join(dbDir, 'probe.db');
   const configPath = writeConfig(dir, {
     upstreams: [{ id: 'up', url: upstream.url }],
     server: { host: '127.0.0.1', port: 0, shutdownGraceSeconds: 5 },
@@ -46,7 +66,7 @@ async function setup() {
   });
   const serve = await startServe(configPath, { timeoutMs: 30_000 });
   cleanups.push(() => void serve.child.kill('SIGKILL'));
-  return { dir, dbPath, serve, mcp: `${serve.url}/mcp/up` };
+  return { dir, dbDir, dbPath, serve, mcp: `${serve.url}/mcp/up` };
 }
 
 async function recorderState(url: string): Promise<{ queued: number; failing: boolean; dropped: number }> {
@@ -122,6 +142,59 @@ describe('a store fault never stops forwarding', () => {
     expect(Object.keys(result.statuses)).toEqual(['200']);
     expect(serve.child.exitCode).toBeNull();
     expect(serve.output()).toMatch(/store process ended.*SIGBUS/);
+    expect(recoveredAfterMs).toBeLessThan(2000);
+    await expect
+      .poll(() => recorderState(serve.url), { timeout: 10_000, interval: 50 })
+      .toMatchObject({
+        queued: 0,
+        dropped: 0,
+      });
+    expect(exchangeRows(dbPath)).toBe(result.sent);
+  }, 90_000);
+});
+
+describe('a full disk', () => {
+  it('leaves forwarding up; once there is room again, recording resumes within 2 s and nothing queued is lost', async (ctx) => {
+    let mounted = true;
+    const { dbDir, dbPath, serve, mcp } = await setup((dir) => {
+      const disk = tinyDisk(dir);
+      mounted = disk !== null;
+      return disk;
+    });
+    if (!mounted) {
+      ctx.skip('mounting a tmpfs is not permitted here (needs CAP_SYS_ADMIN)');
+      return;
+    }
+    const load = closedLoop(mcp, 8);
+    await load.answered(100);
+    // Fill the disk to the last byte.
+    const filler = join(dbDir, 'filler');
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
+    } catch {
+      // dd stops with "No space left on device": that is the point.
+    }
+    await load.answered(load.result.sent + 1500);
+    await expect
+      .poll(() => recorderState(serve.url), { timeout: 10_000, interval: 50 })
+      .toMatchObject({
+        failing: true,
+      });
+    rmSync(filler);
+    const freedAt = Date.now();
+    await expect
+      .poll(() => recorderState(serve.url), { timeout: 10_000, interval: 20 })
+      .toMatchObject({
+        failing: false,
+      });
+    const recoveredAfterMs = Date.now() - freedAt;
+    const result = await load.stop();
+
+    expect(result.errors).toEqual({});
+    expect(Object.keys(result.statuses)).toEqual(['200']);
+    expect(serve.child.exitCode).toBeNull();
+    // SQLite reserves every page of its WAL index before mapping it: a full disk is an error, not SIGBUS.
+    expect(serve.output()).toMatch(/store write failed.*SQLITE_FULL/);
     expect(recoveredAfterMs).toBeLessThan(2000);
     await expect
       .poll(() => recorderState(serve.url), { timeout: 10_000, interval: 50 })
