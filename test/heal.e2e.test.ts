@@ -12,8 +12,8 @@ import { type McpProxySweeper, startMcpProxySweeper } from './fixtures/mcpProxyS
 import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
 
 const IDLE_MS = 2000;
-/** Past T + one sweep period: every session idle this long is gone. */
-const GAP_MS = 2 * IDLE_MS + 700;
+/** A client calling every 5 s: past T + one sweep period, so every session idle this long is gone. */
+const GAP_MS = 5000;
 
 const INIT = {
   jsonrpc: '2.0',

@@ -541,7 +541,12 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
       timeoutMs: this.upstream.timeoutMs,
       observeInitialize: (body) => this.observeHealInitialize(body),
     });
-    if (this.clientGone) return;
+    // The agent left while the heal ran (its socket's close found the upstream answer complete).
+    if (this.clientGone || this.res.destroyed) {
+      this.held = null;
+      this.finish({ clientAborted: true, errorText: safeEnd(this.observer) });
+      return;
+    }
     if (!outcome.ok) {
       this.ctx.logger.warn('heal failed; the agent gets the upstream answer', {
         upstream: this.upstream.id,
