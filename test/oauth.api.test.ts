@@ -53,6 +53,8 @@ describe('OAuth in serve: API probes use the stored login', () => {
     };
     running = await startServer({
       config,
+      // As `serve` runs: the store in its own process, credential observations sent to it.
+      storeProcess: true,
       logger: createLogger({ level: 'debug', write: (l) => logLines.push(l) }),
       telemetry: setupTelemetry({ env: {}, spanProcessors: [new SimpleSpanProcessor(spans)], upstreams }),
     });

@@ -201,6 +201,9 @@ export async function openStoreProcess({
     failInterruptedProbeRuns: (...args) =>
       call('failInterruptedProbeRuns', args) as ReturnType<ObservationStore['failInterruptedProbeRuns']>,
     prune: (...args) => call('prune', args) as ReturnType<ObservationStore['prune']>,
+    recordCredential: (obs) => call('recordCredential', [obs]) as Promise<void>,
+    listCredentials: (...args) =>
+      call('listCredentials', args) as ReturnType<NonNullable<ObservationStore['listCredentials']>>,
     async view(name, ...args) {
       return send(await ready_(), { op: 'view', view: name, args }) as never;
     },

@@ -18,6 +18,8 @@ export type StoreMethod =
   | 'listProbeRuns'
   | 'failInterruptedProbeRuns'
   | 'prune'
+  | 'recordCredential'
+  | 'listCredentials'
   | 'close';
 
 /** An upstream as the store registers it (its URL already without credentials). */
