@@ -31,6 +31,8 @@ const base = {
   expectedStaleFailuresPer100Calls: { 'per-call': 0, pool: 0 },
   strategies: [],
   workload: { source: 'observed', calls: 1, callers: 1, description: 'x' },
+  evidence: { used: ['withoutStream'], callers: 1, callersHoldingStream: 0, description: 'x' },
+  nextProbeGapsSeconds: [],
   reason: 'the 2025 answer',
 } as RecommendationJson;
 

@@ -1,4 +1,11 @@
 export {
+  type CallerEvidence,
+  type EvidenceKind,
+  evidenceForCaller,
+  holdsStream,
+  workloadEvidence,
+} from './evidence.js';
+export {
   type EstimateLifetimeOptions,
   estimateLifetime,
   type LatencySummary,
@@ -10,10 +17,14 @@ export {
   summarizeLatency,
   windowOf,
 } from './lifetime.js';
+export { formatGap, nextGapsToProbe, probeAdvice, roundGapUp } from './nextGaps.js';
 export {
   DEFAULT_INIT_COST_MS,
   defaultWorkload,
+  describeWindow,
+  type EvidenceUsed,
   type KeepaliveEvidence,
+  MIN_TTL_EVIDENCE_MS,
   POOL_SAFETY_MARGIN,
   type Recommendation,
   type RecommendOptions,
@@ -22,11 +33,15 @@ export {
   type Workload,
 } from './recommend.js';
 export {
+  byCaller,
+  conversations,
   isAgentCall,
+  judgeReuse,
   type ReplayCall,
   type ReplayOptions,
+  type ReuseEvidence,
+  type ReuseVerdict,
   replayStrategies,
-  reuseRisk,
   type StrategyName,
   type StrategyOutcome,
 } from './replay.js';

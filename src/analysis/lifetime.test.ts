@@ -49,7 +49,8 @@ describe('estimateLifetime', () => {
     const e = estimateLifetime(exchanges(obs), []);
     expect(e).toMatchObject({ basis: 'idle', lowerMs: 29_000, upperMs: 31_000 });
     // Survivals at ages 100 and 300 lie above the first expiry (31) and both expiries below them: 2 + 2.
-    expect(e.age).toMatchObject({ lowerMs: 29_000, upperMs: null, overlap: 4 });
+    // With that much overlap (P > T if it were a sweeper) no age is known safe.
+    expect(e.age).toMatchObject({ lowerMs: null, upperMs: null, overlap: 4 });
   });
 
   it('periodic sweeper: survivals and expiries overlap and the window spans the overlap', () => {
@@ -62,7 +63,8 @@ describe('estimateLifetime', () => {
       { gap: 4.5, age: 6, expired: true },
     ];
     const e = estimateLifetime(exchanges(obs), []);
-    expect(e).toMatchObject({ basis: 'idle', lowerMs: 1000, upperMs: 4500, survivals: 3, expirations: 3 });
+    // Half the largest survival (3.2 s): a sweeper with P <= T has T above it.
+    expect(e).toMatchObject({ basis: 'idle', lowerMs: 1600, upperMs: 4500, survivals: 3, expirations: 3 });
     expect(e.idle.overlap).toBe(4);
     expect(e.age.upperMs).toBeNull();
   });
@@ -100,7 +102,8 @@ describe('estimateLifetime', () => {
       { gap: 5, age: 5, expired: true },
     ];
     const e = estimateLifetime(exchanges(obs), []);
-    expect(e).toMatchObject({ basis: 'inconsistent', lowerMs: 1000, upperMs: null });
+    // A survival at 10 s beside an expiry at 5 s: nothing below 5 s is known safe.
+    expect(e).toMatchObject({ basis: 'inconsistent', lowerMs: null, upperMs: null });
   });
 
   it('stateless upstream: no lifetime at all, whatever the rows say', () => {
@@ -177,8 +180,70 @@ describe('estimateLifetime', () => {
 });
 
 describe('windowOf', () => {
+  it('overlap within clock noise is no sweeper; beyond it, the lower edge drops to half the largest survival', () => {
+    // 3010 survived, 3005 expired: the clocks disagree by 5 ms.
+    expect(
+      windowOf(
+        [
+          [2000, false],
+          [3010, false],
+          [3005, true],
+          [3500, true],
+        ],
+        50,
+      ),
+    ).toMatchObject({
+      lowerMs: 2000,
+      upperMs: 3500,
+      sweeping: false,
+      overlap: 2,
+    });
+    // mcp-proxy, 3 s swept every 3 s: 5.2 s survived beside an expiry at 3.6 s.
+    expect(
+      windowOf(
+        [
+          [1000, false],
+          [2000, false],
+          [5200, false],
+          [3600, true],
+          [7000, true],
+        ],
+        50,
+      ),
+    ).toMatchObject({
+      lowerMs: 2600,
+      upperMs: 7000,
+      sweeping: true,
+    });
+  });
+
+  it('property: the lower edge never exceeds the smallest expiry, the upper edge is never below the largest survival', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 100_000 }), fc.boolean()), { maxLength: 60 }),
+        (points) => {
+          const w = windowOf(points, 50);
+          const expired = points.filter(([, x]) => x).map(([g]) => g);
+          const survived = points.filter(([, x]) => !x).map(([g]) => g);
+          if (w.lowerMs !== null && expired.length > 0) expect(w.lowerMs).toBeLessThan(Math.min(...expired));
+          if (w.upperMs !== null && survived.length > 0)
+            expect(w.upperMs).toBeGreaterThan(Math.max(...survived));
+        },
+      ),
+    );
+  });
+
   it('is empty without points', () => {
-    expect(windowOf([])).toEqual({ lowerMs: null, upperMs: null, survivals: 0, expirations: 0, overlap: 0 });
+    expect(windowOf([])).toEqual({
+      lowerMs: null,
+      upperMs: null,
+      survivals: 0,
+      expirations: 0,
+      overlap: 0,
+      sweeping: false,
+      maxSurvivalMs: null,
+      minExpiryMs: null,
+    });
   });
   it('has no lower bound when the first gap already expired', () => {
     expect(windowOf([[5, true]])).toMatchObject({ lowerMs: null, upperMs: 5 });
@@ -221,7 +286,8 @@ describe('estimateLifetime properties', () => {
           const survived = points.filter(([, x]) => !x).map(([g]) => g);
           const expired = points.filter(([, x]) => x).map(([g]) => g);
           if (w.lowerMs !== null) {
-            expect(survived).toContain(w.lowerMs);
+            // An observed survival, or (a sweeper) half the largest one.
+            expect(survived.includes(w.lowerMs) || w.lowerMs === Math.max(...survived) / 2).toBe(true);
             expect(expired.every((g) => g > w.lowerMs!)).toBe(true);
           }
           if (w.upperMs !== null) {

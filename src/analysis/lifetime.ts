@@ -2,19 +2,21 @@
 // records. Every request on a known session after idle gap g is a survival or an
 // expiry at g; the estimate is the window (lowerBound, upperBound] between them.
 import type { ExchangeRecord, SessionRecord } from '../sessions/types.js';
+import { classifyLosses, countLosses, type LossCause, type LossExchange } from './loss.js';
 
 /** The fields of an exchange the estimate reads (store rows and tracker records both fit). */
 export type LifetimeExchange = Pick<
   ExchangeRecord,
   'source' | 'sessionHash' | 'outcome' | 'idleGapMs' | 'sessionAgeMs' | 'streamAttached'
-> & {
-  /**
-   * The prober's control request (a made-up session id): never a survival or an
-   * expiry of a real session. The tracker already leaves such requests with
-   * `idleGapMs: null` (an adopted, unknown session), which excludes them too.
-   */
-  control?: boolean;
-};
+> &
+  Partial<Omit<LossExchange, 'sessionHash' | 'outcome'>> & {
+    /**
+     * The prober's control request (a made-up session id): never a survival or an
+     * expiry of a real session. The tracker already leaves such requests with
+     * `idleGapMs: null` (an adopted, unknown session), which excludes them too.
+     */
+    control?: boolean;
+  };
 
 export type LifetimeSession = Pick<
   SessionRecord,
@@ -25,7 +27,10 @@ export type LifetimeBasis = 'idle' | 'age' | 'inconsistent' | 'none_observed';
 
 /** (lower, upper] in milliseconds over one variable (idle gap or session age). */
 export interface LifetimeWindow {
-  /** Largest survival below every expiry; null when no survival is below the smallest expiry. */
+  /**
+   * Largest survival below every expiry; null when no survival is below the smallest expiry.
+   * With overlap (a sweeper) it is also at least the overlap's width below the smallest expiry.
+   */
   lowerMs: number | null;
   /** Smallest expiry above every survival; null when none (no expiry, or survivals beyond all expiries). */
   upperMs: number | null;
@@ -33,6 +38,15 @@ export interface LifetimeWindow {
   expirations: number;
   /** Observations contradicting a clean threshold: survivals at or above the smallest expiry plus expiries at or below the largest survival. */
   overlap: number;
+  /**
+   * Survivals beyond an expiry by more than clock noise (`noiseFloor`, and 2% of the smallest
+   * expiry): a periodic sweeper, whose edges come from its phase.
+   */
+  sweeping: boolean;
+  /** The largest value that survived (null: none). Beyond it nothing is known unless something expired. */
+  maxSurvivalMs: number | null;
+  /** The smallest value that expired (null: none). */
+  minExpiryMs: number | null;
 }
 
 export interface LatencySummary {
@@ -58,6 +72,8 @@ export interface LifetimeEstimate {
   withStream: LifetimeWindow;
   /** Observations (survivals + expirations) by who made them. */
   observations: { proxy: number; probe: number };
+  /** Session errors that were not idle expiry (`session_lost`), by cause: never in any window. */
+  losses: Record<LossCause, number>;
   /** `initialize` round trip. */
   initLatency: LatencySummary;
   /** `initialize` start to `notifications/initialized` done: the full cost of a new session. */
@@ -76,11 +92,27 @@ function isSurvival(e: LifetimeExchange): boolean {
   return e.outcome === 'ok' || e.outcome === 'rpc_error';
 }
 
+/** How far the upstream's idle clock and ours may disagree (scheduling, reading the answer). */
+export const CLOCK_NOISE_MS = 50;
+
 /** Points for one variable: [value, expired]. */
 type Point = readonly [number, boolean];
 
-/** The window over one variable, per DESIGN.md. Pure; exported for tests and the dashboard. */
-export function windowOf(points: readonly Point[]): LifetimeWindow {
+/**
+ * The window over one variable, per DESIGN.md. Pure; exported for tests and the dashboard.
+ *
+ * A periodic sweeper (timeout T, period P) removes a session anywhere between T and T + P of
+ * idleness, depending on where the sweep falls: a survival at g proves only T + P > g, and a
+ * lucky survival just below the first expiry says nothing about T. When survivals and expiries
+ * overlap (a survival at or above an expiry: the sweeper seen), the lower edge is half the
+ * largest survival: with a sweep at least as frequent as the timeout (P <= T, as in mcp-proxy,
+ * and the same assumption as the pool's safety margin) T > largest survival / 2. Should that
+ * not lie below the smallest expiry (P > T), the edge is the largest survival at least the
+ * overlap's width below the smallest expiry, or none. Either way the window is never narrower
+ * than the evidence: it spans the overlap. Overlap within `noiseFloor` (and 2% of the smallest
+ * expiry) is the two clocks disagreeing, not a sweeper.
+ */
+export function windowOf(points: readonly Point[], noiseFloor = 0): LifetimeWindow {
   let maxSurvival = Number.NEGATIVE_INFINITY;
   let minExpiry = Number.POSITIVE_INFINITY;
   let survivals = 0;
@@ -94,6 +126,11 @@ export function windowOf(points: readonly Point[]): LifetimeWindow {
       maxSurvival = Math.max(maxSurvival, value);
     }
   }
+  // A sweeper shows as survivals beyond an expiry by more than the two clocks' disagreement
+  // (the server's idle timer starts when it finishes answering, ours when we finish reading).
+  const sweeping =
+    survivals > 0 && expirations > 0 && maxSurvival - minExpiry > Math.max(noiseFloor, 0.02 * minExpiry);
+  const luck = sweeping ? maxSurvival - minExpiry : 0;
   let lower: number | null = null;
   let upper: number | null = null;
   let overlap = 0;
@@ -102,11 +139,21 @@ export function windowOf(points: readonly Point[]): LifetimeWindow {
       if (value > maxSurvival && (upper === null || value < upper)) upper = value;
       if (value <= maxSurvival) overlap++;
     } else {
-      if (value < minExpiry && (lower === null || value > lower)) lower = value;
+      if (value < minExpiry && value <= minExpiry - luck && (lower === null || value > lower)) lower = value;
       if (value >= minExpiry) overlap++;
     }
   }
-  return { lowerMs: lower, upperMs: upper, survivals, expirations, overlap };
+  if (sweeping && maxSurvival / 2 < minExpiry) lower = maxSurvival / 2;
+  return {
+    lowerMs: lower,
+    upperMs: upper,
+    survivals,
+    expirations,
+    overlap,
+    sweeping,
+    maxSurvivalMs: survivals > 0 ? maxSurvival : null,
+    minExpiryMs: expirations > 0 ? minExpiry : null,
+  };
 }
 
 /** Nearest-rank percentile of an ascending array. */
@@ -150,9 +197,12 @@ export function estimateLifetime(
   const agePoints: Point[] = [];
   const streamPoints: Point[] = [];
   const observations = { proxy: 0, probe: 0 };
+  const lost = classifyLosses(
+    exchanges.filter((e): e is LifetimeExchange & { startedAt: number } => e.startedAt !== undefined),
+  );
   if (!stateless) {
     for (const e of exchanges) {
-      if (e.control || e.sessionHash === null || e.idleGapMs === null) continue;
+      if (e.control || e.sessionHash === null || e.idleGapMs === null || lost.has(e as never)) continue;
       const expired = e.outcome === 'session_expired';
       if (!expired && !isSurvival(e)) continue;
       // An upstream that accepts made-up ids answers 2xx whether or not it still knows the session.
@@ -166,9 +216,9 @@ export function estimateLifetime(
       if (e.sessionAgeMs !== null) agePoints.push([e.sessionAgeMs, expired]);
     }
   }
-  const idle = windowOf(idlePoints);
-  const age = windowOf(agePoints);
-  const withStream = windowOf(streamPoints);
+  const idle = windowOf(idlePoints, CLOCK_NOISE_MS);
+  const age = windowOf(agePoints, CLOCK_NOISE_MS);
+  const withStream = windowOf(streamPoints, CLOCK_NOISE_MS);
   const basis = stateless ? 'none_observed' : chooseBasis(idle, age);
   const chosen = basis === 'age' ? age : idle;
 
@@ -191,6 +241,7 @@ export function estimateLifetime(
     age,
     withStream,
     observations,
+    losses: countLosses(lost),
     initLatency,
     sessionOpen,
   };

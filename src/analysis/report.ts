@@ -3,7 +3,7 @@
 // for GET /api/upstreams/:id/lifetime, GET /api/report and `report --json`.
 
 import type { Config } from '../config/schema.js';
-import type { ObservationStore, ProbeRunRow, StoredUpstream } from '../store/types.js';
+import type { ObservationStore, ProbeRunRow, StoredExchange, StoredUpstream } from '../store/types.js';
 import {
   announcedTokens,
   type CredentialLifetime,
@@ -19,6 +19,7 @@ import {
   type LifetimeWindow,
   summarizeLatency,
 } from './lifetime.js';
+import { classifyLosses, LOSS_CONTEXT_MS, type LossCause, lossKey } from './loss.js';
 import { type KeepaliveEvidence, type Recommendation, recommendStrategy } from './recommend.js';
 import { isAgentCall } from './replay.js';
 
@@ -46,6 +47,8 @@ function windowJson(w: LifetimeWindow) {
     survivals: w.survivals,
     expirations: w.expirations,
     overlap: w.overlap,
+    maxSurvivalSeconds: sec(w.maxSurvivalMs),
+    minExpirySeconds: sec(w.minExpiryMs),
   };
 }
 
@@ -64,6 +67,7 @@ export function lifetimeJson(e: LifetimeEstimate) {
     withStream: windowJson(e.withStream),
     windows: { idle: windowJson(e.idle), age: windowJson(e.age) },
     observations: e.observations,
+    losses: e.losses,
   };
 }
 export type LifetimeJson = ReturnType<typeof lifetimeJson>;
@@ -85,10 +89,13 @@ export function recommendationJson(r: Recommendation) {
       calls: o.calls,
       sessions: o.sessions,
       riskyReuses: o.riskyReuses,
+      unknownReuses: o.unknownReuses,
       expectedInitSecondsPer100Calls: o.expectedInitSecondsPer100Calls,
       expectedStaleFailuresPer100Calls: o.expectedStaleFailuresPer100Calls,
     })),
     workload: r.workload,
+    evidence: r.evidence,
+    nextProbeGapsSeconds: r.nextProbeGapsMs.map((ms) => sec(ms)!),
     reason: r.reason,
   };
 }
@@ -191,6 +198,7 @@ async function reportFor(
     turnGapMs: config.analysis.turnGapSeconds * 1000,
     keepalive: evidence.keepalive,
     callLatency,
+    lastProbe: evidence.lastProbe,
   });
   const entry = {
     id: upstream.id,
@@ -239,4 +247,22 @@ export async function buildReport(
   const reports: UpstreamReport[] = [];
   for (const u of upstreams) reports.push(await reportFor(store, u, config, opts));
   return { generatedAt: new Date(now()).toISOString(), upstreams: reports };
+}
+
+/**
+ * Which of these session errors were losses rather than idle expiry, read from the exchanges
+ * around them (each upstream's rows up to a day before its oldest error).
+ */
+export async function lossCauses(
+  store: Pick<ObservationStore, 'listExchanges'>,
+  rows: readonly StoredExchange[],
+): Promise<Map<string, LossCause>> {
+  const out = new Map<string, LossCause>();
+  const oldest = new Map<string, number>();
+  for (const r of rows) oldest.set(r.upstream, Math.min(oldest.get(r.upstream) ?? r.startedAt, r.startedAt));
+  for (const [upstream, since] of oldest) {
+    const context = await store.listExchanges({ upstream, limit: MAX_ROWS, since: since - LOSS_CONTEXT_MS });
+    for (const [e, cause] of classifyLosses(context)) out.set(lossKey(e), cause);
+  }
+  return out;
 }

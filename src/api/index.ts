@@ -1,4 +1,6 @@
 import { Hono } from 'hono';
+import { lossKey } from '../analysis/loss.js';
+import { lossCauses } from '../analysis/report.js';
 import type { ObservationStore } from '../store/types.js';
 import { expirationJson, sessionJson, upstreamJson } from './serialize.js';
 
@@ -41,7 +43,8 @@ export function adminApi({ store, health }: AdminApiOptions): Hono {
     const limit = parseLimit(c.req.query('limit'));
     if (typeof limit !== 'number') return c.json({ error: limit.error }, 400);
     const rows = await store.listExpirations({ upstream: c.req.query('upstream') || undefined, limit });
-    return c.json(rows.map(expirationJson));
+    const causes = await lossCauses(store, rows);
+    return c.json(rows.map((e) => expirationJson(e, causes.get(lossKey(e)) ?? null)));
   });
 
   return app;

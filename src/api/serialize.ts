@@ -1,4 +1,5 @@
 // Store rows → the JSON shapes DESIGN.md promises (seconds with ms precision, ISO times).
+import type { LossCause } from '../analysis/loss.js';
 import type { StoredExchange, StoredSession, StoredUpstream } from '../store/types.js';
 
 export function seconds(ms: number | null | undefined): number | null {
@@ -29,7 +30,8 @@ export function sessionJson(s: StoredSession) {
   };
 }
 
-export function expirationJson(e: StoredExchange) {
+/** A session error; `cause` set when the analysis found it was lost, not expired (`session_lost`). */
+export function expirationJson(e: StoredExchange, cause: LossCause | null = null) {
   return {
     upstream: e.upstream,
     sessionHash: e.sessionHash,
@@ -40,8 +42,9 @@ export function expirationJson(e: StoredExchange) {
     exchangesBefore: e.exchangesBefore,
     method: e.rpcMethod ?? e.httpMethod,
     httpStatus: e.httpStatus,
-    outcome: e.outcome,
+    outcome: cause ? 'session_lost' : e.outcome,
     confidence: e.confidence,
+    cause,
     streamAttached: e.streamAttached,
     healed: e.healed,
     healLatencySeconds: seconds(e.healLatencyMs),

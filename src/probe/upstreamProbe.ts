@@ -16,7 +16,7 @@ import {
 import { type SearchRunOptions, searchIdleTimeout } from './searchProbe.js';
 import { ProbeSession, toolsReturned } from './session.js';
 import { probeSessionless, type SessionlessProbeResult } from './sessionless.js';
-import { idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
+import { bisectStaggerMs, idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
 import { type ExchangeResult, measureConnectMs, ProbeCancelled, type ProbeWire } from './wire.js';
 
 export interface BisectOptions {
@@ -304,10 +304,22 @@ export async function openForIdle(o: ProbeUpstreamOptions, target: number, round
   return { session, openedAtMs: opened.init.record.startedAt, lastEndMs: opened.firstCall!.record.endedAt! };
 }
 
-/** One session per gap, all opened together; each idles its gap once, then one tools/list. */
-async function fanout(o: ProbeUpstreamOptions, now: Now, gaps: readonly number[], round: number | null) {
+/**
+ * One session per gap; each idles its gap once, then one tools/list. Sessions open together,
+ * or `staggerMs` apart: a server that sweeps idle sessions periodically would otherwise meet
+ * every session of a round at the same phase of its sweep, and the round would see one phase.
+ */
+async function fanout(
+  o: ProbeUpstreamOptions,
+  now: Now,
+  gaps: readonly number[],
+  round: number | null,
+  staggerMs = 0,
+) {
+  const start = now();
   await Promise.all(
-    gaps.map(async (gap) => {
+    gaps.map(async (gap, i) => {
+      if (staggerMs > 0 && i > 0) await sleepUntil(start + i * staggerMs, now, o.signal);
       const opened = await openForIdle(o, gap, round);
       if (!opened) return;
       const { session } = opened;
@@ -369,17 +381,32 @@ function windowOf(checkpoints: readonly Checkpoint[]) {
   );
 }
 
+/**
+ * Narrows the window round by round: each round idles its sessions at the window's midpoint,
+ * opened staggered across the window's upper edge (a sweep period is at most about that long),
+ * so a periodic sweeper shows its phases. Once survivals and expiries overlap, the window's
+ * edges come from the sweep's phase, not from a threshold, and more rounds cannot narrow it:
+ * bisect stops there. A window that narrowed without overlap is confirmed by one more round at
+ * its upper edge: a clean timer kills every session there, a sweeper spares some.
+ */
 async function bisect(o: ProbeUpstreamOptions, now: Now): Promise<void> {
   let spent = 0;
-  for (let round = 1; ; round++) {
+  let round = 1;
+  for (; ; round++) {
     const w = windowOf(o.result.checkpoints);
-    if (w.upperSeconds === null || windowIsNarrow(w, o.bisect.minWindowSeconds)) return;
+    if (w.upperSeconds === null || w.overlapping) return;
+    if (windowIsNarrow(w, o.bisect.minWindowSeconds)) break;
     const count = Math.min(o.bisect.parallel, o.bisect.budget - spent);
     const gaps = nextBisectGaps(w, count);
-    if (gaps.length === 0) return;
+    if (gaps.length === 0) break;
     spent += gaps.length;
-    await fanout(o, now, gaps, round);
+    await fanout(o, now, gaps, round, bisectStaggerMs(w.upperSeconds, gaps.length));
   }
+  const w = windowOf(o.result.checkpoints);
+  const count = Math.min(o.bisect.parallel, o.bisect.budget - spent);
+  if (w.upperSeconds === null || w.overlapping || count < 2) return;
+  const confirm = Array.from({ length: count }, () => w.upperSeconds!);
+  await fanout(o, now, confirm, round, bisectStaggerMs(w.upperSeconds, count));
 }
 
 /** A session that pings every N s for longer than the window's upper edge, then one tools/list. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
+import { bisectStaggerMs, idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
 
 const s = (gapSeconds: number) => ({ gapSeconds, survived: true });
 const x = (gapSeconds: number) => ({ gapSeconds, survived: false });
@@ -17,9 +17,10 @@ describe('idleWindow', () => {
   });
 
   it('a sweeping server: survivals and expiries overlap, the window spans the overlap', () => {
-    // Survived 3.4, expired 3.1: the truth is "somewhere between 2 and 4".
+    // Survived 3.4, expired 3.1: a sweeper. With a sweep at least as frequent as the timeout,
+    // the timeout is above half the largest survival: "somewhere between 1.7 and 4".
     expect(idleWindow([s(2), x(3.1), s(3.4), x(4)])).toMatchObject({
-      lowerSeconds: 2,
+      lowerSeconds: 1.7,
       upperSeconds: 4,
       overlapping: true,
     });
@@ -48,7 +49,8 @@ describe('idleWindow', () => {
 
 describe('bisect steps', () => {
   it('spaces gaps evenly strictly inside the window', () => {
-    expect(nextBisectGaps(idleWindow([s(2), x(5)]), 3)).toEqual([2.75, 3.5, 4.25]);
+    // One gap, the midpoint, sampled three times (at staggered phases, by the prober).
+    expect(nextBisectGaps(idleWindow([s(2), x(5)]), 3)).toEqual([3.5, 3.5, 3.5]);
     expect(nextBisectGaps(idleWindow([x(1)]), 1)).toEqual([0.5]);
     expect(nextBisectGaps(idleWindow([s(1)]), 3)).toEqual([]);
     expect(nextBisectGaps(idleWindow([s(1), x(2)]), 0)).toEqual([]);
@@ -62,11 +64,19 @@ describe('bisect steps', () => {
     expect(windowIsNarrow(idleWindow([s(300)]))).toBe(false);
   });
 
-  it('the acceptance case: idle 3 s, fanout 1,2,5, then one round of 3 → window ≤ 1 s containing 3 s', () => {
-    const points = [s(1), s(2), x(5)];
-    const round = nextBisectGaps(idleWindow(points), 3);
-    const w = idleWindow([...points, ...round.map((g) => ({ gapSeconds: g, survived: g < 3 }))]);
+  it('the acceptance case: idle 3 s, fanout 1,2,5, then two rounds → window ≤ 1 s containing 3 s', () => {
+    let points = [s(1), s(2), x(5)];
+    for (let round = 0; round < 2; round++) {
+      const gaps = nextBisectGaps(idleWindow(points), 3);
+      points = [...points, ...gaps.map((g) => ({ gapSeconds: g, survived: g < 3 }))];
+    }
+    const w = idleWindow(points);
     expect(w.lowerSeconds! < 3 && w.upperSeconds! >= 3).toBe(true);
     expect(windowIsNarrow(w)).toBe(true);
+  });
+
+  it("staggers a round over the window's upper edge", () => {
+    expect(bisectStaggerMs(7, 3)).toBe(1167);
+    expect(bisectStaggerMs(7, 1)).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 // Pure logic of the idle-lifetime window and of bisect's next gaps (DESIGN.md
 // "Lifetime estimate"). No I/O, no clock: the prober feeds it measured idle gaps.
-import { windowOf } from '../analysis/lifetime.js';
+import { CLOCK_NOISE_MS, windowOf } from '../analysis/lifetime.js';
 
 /** One idle gap that was measured: the session either survived it or expired after it. */
 export interface IdlePoint {
@@ -13,7 +13,7 @@ export interface IdleWindow {
   lowerSeconds: number | null;
   /** Smallest expired gap larger than every survived gap; null when nothing expired. */
   upperSeconds: number | null;
-  /** Survivals and expiries overlap (a sweeping server): the window spans the overlap. */
+  /** Survivals beyond expiries by more than clock noise (a sweeping server): the window spans the overlap. */
   overlapping: boolean;
   survivals: number;
   expirations: number;
@@ -21,11 +21,14 @@ export interface IdleWindow {
 
 export function idleWindow(points: readonly IdlePoint[]): IdleWindow {
   // The same rule as the lifetime estimate; windowOf is unit-agnostic (seconds in, seconds out).
-  const w = windowOf(points.map((p) => [p.gapSeconds, !p.survived] as const));
+  const w = windowOf(
+    points.map((p) => [p.gapSeconds, !p.survived] as const),
+    CLOCK_NOISE_MS / 1000,
+  );
   return {
     lowerSeconds: w.lowerMs,
     upperSeconds: w.upperMs,
-    overlapping: w.overlap > 0,
+    overlapping: w.sweeping,
     survivals: w.survivals,
     expirations: w.expirations,
   };
@@ -39,14 +42,25 @@ export function windowIsNarrow(w: IdleWindow, minWidthSeconds = 1): boolean {
 }
 
 /**
- * The next round's idle gaps: `count` gaps spaced evenly strictly inside the window.
+ * The next round's idle gaps: `count` sessions at the window's midpoint. One gap per round,
+ * sampled `count` times at staggered phases: a clean timer answers them alike (bisect halves
+ * the window), while a periodic sweeper kills some and spares others at the same gap, which
+ * shows it (survivals at or above an expiry). Several gaps sampled once each would look like
+ * a clean threshold just as often, and a lucky survival above the timeout would stand.
  * Empty when there is nothing to refine (no expiry seen, or no budget).
  */
 export function nextBisectGaps(w: IdleWindow, count: number): number[] {
   if (w.upperSeconds === null || count <= 0) return [];
-  const lower = w.lowerSeconds ?? 0;
-  const step = (w.upperSeconds - lower) / (count + 1);
-  const gaps: number[] = [];
-  for (let i = 1; i <= count; i++) gaps.push(Math.round((lower + step * i) * 1000) / 1000);
-  return gaps;
+  const mid = Math.round((((w.lowerSeconds ?? 0) + w.upperSeconds) / 2) * 1000) / 1000;
+  return Array.from({ length: count }, () => mid);
+}
+
+/**
+ * How far apart a bisect round opens its sessions: spread evenly over half the window's upper
+ * edge, so that `count` sessions meet a periodic sweeper at `count` different phases. (In a
+ * simulation of mcp-proxy's sweeper, half the edge detected it as often as the whole edge and
+ * costs a clean timer less waiting; docs/decisions/0041.) 0 for a single session.
+ */
+export function bisectStaggerMs(upperSeconds: number, count: number): number {
+  return count <= 1 ? 0 : Math.round((upperSeconds * 1000) / 2 / count);
 }

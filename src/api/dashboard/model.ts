@@ -2,6 +2,8 @@
 // loadUpstreamDetail) over pure shaping functions that tests can drive with records.
 
 import { windowOf } from '../../analysis/lifetime.js';
+import { type LossCause, lossKey } from '../../analysis/loss.js';
+import { lossCauses } from '../../analysis/report.js';
 import type {
   ObservationStore,
   ProbeRunRow,
@@ -83,7 +85,8 @@ export interface UpstreamDetail extends UpstreamSummary {
   points: GapPoint[];
   initLatenciesSeconds: number[];
   sessions: StoredSession[];
-  expirations: StoredExchange[];
+  /** With the analysis's verdict: `cause` set for a session lost, not expired. */
+  expirations: Array<StoredExchange & { cause: LossCause | null }>;
   probeRuns: ProbeRunRow[];
   now: number;
 }
@@ -227,5 +230,7 @@ export async function loadUpstreamDetail(options: LoadOptions, id: string): Prom
   ]);
   const upstreamRuns = runsFor(runs, id);
   const summary = await summarize(options, upstream, upstreamRuns, now, async () => data);
-  return { ...summary, ...data, expirations, probeRuns: upstreamRuns, now };
+  const causes = await lossCauses(store, expirations);
+  const judged = expirations.map((e) => ({ ...e, cause: causes.get(lossKey(e)) ?? null }));
+  return { ...summary, ...data, expirations: judged, probeRuns: upstreamRuns, now };
 }

@@ -232,7 +232,7 @@ function StrategyTable(props: { r: RecommendationView | null }) {
   );
 }
 
-function ExpirationsTable(props: { rows: StoredExchange[]; now: number }) {
+function ExpirationsTable(props: { rows: Array<StoredExchange & { cause: string | null }>; now: number }) {
   if (props.rows.length === 0) return <p class="muted">No session has expired yet.</p>;
   return (
     <table>
@@ -254,6 +254,7 @@ function ExpirationsTable(props: { rows: StoredExchange[]; now: number }) {
           <th scope="col">Answer</th>
           <th scope="col">GET stream</th>
           <th scope="col">Source</th>
+          <th scope="col">Verdict</th>
         </tr>
       </thead>
       <tbody>
@@ -272,6 +273,9 @@ function ExpirationsTable(props: { rows: StoredExchange[]; now: number }) {
             </td>
             <td>{e.streamAttached ? 'open' : 'none'}</td>
             <td>{e.source}</td>
+            <td>
+              {e.cause ? `session lost (${e.cause.replace('_', ' ')}), not in the window` : 'idle expiry'}
+            </td>
           </tr>
         ))}
       </tbody>
