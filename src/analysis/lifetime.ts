@@ -39,8 +39,8 @@ export interface LifetimeWindow {
   /** Observations contradicting a clean threshold: survivals at or above the smallest expiry plus expiries at or below the largest survival. */
   overlap: number;
   /**
-   * Survivals beyond an expiry by more than clock noise (`noiseFloor`, and 2% of the smallest
-   * expiry): a periodic sweeper, whose edges come from its phase.
+   * Survivals beyond an expiry by at least clock noise (`noiseFloor`): a periodic sweeper,
+   * whose edges come from its phase.
    */
   sweeping: boolean;
   /** The largest value that survived (null: none). Beyond it nothing is known unless something expired. */
@@ -85,6 +85,8 @@ export interface EstimateLifetimeOptions {
   stateless?: boolean | null;
   /** From the probe's control request (store flag); null when never probed. */
   validatesSessionIds?: boolean | null;
+  /** The newest probe saw a sweeper (sessions sent to one idle gap fared differently). */
+  sweepingSeen?: boolean;
 }
 
 /** Only a 2xx answer proves the session was still there; other failures tell nothing about it. */
@@ -92,8 +94,11 @@ function isSurvival(e: LifetimeExchange): boolean {
   return e.outcome === 'ok' || e.outcome === 'rpc_error';
 }
 
-/** How far the upstream's idle clock and ours may disagree (scheduling, reading the answer). */
-export const CLOCK_NOISE_MS = 50;
+/**
+ * How far the upstream's idle clock and ours may disagree on loopback (reading the answer,
+ * scheduling): a survival this little beyond an expiry is not yet a sweeper.
+ */
+export const CLOCK_NOISE_MS = 10;
 
 /** Points for one variable: [value, expired]. */
 type Point = readonly [number, boolean];
@@ -109,10 +114,15 @@ type Point = readonly [number, boolean];
  * and the same assumption as the pool's safety margin) T > largest survival / 2. Should that
  * not lie below the smallest expiry (P > T), the edge is the largest survival at least the
  * overlap's width below the smallest expiry, or none. Either way the window is never narrower
- * than the evidence: it spans the overlap. Overlap within `noiseFloor` (and 2% of the smallest
- * expiry) is the two clocks disagreeing, not a sweeper.
+ * than the evidence: it spans the overlap. Overlap narrower than `noiseFloor` is the two
+ * clocks disagreeing, not a sweeper.
  */
-export function windowOf(points: readonly Point[], noiseFloor = 0): LifetimeWindow {
+export function windowOf(
+  points: readonly Point[],
+  noiseFloor = 0,
+  /** A sweeper already seen another way (the probe: sessions sent to the same gap fared differently). */
+  sweepingSeen = false,
+): LifetimeWindow {
   let maxSurvival = Number.NEGATIVE_INFINITY;
   let minExpiry = Number.POSITIVE_INFINITY;
   let survivals = 0;
@@ -129,8 +139,8 @@ export function windowOf(points: readonly Point[], noiseFloor = 0): LifetimeWind
   // A sweeper shows as survivals beyond an expiry by more than the two clocks' disagreement
   // (the server's idle timer starts when it finishes answering, ours when we finish reading).
   const sweeping =
-    survivals > 0 && expirations > 0 && maxSurvival - minExpiry > Math.max(noiseFloor, 0.02 * minExpiry);
-  const luck = sweeping ? maxSurvival - minExpiry : 0;
+    survivals > 0 && expirations > 0 && (sweepingSeen || maxSurvival - minExpiry >= noiseFloor);
+  const luck = sweeping ? Math.max(0, maxSurvival - minExpiry) : 0;
   let lower: number | null = null;
   let upper: number | null = null;
   let overlap = 0;
@@ -216,7 +226,7 @@ export function estimateLifetime(
       if (e.sessionAgeMs !== null) agePoints.push([e.sessionAgeMs, expired]);
     }
   }
-  const idle = windowOf(idlePoints, CLOCK_NOISE_MS);
+  const idle = windowOf(idlePoints, CLOCK_NOISE_MS, opts.sweepingSeen === true);
   const age = windowOf(agePoints, CLOCK_NOISE_MS);
   const withStream = windowOf(streamPoints, CLOCK_NOISE_MS);
   const basis = stateless ? 'none_observed' : chooseBasis(idle, age);

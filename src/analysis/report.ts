@@ -106,6 +106,7 @@ interface StoredProbeUpstreamResult {
   upstream?: unknown;
   validatesSessionIds?: unknown;
   keepalive?: { keptAlive?: unknown } | null;
+  window?: { overlapping?: unknown } | null;
   /** initialize + initialized + one tools/list on a fresh session: what a call costs on a stateless upstream. */
   perCallCostSeconds?: unknown;
 }
@@ -124,6 +125,7 @@ export function probeEvidence(runs: readonly ProbeRunRow[], upstream: string) {
   let validatesSessionIds: boolean | null = null;
   let keepalive: KeepaliveEvidence | null = null;
   let perCallCostMs: number | null = null;
+  let sweepingSeen: boolean | null = null;
   const newestFirst = [...runs].sort((a, b) => b.startedAt - a.startedAt);
   for (const run of newestFirst) {
     for (const r of probeResultsFor(run, upstream)) {
@@ -132,6 +134,9 @@ export function probeEvidence(runs: readonly ProbeRunRow[], upstream: string) {
       }
       if (keepalive === null && r.keepalive && typeof r.keepalive.keptAlive === 'boolean') {
         keepalive = { keepsAlive: r.keepalive.keptAlive };
+      }
+      if (sweepingSeen === null && r.window && typeof r.window.overlapping === 'boolean') {
+        sweepingSeen = r.window.overlapping;
       }
       if (perCallCostMs === null && typeof r.perCallCostSeconds === 'number') {
         perCallCostMs = Math.round(r.perCallCostSeconds * 1000);
@@ -143,6 +148,7 @@ export function probeEvidence(runs: readonly ProbeRunRow[], upstream: string) {
     validatesSessionIds,
     keepalive,
     perCallCostMs,
+    sweepingSeen: sweepingSeen === true,
     lastProbe: last
       ? {
           id: last.id,
@@ -182,6 +188,7 @@ async function reportFor(
   const lifetime = estimateLifetime(exchanges, sessions, {
     stateless: upstream.stateless,
     validatesSessionIds: upstream.validatesSessionIds ?? evidence.validatesSessionIds,
+    sweepingSeen: evidence.sweepingSeen,
   });
   const calls = exchanges.filter((e) => isAgentCall(e) && isSessionCall(e));
   const observedCallLatency = summarizeLatency(

@@ -85,6 +85,12 @@ export interface UpstreamProbeResult {
   keepalive: KeepaliveResult | null;
   /** How the `search` mode went (null in other modes): its window, phases, sessions and checks. */
   search: SearchResultJson | null;
+  /**
+   * The busy companion of fanout and bisect: a session kept active with pings for as long as
+   * the longest idle gap, beside the idle ones. It separates an idle timeout (it lives on)
+   * from a maximum session age (it dies at that age however busy). Optional: older results lack it.
+   */
+  busySession?: BusySessionResult | null;
   /** Things a reader must know (stateless, ids not validated, ...). */
   warnings: string[];
   /**
@@ -99,6 +105,17 @@ export interface UpstreamProbeResult {
   sessionModel: 'sessions' | 'sessionless' | 'both' | 'unknown';
   /** The sessionless era's answer to `server/discover` and what a sessionless call costs. */
   sessionless: SessionlessProbeResult | null;
+}
+
+export interface BusySessionResult {
+  pingIntervalSeconds: number;
+  pings: number;
+  /** Age of the session at its last answered request. */
+  aliveToAgeSeconds: number | null;
+  /** Lived through the longest idle gap (and a last tools/list after it). */
+  survived: boolean;
+  /** Its first failure (`session_expired` at an age: a maximum age). */
+  errorType: string | null;
 }
 
 export interface ProbeOptionsJson {
@@ -188,6 +205,7 @@ export function emptyUpstreamResult(upstream: string, holdStream: boolean): Upst
     window: null,
     keepalive: null,
     search: null,
+    busySession: null,
     warnings: [],
     credential: null,
     sessionModel: 'unknown',

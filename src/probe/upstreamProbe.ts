@@ -62,7 +62,10 @@ export async function probeUpstream(o: ProbeUpstreamOptions): Promise<void> {
       if (o.mode === 'ladder') await ladder(o, now);
       else if (o.mode === 'search') await searchIdleTimeout(o, o.search!);
       else {
-        await fanout(o, now, o.intervalsSeconds, o.mode === 'bisect' ? 0 : null);
+        await Promise.all([
+          fanout(o, now, o.intervalsSeconds, o.mode === 'bisect' ? 0 : null),
+          busySession(o, now, o.intervalsSeconds),
+        ]);
         if (o.mode === 'bisect') await bisect(o, now);
       }
     })();
@@ -372,12 +375,18 @@ async function ladder(o: ProbeUpstreamOptions, now: Now): Promise<void> {
   }
 }
 
+/** The probe's window over measured idle gaps (the same rule and clock noise as the analysis). */
 function windowOf(checkpoints: readonly Checkpoint[]) {
   return idleWindow(
     checkpoints
       .filter((c) => (c.failedAt === 'checkpoint' ? c.errorType === 'session_expired' : c.success))
       .filter((c) => c.elapsedSinceLastCallSeconds !== null)
-      .map((c) => ({ gapSeconds: c.elapsedSinceLastCallSeconds!, survived: c.success })),
+      .map((c) => ({
+        gapSeconds: c.elapsedSinceLastCallSeconds!,
+        survived: c.success,
+        // A ladder's targets are offsets from the first call, not gaps.
+        targetSeconds: c.round === null ? null : c.idleSecondsTarget,
+      })),
   );
 }
 
@@ -407,6 +416,62 @@ async function bisect(o: ProbeUpstreamOptions, now: Now): Promise<void> {
   if (w.upperSeconds === null || w.overlapping || count < 2) return;
   const confirm = Array.from({ length: count }, () => w.upperSeconds!);
   await fanout(o, now, confirm, round, bisectStaggerMs(w.upperSeconds, count));
+}
+
+/** At most this many pings keep the busy session busy, however long the longest gap. */
+const MAX_BUSY_PINGS = 20;
+
+/**
+ * Idle versus age from the probe alone: fanout's sessions idle once each, so a session's idle
+ * gap and its age move together and both explanations fit. One more session, kept busy with
+ * pings (never idle longer than half the smallest gap, nor so often that it sends more than
+ * `MAX_BUSY_PINGS`) for as long as the longest gap, breaks the tie: on an idle
+ * timeout it lives on, on a maximum age it dies at that age with a short idle gap. Its
+ * exchanges go to the store like any other; it adds no checkpoint (its gaps are not targets).
+ */
+async function busySession(o: ProbeUpstreamOptions, now: Now, gaps: readonly number[]): Promise<void> {
+  if (gaps.length === 0) return;
+  const longest = Math.max(...gaps);
+  const intervalS = Math.max(Math.min(...gaps) / 2, longest / MAX_BUSY_PINGS, 0.02);
+  const opened = await ProbeSession.open(o.wire);
+  if (opened.failure || !opened.session) {
+    await opened.session?.close({ delete: true }).catch(() => {});
+    return;
+  }
+  const { session } = opened;
+  const openedAt = opened.init.record.startedAt;
+  const result = {
+    pingIntervalSeconds: Math.round(intervalS * 1000) / 1000,
+    pings: 0,
+    aliveToAgeSeconds: null as number | null,
+    survived: false,
+    errorType: null as string | null,
+  };
+  o.result.busySession = result;
+  let alive = true;
+  try {
+    // Ends a ping before the longest idle session is checked: the run's wall time stays that gap.
+    const until = openedAt + (longest - intervalS) * 1000;
+    let last = opened.firstCall!.record.endedAt ?? now();
+    for (;;) {
+      const next = last + intervalS * 1000;
+      const done = next >= until;
+      await sleepUntil(Math.min(next, until), now, o.signal);
+      const answer = done ? await session.listTools() : await session.ping();
+      if (!done) result.pings++;
+      if (answer.outcome !== 'ok') {
+        alive = false;
+        result.errorType = answer.outcome;
+        break;
+      }
+      result.aliveToAgeSeconds = seconds(answer.record.startedAt - openedAt);
+      last = answer.record.endedAt ?? now();
+      if (done) break;
+    }
+    result.survived = alive;
+  } finally {
+    await session.close({ delete: alive && o.result.deleteSupported !== false }).catch(() => {});
+  }
 }
 
 /** A session that pings every N s for longer than the window's upper edge, then one tools/list. */

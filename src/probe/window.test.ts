@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bisectStaggerMs, idleWindow, nextBisectGaps, windowIsNarrow } from './window.js';
+import { bisectStaggerMs, idleWindow, nextBisectGaps, targetSplit, windowIsNarrow } from './window.js';
 
 const s = (gapSeconds: number) => ({ gapSeconds, survived: true });
 const x = (gapSeconds: number) => ({ gapSeconds, survived: false });

@@ -6,6 +6,24 @@ import { CLOCK_NOISE_MS, windowOf } from '../analysis/lifetime.js';
 export interface IdlePoint {
   gapSeconds: number;
   survived: boolean;
+  /** The gap the session was sent to idle (fanout, bisect); null when it has none (ladder). */
+  targetSeconds?: number | null;
+}
+
+/**
+ * Sessions sent to the same idle gap that fared differently: a sweeper's phase, seen directly.
+ * (Their measured gaps differ by the timers' overshoot, which may put a survivor just below a
+ * session that died, so the measured overlap alone would miss it.) A clean timer splits a
+ * target only when the timeout lies within that overshoot of it: rare, and then the window only
+ * widens, to the safe side.
+ */
+export function targetSplit(points: readonly IdlePoint[]): boolean {
+  const fates = new Map<number, number>();
+  for (const p of points) {
+    if (p.targetSeconds == null) continue;
+    fates.set(p.targetSeconds, (fates.get(p.targetSeconds) ?? 0) | (p.survived ? 1 : 2));
+  }
+  return [...fates.values()].some((f) => f === 3);
 }
 
 export interface IdleWindow {
@@ -13,7 +31,7 @@ export interface IdleWindow {
   lowerSeconds: number | null;
   /** Smallest expired gap larger than every survived gap; null when nothing expired. */
   upperSeconds: number | null;
-  /** Survivals beyond expiries by more than clock noise (a sweeping server): the window spans the overlap. */
+  /** A survival beyond an expiry by more than clock noise (a sweeping server): the window spans the overlap. */
   overlapping: boolean;
   survivals: number;
   expirations: number;
@@ -21,9 +39,11 @@ export interface IdleWindow {
 
 export function idleWindow(points: readonly IdlePoint[]): IdleWindow {
   // The same rule as the lifetime estimate; windowOf is unit-agnostic (seconds in, seconds out).
+  // The two clocks disagree by a few ms: a survival beyond an expiry by less is not a sweeper.
   const w = windowOf(
     points.map((p) => [p.gapSeconds, !p.survived] as const),
     CLOCK_NOISE_MS / 1000,
+    targetSplit(points),
   );
   return {
     lowerSeconds: w.lowerMs,
