@@ -75,6 +75,27 @@ describe('bisect steps', () => {
     expect(windowIsNarrow(w)).toBe(true);
   });
 
+  it('sessions sent to one gap that fare differently are a sweeper, whatever their measured order', () => {
+    // mcp-proxy (3 s, swept): 5.5 s sent three times; the survivor idled 5.56, the dead 5.606 and 5.61.
+    const points = [
+      { gapSeconds: 4.006, survived: true, targetSeconds: 4 },
+      { gapSeconds: 5.56, survived: true, targetSeconds: 5.5 },
+      { gapSeconds: 5.606, survived: false, targetSeconds: 5.5 },
+      { gapSeconds: 5.61, survived: false, targetSeconds: 5.5 },
+      { gapSeconds: 7.006, survived: false, targetSeconds: 7 },
+    ];
+    expect(targetSplit(points)).toBe(true);
+    expect(idleWindow(points)).toMatchObject({ lowerSeconds: 2.78, upperSeconds: 5.606, overlapping: true });
+    // Without targets (a ladder) the same gaps read as a clean threshold.
+    const untargeted = points.map((p) => ({ ...p, targetSeconds: null }));
+    expect(targetSplit(untargeted)).toBe(false);
+    expect(idleWindow(untargeted)).toMatchObject({
+      lowerSeconds: 5.56,
+      upperSeconds: 5.606,
+      overlapping: false,
+    });
+  });
+
   it("staggers a round over the window's upper edge", () => {
     expect(bisectStaggerMs(7, 3)).toBe(1167);
     expect(bisectStaggerMs(7, 1)).toBe(0);
