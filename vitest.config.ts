@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // One throwaway PostgreSQL server for the run (the PostgreSQL store and replica tests).
+    globalSetup: ['test/setup/postgres.ts'],
     reporters: ['default'],
   },
 });

@@ -7,7 +7,7 @@
 //   node scripts/setup.mjs test      the test suite's system parts
 //   node scripts/setup.mjs --check   only report, install nothing
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 /**
  * What each command needs from the system. To add a part, add an entry: `present()` must be
@@ -20,6 +20,17 @@ export const REQUIREMENTS = [
     why: "the dashboard's browser test drives Debian's Chromium (never a downloaded browser)",
     present: () => existsSync('/usr/bin/chromium'),
     debian: ['chromium'],
+  },
+  {
+    name: 'postgresql',
+    neededBy: ['test'],
+    why: 'the PostgreSQL store and replica tests start a throwaway server from its binaries (initdb, postgres)',
+    present: () =>
+      Boolean(process.env.MCP_PROBE_PG_BIN) ||
+      (existsSync('/usr/lib/postgresql') &&
+        readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))) ||
+      commandExists('initdb'),
+    debian: ['postgresql'],
   },
 ];
 

@@ -39,6 +39,9 @@ import { metricsRoute, setupTelemetry, type Telemetry } from './telemetry/index.
 
 export const DEMO_UPSTREAM_ID = 'demo';
 
+/** How long an adopted session's first exchange waits for its stored history before it is recorded without. */
+const ADOPTION_LOOKUP_MS = 2_000;
+
 /** What `createMcpSessionProbe` takes: a config document as a config file holds it. */
 export interface McpSessionProbeOptions {
   /** The config (JSON/YAML document shape; `${ENV_VAR}` interpolated, validated with clear errors). */
@@ -144,7 +147,12 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
   const isolated = opts.storeProcess
     ? await openStoreProcess({ url: config.storage.url, upstreams: config.upstreams, logger })
     : null;
-  const store = isolated ?? (await openStoreForUpstreams(config.storage.url, config.upstreams));
+  const store =
+    isolated ??
+    (await openStoreForUpstreams(config.storage.url, config.upstreams, {
+      // A PostgreSQL connection cut while idle (a restart, a failover): the pool reconnects on next use.
+      onConnectionError: (err) => logger.warn('storage: PostgreSQL connection lost; will reconnect', { err }),
+    }));
   const views = isolated ? storeProcessViews(isolated, config, opts.now) : null;
   const recorder = createRecorder({ store, logger, ...opts.recorder });
   const retention =
@@ -157,18 +165,34 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
       telemetry.onObservation(obs);
     },
     onExchange: telemetry.onExchange,
-    // A session seen before this process started (or before it was evicted) goes on counting
-    // from its stored row. Looked up after the current I/O, before any batch is written: the
-    // row cannot hold this adoption's own counts yet.
+    // A session seen before this process started, before it was evicted, or by another replica
+    // (a failover, a load balancer without affinity) goes on from its stored row: its count, its
+    // opening, and the true idle gap of the first exchange here, which waits for the answer (at most
+    // ADOPTION_LOOKUP_MS). Looked up after the current I/O, before any batch is written: the row
+    // cannot hold this adoption's own counts yet.
     onAdopt: (key, record) =>
       setImmediate(() => {
+        let answered = false;
+        const answer = (row: Awaited<ReturnType<ObservationStore['getSession']>>) => {
+          if (answered) return;
+          answered = true;
+          clearTimeout(timer);
+          tracker.restore(key, record, row);
+        };
+        const timer = setTimeout(() => {
+          logger.warn('storage: no answer about an adopted session in time; recorded without its history', {
+            timeoutMs: ADOPTION_LOOKUP_MS,
+          });
+          answer(null);
+        }, ADOPTION_LOOKUP_MS);
+        timer.unref();
         // Whatever throws (a broken store, synchronously or not) ends up in the warning.
         Promise.resolve()
           .then(() => store.getSession(record.upstream, record.source, record.sessionHash))
-          .then((row) => {
-            if (row) tracker.restore(key, record, row);
-          })
-          .catch((err: unknown) => logger.warn('could not look up an adopted session', { err }));
+          .then(answer, (err: unknown) => {
+            logger.warn('could not look up an adopted session', { err });
+            answer(null);
+          });
       }),
     now: opts.now,
     maxSessions: config.tracker.maxSessions,
@@ -226,7 +250,15 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
     '/',
     adminApi({
       store,
-      health: () => ({ recorder: recorder.stats(), trackedSessions: tracker.size }),
+      health: () => {
+        const stats = recorder.stats();
+        // The proxy forwards either way; while the store fails, observations wait in memory (bounded).
+        return {
+          ...(stats.failing ? { status: 'degraded' } : {}),
+          recorder: stats,
+          trackedSessions: tracker.size,
+        };
+      },
     }),
   );
   app.route('/', reportApi({ store, config, now: opts.now, source: views?.reports }));

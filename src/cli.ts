@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { serveCommand } from './commands/serve.js';
 import { ConfigError } from './config/load.js';
+import { StoreUnreachableError } from './store/databaseUrl.js';
 
 const USAGE = `mcp-session-probe: measure how long MCP sessions live, what a new one costs, and which session strategy to use.
 
@@ -70,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof StoreUnreachableError) {
       process.stderr.write(`${err.message}\n`);
       return 2;
     }

@@ -59,5 +59,7 @@ describe('serve start-up footprint', () => {
     expect(
       loaded.filter((u) => /\/@opentelemetry\/(sdk-node|exporter-(trace|metrics)-otlp)/.test(u)),
     ).toEqual([]);
+    // With SQLite as the store, the PostgreSQL driver stays unloaded.
+    expect(loaded.filter((u) => /\/node_modules\/(pg|pg-pool|pg-protocol)\//.test(u))).toEqual([]);
   });
 });

@@ -1,8 +1,11 @@
 import type { UpstreamConfig } from '../config/schema.js';
 import { redactUrl } from '../security/redact.js';
+import type { PostgresStoreOptions } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { ObservationStore } from './types.js';
 
+export { redactDatabaseUrl, StoreUnreachableError } from './databaseUrl.js';
+export type { PostgresObservationStore, PostgresStoreOptions } from './postgres.js';
 export {
   createRecorder,
   type Logger,
@@ -39,10 +42,15 @@ export function parseStoreUrl(url: string): StoreLocation {
 }
 
 /** Opens the store named by `storage.url` and applies pending migrations. */
-export async function openStore(url: string): Promise<ObservationStore> {
+export async function openStore(
+  url: string,
+  postgres: Omit<PostgresStoreOptions, 'url'> = {},
+): Promise<ObservationStore> {
   const location = parseStoreUrl(url);
   if (location.kind === 'postgres') {
-    throw new Error('storage.url: postgres is not implemented yet; use sqlite:PATH');
+    // Loaded only for PostgreSQL: a SQLite deployment never loads the driver.
+    const { openPostgresStore } = await import('./postgres.js');
+    return openPostgresStore({ url: location.url, ...postgres });
   }
   return openSqliteStore({ path: location.path });
 }
@@ -54,8 +62,9 @@ export async function openStore(url: string): Promise<ObservationStore> {
 export async function openStoreForUpstreams(
   url: string,
   upstreams: readonly Pick<UpstreamConfig, 'id' | 'name' | 'url' | 'transport'>[],
+  postgres: Omit<PostgresStoreOptions, 'url'> = {},
 ): Promise<ObservationStore> {
-  const store = await openStore(url);
+  const store = await openStore(url, postgres);
   try {
     await store.migrate();
     await store.upsertUpstreams(

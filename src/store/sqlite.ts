@@ -73,6 +73,8 @@ export function openSqliteStore({
   }
 }
 
+const NEWER = 'excluded.last_activity_at >= sessions.last_activity_at';
+
 /** A `running` probe run silent since `?`; a row from before heartbeats existed counts from its start. */
 const STALE_RUN = "status = 'running' AND coalesce(heartbeat_at, started_at) < ?";
 
@@ -135,8 +137,10 @@ class SqliteStore implements SqliteObservationStore {
         num(x.healLatencyMs),
       );
     };
-    // A later record for the same session overwrites its progress; handshake
-    // details are only filled in, never erased by a record that lacks them.
+    // A later record for the same session overwrites its progress; an earlier one (another process
+    // writing late what it buffered) never rolls it back, and the earliest opening seen wins (the
+    // PostgreSQL store's rule too, where replicas share sessions). Handshake details are only
+    // filled in, never erased by a record that lacks them.
     const upsertStatement = sqlite.prepare(`
       INSERT INTO sessions (
         upstream, source, session_hash, transport, opened_at, adopted, init_latency_ms, initialized_at,
@@ -144,10 +148,12 @@ class SqliteStore implements SqliteObservationStore {
         last_activity_at, ended_at, end_reason
       ) VALUES (${Array(17).fill('?').join(', ')})
       ON CONFLICT (upstream, source, session_hash) DO UPDATE SET
-        exchanges = excluded.exchanges,
-        last_activity_at = excluded.last_activity_at,
-        ended_at = excluded.ended_at,
-        end_reason = excluded.end_reason,
+        exchanges = CASE WHEN ${NEWER} THEN excluded.exchanges ELSE sessions.exchanges END,
+        ended_at = CASE WHEN ${NEWER} THEN excluded.ended_at ELSE sessions.ended_at END,
+        end_reason = CASE WHEN ${NEWER} THEN excluded.end_reason ELSE sessions.end_reason END,
+        last_activity_at = max(excluded.last_activity_at, sessions.last_activity_at),
+        adopted = CASE WHEN excluded.opened_at < sessions.opened_at THEN excluded.adopted ELSE sessions.adopted END,
+        opened_at = min(excluded.opened_at, sessions.opened_at),
         init_latency_ms = coalesce(excluded.init_latency_ms, sessions.init_latency_ms),
         initialized_at = coalesce(excluded.initialized_at, sessions.initialized_at),
         protocol_version = coalesce(excluded.protocol_version, sessions.protocol_version),

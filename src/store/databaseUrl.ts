@@ -1,0 +1,21 @@
+// What a person reads when the database cannot be reached: the URL with its password hidden.
+// Kept apart from the PostgreSQL store so that the CLI can recognise the error without loading
+// the driver (a SQLite deployment never loads `pg`).
+
+/** The store's server could not be reached at start: the CLI exits 2 with this message. */
+export class StoreUnreachableError extends Error {
+  override readonly name = 'StoreUnreachableError';
+}
+
+/** `postgres://user:***@host:port/db`: the password replaced, the query string (sslpassword...) dropped. */
+export function redactDatabaseUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    url.search = '';
+    url.hash = '';
+    return url.toString();
+  } catch {
+    return raw.replace(/\/\/[^@/]*@/, '//***@').replace(/[?#].*$/s, '');
+  }
+}
