@@ -1,4 +1,12 @@
 CREATE SEQUENCE "public"."exchange_id_blocks" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1;--> statement-breakpoint
+CREATE TABLE "credentials" (
+	"upstream" text NOT NULL,
+	"credential_hash" text NOT NULL,
+	"first_seen_at" bigint NOT NULL,
+	"last_ok_at" bigint,
+	"first_rejected_at" bigint
+);
+--> statement-breakpoint
 CREATE TABLE "exchanges" (
 	"id" bigint PRIMARY KEY NOT NULL,
 	"upstream" text NOT NULL,
@@ -23,9 +31,18 @@ CREATE TABLE "exchanges" (
 	"stream_attached" boolean NOT NULL,
 	"exchanges_before" integer,
 	"protocol_version" text,
+	"era" text,
+	"upstream_versions" text,
 	"caller_hash" text,
 	"rpc_error_code" integer,
-	"error_message" text
+	"error_message" text,
+	"healed" boolean DEFAULT false NOT NULL,
+	"heal_latency_ms" double precision
+);
+--> statement-breakpoint
+CREATE TABLE "probe_cancel_requests" (
+	"run_id" text PRIMARY KEY NOT NULL,
+	"requested_at" bigint NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "probe_runs" (
@@ -37,6 +54,11 @@ CREATE TABLE "probe_runs" (
 	"finished_at" bigint,
 	"heartbeat_at" bigint,
 	"result" jsonb
+);
+--> statement-breakpoint
+CREATE TABLE "probe_schedule_claims" (
+	"upstream" text PRIMARY KEY NOT NULL,
+	"claimed_at" bigint NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "sessions" (
@@ -70,6 +92,7 @@ CREATE TABLE "upstreams" (
 	"updated_at" bigint NOT NULL
 );
 --> statement-breakpoint
+CREATE UNIQUE INDEX "credentials_upstream_hash" ON "credentials" USING btree ("upstream","credential_hash");--> statement-breakpoint
 CREATE INDEX "exchanges_upstream_started_idx" ON "exchanges" USING btree ("upstream","started_at");--> statement-breakpoint
 CREATE INDEX "exchanges_expired_upstream_started_idx" ON "exchanges" USING btree ("upstream","started_at") WHERE "exchanges"."outcome" = 'session_expired';--> statement-breakpoint
 CREATE INDEX "exchanges_expired_started_idx" ON "exchanges" USING btree ("started_at") WHERE "exchanges"."outcome" = 'session_expired';--> statement-breakpoint

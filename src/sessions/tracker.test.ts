@@ -192,15 +192,52 @@ describe('SessionTracker: lifecycle', () => {
 
     const before = h.observations.length;
     h.tracker.restore(key, { ...record }, { exchanges: 41 }); // not this adoption's record
-    h.tracker.restore(key, record, { exchanges: 0 }); // nothing recorded before
     expect(h.observations).toHaveLength(before);
 
     h.tracker.restore(key, record, { exchanges: 41 });
     expect(h.sessions().at(-1)).toMatchObject({ adopted: true, exchanges: 42 });
+    h.tracker.restore(key, record, { exchanges: 41 }); // once per adoption
+    expect(h.sessions().at(-1)).toMatchObject({ exchanges: 42 });
     const next = h.call('restarted');
     expect(h.tracker.lookup(UP, 'restarted')?.exchanges).toBe(43);
     // Still adopted: its open was not seen here, so its age and position stay unknown.
     expect(next).toMatchObject({ sessionAgeMs: null, exchangesBefore: null });
+  });
+
+  it('restore: a session another process saw open gets its true first idle gap, age and position here', () => {
+    const adoptions: Array<{ key: string; record: SessionRecord }> = [];
+    const h = harness({ onAdopt: (key, record) => adoptions.push({ key, record }) });
+    const t0 = h.now();
+    h.advance(5_000);
+    const first = h.call('moved'); // finished before the store answered: held back
+    expect(h.exchanges().filter((x) => x === first)).toHaveLength(0);
+    const { key, record } = adoptions[0]!;
+    // The other replica opened it at t0 and last used it 1.5 s before this call, after 3 exchanges.
+    h.tracker.restore(key, record, {
+      exchanges: 3,
+      openedAt: t0,
+      adopted: false,
+      lastActivityAt: t0 + 3_500,
+    });
+    expect(h.exchanges().at(-1)).toBe(first);
+    expect(first).toMatchObject({ idleGapMs: 1_500, sessionAgeMs: 5_000, exchangesBefore: 3 });
+    expect(h.sessions().at(-1)).toMatchObject({ openedAt: t0, exchanges: 4, adopted: true });
+    h.advance(700);
+    expect(h.call('moved')).toMatchObject({ idleGapMs: 700, sessionAgeMs: 5_710, exchangesBefore: 4 });
+  });
+
+  it('restore: with nothing stored (or no answer) the held exchanges go out as they were', () => {
+    const adoptions: Array<{ key: string; record: SessionRecord }> = [];
+    const h = harness({ onAdopt: (key, record) => adoptions.push({ key, record }) });
+    const first = h.call('unknown');
+    const { key, record } = adoptions[0]!;
+    h.tracker.restore(key, record, null);
+    expect(h.exchanges().at(-1)).toBe(first);
+    expect(first).toMatchObject({ idleGapMs: null, sessionAgeMs: null });
+    // At shutdown, adoptions still waiting are released too.
+    const second = h.call('another');
+    h.tracker.stop();
+    expect(h.exchanges().at(-1)).toBe(second);
   });
 
   it('an upstream that issues no session id is stateless: its 404s are not expiry', () => {

@@ -40,6 +40,11 @@ interface SessionState {
   streamsOpen: number;
   /** A GET stream was open at some point since the last activity. */
   streamSinceActivity: boolean;
+  /**
+   * The session's opening is known (seen here, or read back from the store where another process
+   * saw it), so exchanges on it get a session age and a position.
+   */
+  openKnown: boolean;
   callerHash: string | null;
 }
 
@@ -64,6 +69,26 @@ export interface SessionTrackerOptions {
    * `restore`. `key` identifies the session to `restore`; it holds the raw id, so keep it in memory only.
    */
   onAdopt?: (key: string, record: SessionRecord) => void;
+}
+
+/** What the store knew about an adopted session (`SessionTracker.restore`). */
+export interface EarlierSession {
+  exchanges: number;
+  openedAt?: number;
+  /** False when the process that recorded the row saw the session open. */
+  adopted?: boolean;
+  lastActivityAt?: number;
+}
+
+/**
+ * An adoption waiting for the store's answer: the exchanges begun meanwhile (with the count of this
+ * process's own exchanges before each), and those finished meanwhile, held back until `restore`
+ * can give the first of them its true idle gap.
+ */
+interface PendingAdoption {
+  first: ExchangeRecord | null;
+  begun: Map<ExchangeRecord, number>;
+  held: ExchangeRecord[];
 }
 
 export interface BeginExchange {
@@ -333,6 +358,8 @@ export class SessionTracker {
   /** Keyed by upstream + NUL + raw session id; insertion order is least recently active first. */
   private readonly sessions = new Map<string, SessionState>();
   private readonly stateless = new Map<string, boolean>();
+  /** Adoptions whose store lookup has not answered yet, by the adopted session's record. */
+  private readonly pendingAdoptions = new Map<SessionRecord, PendingAdoption>();
   private sweepTimer: NodeJS.Timeout | null = null;
   evictions = 0;
 
@@ -369,6 +396,7 @@ export class SessionTracker {
   stop(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.releaseAdoptions();
   }
 
   sweep(): void {
@@ -422,8 +450,13 @@ export class SessionTracker {
     if (state) {
       const r = handle.record;
       r.idleGapMs = idleGapMs;
-      r.sessionAgeMs = state.record.adopted || adoptedNow ? null : startedAt - state.record.openedAt;
-      r.exchangesBefore = state.record.adopted ? null : state.record.exchanges;
+      r.sessionAgeMs = !state.openKnown || adoptedNow ? null : startedAt - state.record.openedAt;
+      r.exchangesBefore = state.openKnown ? state.record.exchanges : null;
+      const pending = this.onAdopt ? this.pendingAdoptions.get(state.record) : undefined;
+      if (pending) {
+        if (adoptedNow) pending.first = r;
+        pending.begun.set(r, state.record.exchanges);
+      }
       r.streamAttached = state.streamsOpen > 0 || state.streamSinceActivity;
       if (b.httpMethod !== 'GET') state.inFlight++;
       if (r.protocolVersion === null) r.protocolVersion = state.record.protocolVersion;
@@ -442,23 +475,56 @@ export class SessionTracker {
     const state = this.newState(b, b.sessionId!, at, true);
     this.sessions.set(key, state);
     this.enforceCap();
-    this.onAdopt?.(key, state.record);
+    if (this.onAdopt) {
+      this.pendingAdoptions.set(state.record, { first: null, begun: new Map(), held: [] });
+      this.onAdopt(key, state.record);
+    }
     return state;
   }
 
   /**
-   * What an earlier process (or this one, before it forgot the session) recorded about a session
-   * adopted since: its exchanges are added to the count, so the stored count goes on from there
-   * instead of starting again at zero. The session stays adopted (its open was not seen here, so
-   * session ages stay unknown and the active-sessions metric does not count it). `record` must be
-   * the one `onAdopt` was given: a session forgotten and adopted again in between is left alone.
-   * Emits the corrected session.
+   * What an earlier process (another replica, this one before a restart, or before it forgot the
+   * session) recorded about a session adopted since, or null when the store had nothing (or could
+   * not answer). Called once per adoption, with the record `onAdopt` was given.
+   *
+   * The stored count goes on from there instead of starting again at zero; the stored opening
+   * replaces the first sight here when it is earlier, and when that process saw the session open,
+   * exchanges on it get their age and position again. The first exchange of this adoption gets its
+   * true idle gap, from the stored last activity: it was held back until now, with any other
+   * exchange that finished meanwhile. The session stays `adopted` in memory (its open was not seen
+   * here, so the active-sessions metric does not count it). Emits the corrected session.
    */
-  restore(key: string, record: SessionRecord, earlier: { exchanges: number }): void {
-    const state = this.sessions.get(key);
-    if (state?.record !== record || !(earlier.exchanges > 0)) return;
-    record.exchanges += earlier.exchanges;
-    this.emit({ type: 'session', session: { ...record } });
+  restore(key: string, record: SessionRecord, earlier: EarlierSession | null): void {
+    const pending = this.pendingAdoptions.get(record);
+    if (!pending) return;
+    this.pendingAdoptions.delete(record);
+    if (earlier && earlier.exchanges > 0) {
+      const state = this.sessions.get(key);
+      record.exchanges += earlier.exchanges;
+      if (earlier.openedAt !== undefined && earlier.openedAt < record.openedAt) {
+        record.openedAt = earlier.openedAt;
+        if (earlier.adopted === false && state?.record === record) state.openKnown = true;
+      }
+      const openKnown = earlier.adopted === false && earlier.openedAt !== undefined;
+      for (const [x, localBefore] of pending.begun) {
+        if (x === pending.first && earlier.lastActivityAt !== undefined)
+          x.idleGapMs = Math.max(0, x.startedAt - earlier.lastActivityAt);
+        if (openKnown) {
+          x.sessionAgeMs = x.startedAt - record.openedAt;
+          x.exchangesBefore = earlier.exchanges + localBefore;
+        }
+      }
+      this.emit({ type: 'session', session: { ...record } });
+    }
+    for (const x of pending.held) this.emit({ type: 'exchange', exchange: x });
+  }
+
+  /** Emits whatever adoptions still wait for the store, as they are (at shutdown). */
+  releaseAdoptions(): void {
+    for (const [record, pending] of this.pendingAdoptions) {
+      this.pendingAdoptions.delete(record);
+      for (const x of pending.held) this.emit({ type: 'exchange', exchange: x });
+    }
   }
 
   private newState(b: BeginExchange, sessionId: string, openedAt: number, adopted: boolean): SessionState {
@@ -485,6 +551,7 @@ export class SessionTracker {
       inFlight: 0,
       streamsOpen: 0,
       streamSinceActivity: false,
+      openKnown: !adopted,
       callerHash: b.callerHash ?? null,
     };
   }
@@ -541,7 +608,9 @@ export class SessionTracker {
     }
     if (state && r.sessionHash === null) r.sessionHash = state.record.sessionHash;
     if (r.callerHash === null && state) r.callerHash = state.callerHash;
-    this.emit({ type: 'exchange', exchange: r });
+    const pending = state && this.onAdopt ? this.pendingAdoptions.get(state.record) : undefined;
+    if (pending) pending.held.push(r);
+    else this.emit({ type: 'exchange', exchange: r });
     if (snapshot) this.emit({ type: 'session', session: snapshot });
     this.onExchange?.(r, state?.record ?? null, h);
   }

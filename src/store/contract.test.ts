@@ -418,6 +418,36 @@ describe.each(dialects)('store contract on $name', (h) => {
     });
   });
 
+  describe('replicas sharing the store', () => {
+    it('claims a schedule period once: the first to ask runs it, the others wait for the next period', async () => {
+      const PERIOD = 60_000;
+      const claims = await Promise.all(
+        [1, 2, 3].map(() => store.claimScheduledProbe('linear', 100_000, PERIOD)),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      // Another replica's timer fires 20 s later: the same period.
+      expect(await store.claimScheduledProbe('linear', 120_000, PERIOD)).toBe(false);
+      // Other upstreams have their own schedule.
+      expect(await store.claimScheduledProbe('atlassian', 120_000, PERIOD)).toBe(true);
+      // A timer firing a little early (jitter, clock skew) still gets the next period.
+      expect(await store.claimScheduledProbe('linear', 100_000 + PERIOD - 2_000, PERIOD)).toBe(true);
+      expect(await store.claimScheduledProbe('linear', 100_000 + PERIOD + 1_000, PERIOD)).toBe(false);
+    });
+
+    it('passes a cancel to whoever runs the probe, and only for running runs', async () => {
+      await store.saveProbeRun(probeRun('run-a', 1000, { status: 'running', finishedAt: null }));
+      await store.saveProbeRun(probeRun('run-b', 1000, { status: 'running', finishedAt: null }));
+      await store.saveProbeRun(probeRun('finished', 1000));
+      expect(await store.listProbeCancelRequests(['run-a', 'run-b'])).toEqual([]);
+      expect(await store.requestProbeCancel('run-a', 2000)).toBe(true);
+      expect(await store.requestProbeCancel('run-a', 2500)).toBe(true);
+      expect(await store.requestProbeCancel('finished', 2000)).toBe(false);
+      expect(await store.requestProbeCancel('missing', 2000)).toBe(false);
+      expect(await store.listProbeCancelRequests(['run-a', 'run-b', 'finished'])).toEqual(['run-a']);
+      expect(await store.listProbeCancelRequests([])).toEqual([]);
+    });
+  });
+
   describe('prune', () => {
     it('deletes old exchanges, idle sessions and ended probe runs, oldest first, at most maxRows of each per call', async () => {
       const DAY = 86_400_000;

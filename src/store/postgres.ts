@@ -12,6 +12,7 @@ import { and, asc, desc, eq, gte, type SQL, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import type { CredentialObservation } from '../analysis/credential.js';
 import type { ExchangeRecord, Observation, ObservationSource, SessionRecord } from '../sessions/types.js';
 import { redactDatabaseUrl, StoreUnreachableError } from './databaseUrl.js';
 import * as schema from './schema.pg.js';
@@ -25,6 +26,7 @@ import type {
   StoredSession,
   StoredUpstream,
 } from './types.js';
+import { scheduleSlackMs } from './types.js';
 
 export { redactDatabaseUrl, StoreUnreachableError };
 
@@ -149,9 +151,13 @@ const EXCHANGE_COLUMNS: readonly Column[] = [
   ['streamAttached', 'stream_attached', 'boolean', 'coalesce(r."streamAttached", false)'],
   ['exchangesBefore', 'exchanges_before', 'float8', 'r."exchangesBefore"::integer'],
   ['protocolVersion', 'protocol_version', 'text'],
+  ['era', 'era', 'text'],
+  ['upstreamVersions', 'upstream_versions', 'text'],
   ['callerHash', 'caller_hash', 'text'],
   ['rpcErrorCode', 'rpc_error_code', 'float8', 'r."rpcErrorCode"::integer'],
   ['errorMessage', 'error_message', 'text'],
+  ['healed', 'healed', 'boolean', 'coalesce(r.healed, false)'],
+  ['healLatencyMs', 'heal_latency_ms', 'float8'],
 ];
 
 const SESSION_COLUMNS: readonly Column[] = [
@@ -335,6 +341,37 @@ class PostgresStore implements PostgresObservationStore {
       });
   }
 
+  async recordCredential(c: CredentialObservation): Promise<void> {
+    this.assertOpen();
+    // The same merge as SQLite's: the earliest first sight, the latest acceptance, the earliest rejection.
+    await this.pool.query(
+      `INSERT INTO credentials (upstream, credential_hash, first_seen_at, last_ok_at, first_rejected_at)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (upstream, credential_hash) DO UPDATE SET
+         first_seen_at = least(credentials.first_seen_at, excluded.first_seen_at),
+         last_ok_at = greatest(credentials.last_ok_at, excluded.last_ok_at),
+         first_rejected_at = least(credentials.first_rejected_at, excluded.first_rejected_at)`,
+      [c.upstream, c.credentialHash, c.firstSeenAt, c.lastOkAt, c.firstRejectedAt],
+    );
+  }
+
+  async listCredentials(upstream: string, limit = 1000): Promise<CredentialObservation[]> {
+    this.assertOpen();
+    const t = schema.credentials;
+    return this.db
+      .select({
+        upstream: t.upstream,
+        credentialHash: t.credentialHash,
+        firstSeenAt: t.firstSeenAt,
+        lastOkAt: t.lastOkAt,
+        firstRejectedAt: t.firstRejectedAt,
+      })
+      .from(t)
+      .where(eq(t.upstream, upstream))
+      .orderBy(desc(t.firstSeenAt))
+      .limit(Math.max(1, Math.min(limit, 10_000)));
+  }
+
   async setUpstreamFlags(
     id: string,
     flags: Parameters<ObservationStore['setUpstreamFlags']>[1],
@@ -458,6 +495,42 @@ class PostgresStore implements PostgresObservationStore {
       .limit(clampLimit(q.limit));
   }
 
+  async claimScheduledProbe(upstream: string, at: number, periodMs: number): Promise<boolean> {
+    this.assertOpen();
+    // One statement: the row lock makes concurrent claims from several replicas take turns, and
+    // only the first moves claimed_at forward.
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO probe_schedule_claims (upstream, claimed_at) VALUES ($1, $2)
+       ON CONFLICT (upstream) DO UPDATE SET claimed_at = excluded.claimed_at
+         WHERE probe_schedule_claims.claimed_at <= $3
+       RETURNING upstream`,
+      [upstream, Math.round(at), Math.round(at - periodMs + scheduleSlackMs(periodMs))],
+    );
+    return rowCount === 1;
+  }
+
+  async requestProbeCancel(id: string, at: number): Promise<boolean> {
+    this.assertOpen();
+    const { rowCount } = await this.pool.query(
+      `WITH running AS (SELECT id FROM probe_runs WHERE id = $1 AND status = 'running'),
+       asked AS (INSERT INTO probe_cancel_requests (run_id, requested_at) SELECT id, $2 FROM running
+         ON CONFLICT DO NOTHING)
+       SELECT 1 FROM running`,
+      [id, Math.round(at)],
+    );
+    return rowCount === 1;
+  }
+
+  async listProbeCancelRequests(ids: readonly string[]): Promise<string[]> {
+    this.assertOpen();
+    if (ids.length === 0) return [];
+    const { rows } = await this.pool.query<{ id: string }>(
+      'SELECT run_id AS id FROM probe_cancel_requests WHERE run_id = ANY($1::text[])',
+      [ids],
+    );
+    return rows.map((r) => r.id);
+  }
+
   async failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]> {
     this.assertOpen();
     const { rows } = await this.pool.query<{ id: string }>(
@@ -506,6 +579,8 @@ class PostgresStore implements PostgresObservationStore {
            SELECT id FROM probe_runs WHERE status <> 'running' AND coalesce(finished_at, started_at) < $1 LIMIT $2)`,
         [before, limit],
       );
+      // Cancel requests are a handful of rows; old ones simply go.
+      await client.query('DELETE FROM probe_cancel_requests WHERE requested_at < $1', [before]);
       return {
         exchanges: exchanges.rowCount ?? 0,
         sessions: sessions.rowCount ?? 0,

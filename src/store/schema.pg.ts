@@ -21,6 +21,7 @@ import {
   text,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { ERAS } from '../sessions/era.js';
 import { OUTCOMES } from '../sessions/types.js';
 import type { ProbeRunRow, StoredExchange, StoredSession, StoredUpstream } from './types.js';
 
@@ -107,9 +108,16 @@ export const exchanges = pgTable(
     streamAttached: boolean('stream_attached').notNull(),
     exchangesBefore: integer('exchanges_before'),
     protocolVersion: text('protocol_version'),
+    /** `2025` or `2026` (src/sessions/era.ts); null when the request did not tell. */
+    era: text('era', { enum: ERAS }),
+    /** Versions the answer said the upstream speaks, comma-separated. */
+    upstreamVersions: text('upstream_versions'),
     callerHash: text('caller_hash'),
     rpcErrorCode: integer('rpc_error_code'),
     errorMessage: text('error_message'),
+    /** Heal mode answered the agent from a replacement session after this session error. */
+    healed: boolean('healed').notNull().default(false),
+    healLatencyMs: doublePrecision('heal_latency_ms'),
   },
   // As in SQLite: one ordinary index for the hot path's insert, partial indexes for expirations.
   (t) => [
@@ -137,6 +145,22 @@ export const probeRuns = pgTable(
   (t) => [index('probe_runs_started_idx').on(t.startedAt)],
 );
 
+/**
+ * Scheduled probes run once per period across every process sharing the store (replicas): the one
+ * that moves `claimed_at` forward by a full period runs it (one conditional upsert; see
+ * docs/postgres.md).
+ */
+export const probeScheduleClaims = pgTable('probe_schedule_claims', {
+  upstream: text('upstream').primaryKey(),
+  claimedAt: millis('claimed_at').notNull(),
+});
+
+/** A cancel asked of a run that another process is running; that process looks every second. */
+export const probeCancelRequests = pgTable('probe_cancel_requests', {
+  runId: text('run_id').primaryKey(),
+  requestedAt: millis('requested_at').notNull(),
+});
+
 export type UpstreamRow = typeof upstreams.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type ExchangeRow = typeof exchanges.$inferSelect;
@@ -150,3 +174,19 @@ export type SchemaMatchesContract = [
   Assert<Same<Omit<UpstreamRow, 'updatedAt'>, StoredUpstream>>,
   Assert<Same<Omit<ProbeRunDbRow, 'result'>, Omit<ProbeRunRow, 'result'>>>,
 ];
+
+/**
+ * Credential lifetime (src/analysis/credential.ts): one row per upstream and credential the
+ * proxy saw, by keyed hash (src/auth/credentialWatch.ts); never the credential.
+ */
+export const credentials = pgTable(
+  'credentials',
+  {
+    upstream: text('upstream').notNull(),
+    credentialHash: text('credential_hash').notNull(),
+    firstSeenAt: millis('first_seen_at').notNull(),
+    lastOkAt: millis('last_ok_at'),
+    firstRejectedAt: millis('first_rejected_at'),
+  },
+  (t) => [uniqueIndex('credentials_upstream_hash').on(t.upstream, t.credentialHash)],
+);

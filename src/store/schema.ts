@@ -133,6 +133,22 @@ export const probeRuns = sqliteTable(
   (t) => [index('probe_runs_started_idx').on(t.startedAt)],
 );
 
+/**
+ * Scheduled probes run once per period across every process sharing the store (replicas): the one
+ * that moves `claimed_at` forward by a full period runs it (one conditional upsert; see
+ * docs/postgres.md).
+ */
+export const probeScheduleClaims = sqliteTable('probe_schedule_claims', {
+  upstream: text('upstream').primaryKey(),
+  claimedAt: integer('claimed_at').notNull(),
+});
+
+/** A cancel asked of a run that another process is running; that process looks every second. */
+export const probeCancelRequests = sqliteTable('probe_cancel_requests', {
+  runId: text('run_id').primaryKey(),
+  requestedAt: integer('requested_at').notNull(),
+});
+
 export type UpstreamRow = typeof upstreams.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type ExchangeRow = typeof exchanges.$inferSelect;

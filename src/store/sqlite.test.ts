@@ -60,7 +60,9 @@ describe('openSqliteStore', () => {
       '__drizzle_migrations',
       'credentials',
       'exchanges',
+      'probe_cancel_requests',
       'probe_runs',
+      'probe_schedule_claims',
       'sessions',
       'upstreams',
     ]);

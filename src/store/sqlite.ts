@@ -17,6 +17,7 @@ import type {
   StoredSession,
   StoredUpstream,
 } from './types.js';
+import { scheduleSlackMs } from './types.js';
 
 /** Resolved against this module, so it works from `src/` (tsx) and from `dist/` (tsc build). */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
@@ -409,6 +410,8 @@ class SqliteStore implements SqliteObservationStore {
     // start, so the `limit` lowest ids are the oldest; those among them past the cutoff go. A row
     // recorded late (a store outage, a long stream) waits until the rows before it age out.
     // Sessions: one idle since `before` was opened before it too, a range of `sessions_opened_idx`.
+    // Cancel requests are a handful of rows; old ones simply go.
+    this.sqlite.prepare('DELETE FROM probe_cancel_requests WHERE requested_at < ?').run(before);
     return this.sqlite.transaction(() => ({
       exchanges: this.sqlite
         .prepare(
@@ -448,6 +451,44 @@ class SqliteStore implements SqliteObservationStore {
          RETURNING id`,
       )
       .all(reason, staleBefore) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  async claimScheduledProbe(upstream: string, at: number, periodMs: number): Promise<boolean> {
+    this.assertOpen();
+    const claimed = this.sqlite
+      .prepare(
+        `INSERT INTO probe_schedule_claims (upstream, claimed_at) VALUES (?, ?)
+         ON CONFLICT (upstream) DO UPDATE SET claimed_at = excluded.claimed_at
+           WHERE probe_schedule_claims.claimed_at <= ?
+         RETURNING upstream`,
+      )
+      .get(upstream, at, at - periodMs + scheduleSlackMs(periodMs));
+    return claimed !== undefined;
+  }
+
+  async requestProbeCancel(id: string, at: number): Promise<boolean> {
+    this.assertOpen();
+    const running = this.sqlite
+      .prepare("SELECT 1 FROM probe_runs WHERE id = ? AND status = 'running'")
+      .get(id);
+    if (running === undefined) return false;
+    this.sqlite
+      .prepare(
+        'INSERT INTO probe_cancel_requests (run_id, requested_at) VALUES (?, ?) ON CONFLICT DO NOTHING',
+      )
+      .run(id, at);
+    return true;
+  }
+
+  async listProbeCancelRequests(ids: readonly string[]): Promise<string[]> {
+    this.assertOpen();
+    if (ids.length === 0) return [];
+    const rows = this.sqlite
+      .prepare(
+        `SELECT run_id AS id FROM probe_cancel_requests WHERE run_id IN (${ids.map(() => '?').join(', ')})`,
+      )
+      .all(...ids) as Array<{ id: string }>;
     return rows.map((r) => r.id);
   }
 

@@ -53,8 +53,8 @@ export interface ProbeRunRow {
 }
 
 /**
- * The persistence boundary. SQLite implements it now; a Postgres implementation
- * must satisfy the same contract. Writes go through `write` in batches from the
+ * The persistence boundary, implemented by SQLite (one process, or a few on one machine) and
+ * PostgreSQL (replicas sharing one server); src/store/contract.test.ts holds both to it. Writes go through `write` in batches from the
  * Recorder, never from the request path.
  */
 export interface ObservationStore {
@@ -89,6 +89,16 @@ export interface ObservationStore {
    */
   failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]>;
   /**
+   * Claims the period of `upstream`'s probe schedule that starts at `at`: true when no process
+   * sharing the store claimed one within the last `periodMs` (less a tenth, at most 5 s, for timer
+   * jitter and clock skew). Every replica asks when its timer fires; the one answered true runs it.
+   */
+  claimScheduledProbe(upstream: string, at: number, periodMs: number): Promise<boolean>;
+  /** Asks whichever process runs probe run `id` to cancel it; false when no such run is running. */
+  requestProbeCancel(id: string, at: number): Promise<boolean>;
+  /** Those of `ids` that a cancel was asked for (`requestProbeCancel`). */
+  listProbeCancelRequests(ids: readonly string[]): Promise<string[]>;
+  /**
    * Deletes up to `maxRows` of each kind older than `before`: exchanges by start, sessions by
    * last activity, probe runs that have ended by their end. Reads a bounded number of rows (the
    * oldest `maxRows` exchanges by id). Returns how many went, per kind; a caller repeats while
@@ -104,4 +114,9 @@ export interface ObservationStore {
   /** The credentials seen for an upstream, most recent first sight first (at most `limit`, default 1000). */
   listCredentials?(upstream: string, limit?: number): Promise<CredentialObservation[]>;
   close(): Promise<void>;
+}
+
+/** How far before a full period a schedule may be claimed again: timers drift and clocks differ. */
+export function scheduleSlackMs(periodMs: number): number {
+  return Math.min(periodMs / 10, 5_000);
 }
