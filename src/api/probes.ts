@@ -91,7 +91,8 @@ export function probeApi({ probes }: ProbeApiOptions): Hono {
 
   app.delete('/api/probes/:id', async (c) => {
     const id = c.req.param('id');
-    if (probes.cancel(id)) return c.json({ id, status: 'cancelling' }, 202);
+    // Running here, or in another process sharing the store (a replica, a CLI probe).
+    if (await probes.cancelAnywhere(id)) return c.json({ id, status: 'cancelling' }, 202);
     const result = await probes.get(id);
     if (!result) return c.json({ error: `no probe run "${id}"` }, 404);
     return c.json({ error: `probe run "${id}" is already ${result.status}` }, 409);

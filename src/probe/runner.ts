@@ -33,7 +33,14 @@ export interface ProbeRunnerOptions {
   record: (obs: Observation) => void;
   store: Pick<
     ObservationStore,
-    'saveProbeRun' | 'getProbeRun' | 'listProbeRuns' | 'setUpstreamFlags' | 'failInterruptedProbeRuns'
+    | 'saveProbeRun'
+    | 'getProbeRun'
+    | 'listProbeRuns'
+    | 'setUpstreamFlags'
+    | 'failInterruptedProbeRuns'
+    | 'claimScheduledProbe'
+    | 'requestProbeCancel'
+    | 'listProbeCancelRequests'
   >;
   /** Where a `search` starts for an upstream: its current window (searchHint.ts). */
   passiveWindow?: ((upstream: string) => Promise<SearchHint | null>) | null;
@@ -53,6 +60,9 @@ interface LiveRun {
   events: ProbeEvent[];
   listeners: Set<Listener>;
 }
+
+/** How often a process running probes looks for cancels asked through the store. */
+export const CANCEL_POLL_MS = 1_000;
 
 /** Finished runs kept in memory for event replay; older ones are read from the store. */
 const KEEP_FINISHED = 20;
@@ -154,6 +164,20 @@ export class ProbeRunner {
     return true;
   }
 
+  /**
+   * Cancels a run here, or asks the process running it (another replica, a CLI probe) through the
+   * store: it looks every `CANCEL_POLL_MS`. False when no such run is running anywhere.
+   */
+  async cancelAnywhere(id: string): Promise<boolean> {
+    if (this.cancel(id)) return true;
+    if (this.live.has(id)) return false;
+    return this.opts.store.requestProbeCancel(id, this.now());
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
   /** Past events, then live ones until `run-done`; null when the run is not in memory. */
   subscribe(
     id: string,
@@ -171,12 +195,15 @@ export class ProbeRunner {
     for (const u of this.opts.upstreams()) {
       const schedule = u.probe;
       if (!schedule) continue;
-      const timer = setInterval(() => {
+      const timer = setInterval(async () => {
         const busy = [...this.live.values()].some(
           (l) => l.run.result.status === 'running' && l.upstreams.includes(u.id),
         );
-        if (busy) return;
+        if (busy || this.closed) return;
         try {
+          // Replicas sharing the store each have this timer: the one that claims the period runs it.
+          if (!(await this.opts.store.claimScheduledProbe(u.id, this.now(), schedule.everyMs))) return;
+          if (this.closed) return;
           const r = this.start({
             upstreams: [u.id],
             mode: schedule.mode,
@@ -204,6 +231,24 @@ export class ProbeRunner {
     const timer = setInterval(sweep, PROBE_HEARTBEAT_MS);
     timer.unref();
     this.timers.push(timer);
+    const cancels = setInterval(() => void this.applyCancelRequests(), CANCEL_POLL_MS);
+    cancels.unref();
+    this.timers.push(cancels);
+  }
+
+  /** Cancels the runs here that another process asked to cancel (`cancelAnywhere`). Never throws. */
+  async applyCancelRequests(): Promise<void> {
+    const running = [...this.live.values()].filter((l) => l.run.result.status === 'running');
+    if (running.length === 0) return;
+    try {
+      const asked = await this.opts.store.listProbeCancelRequests(running.map((l) => l.run.id));
+      for (const id of asked) {
+        if (this.cancel(id))
+          this.opts.logger?.info('probe run cancelled on request from another process', { id });
+      }
+    } catch (err) {
+      this.opts.logger?.warn('could not check for probe cancel requests', { err });
+    }
   }
 
   /** Stops schedules, cancels running probes and waits for them to save what they measured. */

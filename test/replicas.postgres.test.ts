@@ -1,0 +1,184 @@
+// Several replicas of the proxy sharing one PostgreSQL store, against a real upstream whose sessions
+// expire when idle (mcp-proxy, --sessionIdleTimeout 2000): a session moving between replicas keeps
+// its true history, every replica answers the same, schedules run once across replicas, and a probe
+// started on one replica is seen and cancelled from another.
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { defaultConfig } from '../src/config/load.js';
+import type { Config, UpstreamConfig } from '../src/config/schema.js';
+import { silentLogger } from '../src/log.js';
+import { type RunningServer, startServer } from '../src/server.js';
+import { type McpProxyUpstream, startMcpProxyUpstream } from './fixtures/mcpProxyUpstream.js';
+import { initializeSession, postJsonRpc, toolsListMessage } from './fixtures/upstreams.js';
+import { testDatabase } from './helpers/postgres.js';
+
+const serverUrl = inject('postgresUrl');
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function replica(dbUrl: string, upstreams: UpstreamConfig[]): Promise<RunningServer> {
+  const base = defaultConfig();
+  const config: Config = {
+    ...base,
+    upstreams,
+    server: { ...base.server, port: 0, host: '127.0.0.1', shutdownGraceSeconds: 1 },
+    storage: { url: dbUrl },
+  };
+  const running = await startServer({ config, logger: silentLogger, recorder: { flushIntervalMs: 20 } });
+  let closed = false;
+  const close = running.close;
+  running.close = async () => {
+    if (closed) return;
+    closed = true;
+    await close();
+  };
+  cleanups.push(() => running.close());
+  return running;
+}
+
+const upstreamConfig = (url: string, extra: Partial<UpstreamConfig> = {}): UpstreamConfig => ({
+  id: 'everything',
+  name: 'everything',
+  url,
+  transport: 'streamable-http',
+  headers: {},
+  timeoutSeconds: 30,
+  ...extra,
+});
+
+describe.skipIf(!serverUrl)('replicas sharing one PostgreSQL store', () => {
+  let upstream: McpProxyUpstream;
+  beforeAll(async () => {
+    upstream = await startMcpProxyUpstream({ sessionIdleTimeoutMs: 2000 });
+    return () => upstream.close();
+  }, 30_000);
+
+  it('a session opened on replica A and continued on B after A stops records its true idle gap on B; both replicas then answer the same', async () => {
+    const db = await testDatabase(serverUrl, 'replicas');
+    const a = await replica(db, [upstreamConfig(upstream.url)]);
+    const b = await replica(db, [upstreamConfig(upstream.url)]);
+    const viaA = `${a.url}/mcp/everything`;
+    const viaB = `${b.url}/mcp/everything`;
+
+    const { sessionId } = await initializeSession(viaA);
+    expect(sessionId).toBeTruthy();
+    const lastOnA = Date.now();
+    expect((await postJsonRpc(viaA, toolsListMessage(2), { sessionId })).status).toBe(200);
+    // A goes away (a failover): its recorder writes what it holds before it stops.
+    await a.close();
+    await sleep(1000);
+    const moved = await postJsonRpc(viaB, toolsListMessage(3), { sessionId });
+    expect(moved.status).toBe(200);
+    const idleMs = Date.now() - lastOnA;
+    await b.recorder.flush();
+
+    const exchanges = await b.store.listExchanges({ upstream: 'everything', source: 'proxy' });
+    const onB = exchanges.at(-1)!;
+    expect(onB.rpcId).toBe('3');
+    // The gap since A's last exchange, not "unknown" (a first sight) and not 0.
+    expect(onB.idleGapMs).not.toBeNull();
+    expect(onB.idleGapMs!).toBeGreaterThanOrEqual(950);
+    expect(onB.idleGapMs!).toBeLessThanOrEqual(idleMs);
+    // A saw the session open, so B knows its age and position too.
+    expect(onB.exchangesBefore).toBe(3); // initialize, notifications/initialized, tools/list on A
+    expect(onB.sessionAgeMs!).toBeGreaterThan(onB.idleGapMs!);
+    const [session] = await b.store.listSessions({ upstream: 'everything' });
+    expect(session).toMatchObject({ adopted: false, exchanges: 4 });
+    expect(session!.openedAt).toBe(exchanges[0]!.startedAt);
+
+    // Idle past the upstream's timeout (2 s, swept every 2 s): the next request on B is an expiry.
+    await sleep(4300);
+    const expired = await postJsonRpc(viaB, toolsListMessage(4), { sessionId });
+    expect(expired.status).toBe(404);
+    await b.recorder.flush();
+    const [expiry] = await b.store.listExpirations({ upstream: 'everything' });
+    expect(expiry).toMatchObject({ outcome: 'session_expired', exchangesBefore: 4 });
+    expect(expiry!.idleGapMs!).toBeGreaterThanOrEqual(4000);
+
+    // A comes back (or any other replica starts): every API route answers as B does.
+    const a2 = await replica(db, [upstreamConfig(upstream.url)]);
+    for (const route of [
+      '/api/report',
+      '/api/upstreams/everything/lifetime',
+      '/api/sessions',
+      '/api/expirations',
+      '/api/upstreams',
+    ]) {
+      const [fromB, fromA] = await Promise.all(
+        [b, a2].map(async (r) => {
+          const res = await fetch(`${r.url}${route}`);
+          expect(res.status, route).toBe(200);
+          // The moment each answered is its own.
+          const { generatedAt: _at, ...body } = (await res.json()) as Record<string, unknown>;
+          return body;
+        }),
+      );
+      expect(fromA, route).toEqual(fromB);
+    }
+    const report = (await (await fetch(`${a2.url}/api/report`)).json()) as {
+      upstreams: Array<{
+        id: string;
+        lifetime: { lowerBoundSeconds: number | null; upperBoundSeconds: number | null };
+      }>;
+    };
+    const lifetime = report.upstreams.find((u) => u.id === 'everything')!.lifetime;
+    // The survival at ~1 s (on B, after the move) and the expiry at ~4.3 s, from both replicas.
+    expect(lifetime.lowerBoundSeconds).toBeGreaterThanOrEqual(0.95);
+    expect(lifetime.upperBoundSeconds).toBeGreaterThanOrEqual(4);
+  }, 60_000);
+
+  it('a scheduled probe runs once per period with two replicas up', async () => {
+    const db = await testDatabase(serverUrl, 'schedule');
+    const scheduled = upstreamConfig(upstream.url, {
+      probe: { everyMs: 1000, mode: 'fanout', intervals: [0.1] },
+    });
+    const started = Date.now();
+    await Promise.all([replica(db, [scheduled]), replica(db, [scheduled])]);
+    await sleep(4500);
+    const elapsed = Date.now() - started;
+    const [first] = await Promise.all([replica(db, [])]);
+    const runs = (await first.store.listProbeRuns({ upstream: 'everything', limit: 100 })).sort(
+      (x, y) => x.startedAt - y.startedAt,
+    );
+    // Each replica's timer fired about four times: eight runs if each ran its own.
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(runs.length).toBeLessThanOrEqual(Math.floor(elapsed / 1000) + 1);
+    for (let i = 1; i < runs.length; i++) {
+      // Never two in one period (less the 10% slack a claim allows for timer jitter).
+      expect(runs[i]!.startedAt - runs[i - 1]!.startedAt).toBeGreaterThanOrEqual(900);
+    }
+  }, 40_000);
+
+  it('a probe run started on one replica is visible and cancellable from another', async () => {
+    const db = await testDatabase(serverUrl, 'cancel');
+    const a = await replica(db, [upstreamConfig(upstream.url)]);
+    const b = await replica(db, [upstreamConfig(upstream.url)]);
+    const res = await fetch(`${a.url}/api/probes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ upstream: 'everything', mode: 'fanout', intervals: [30] }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    // Saved at start: B reads it from the store.
+    let seen: { status?: string } = {};
+    for (let i = 0; i < 50 && seen.status !== 'running'; i++) {
+      const got = await fetch(`${b.url}/api/probes/${id}`);
+      if (got.status === 200) seen = (await got.json()) as { status: string };
+      else await sleep(100);
+    }
+    expect(seen.status).toBe('running');
+    const cancel = await fetch(`${b.url}/api/probes/${id}`, { method: 'DELETE' });
+    expect(cancel.status).toBe(202);
+    // A looks every second and cancels it; B then reads the outcome from the store.
+    let status = 'running';
+    for (let i = 0; i < 60 && status === 'running'; i++) {
+      await sleep(100);
+      status = ((await (await fetch(`${b.url}/api/probes/${id}`)).json()) as { status: string }).status;
+    }
+    expect(status).toBe('cancelled');
+    expect((await fetch(`${b.url}/api/probes/${id}`, { method: 'DELETE' })).status).toBe(409);
+  }, 30_000);
+});
