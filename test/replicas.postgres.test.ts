@@ -3,7 +3,7 @@
 // its true history, every replica answers the same, schedules run once across replicas, and a probe
 // started on one replica is seen and cancelled from another.
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { defaultConfig } from '../src/config/load.js';
+import { defaultConfig, loadConfig } from '../src/config/load.js';
 import type { Config, UpstreamConfig } from '../src/config/schema.js';
 import { silentLogger } from '../src/log.js';
 import { type RunningServer, startServer } from '../src/server.js';
@@ -181,4 +181,24 @@ describe.skipIf(!serverUrl)('replicas sharing one PostgreSQL store', () => {
     expect(status).toBe('cancelled');
     expect((await fetch(`${b.url}/api/probes/${id}`, { method: 'DELETE' })).status).toBe(409);
   }, 30_000);
+
+  it('the compose example config starts a replica on PostgreSQL with the environment it is given', async () => {
+    const db = await testDatabase(serverUrl, 'example');
+    const config = await loadConfig({
+      path: 'examples/replicas/config.yaml',
+      env: { DATABASE_URL: db, MCP_PROBE_ADMIN_TOKEN: 'example-token' },
+    });
+    expect(config!.storage.url).toBe(db);
+    const running = await startServer({
+      config: { ...config!, server: { ...config!.server, host: '127.0.0.1', port: 0 } },
+      logger: silentLogger,
+    });
+    cleanups.push(() => running.close());
+    expect(running.store.kind).toBe('postgres');
+    const res = await fetch(`${running.url}/api/upstreams`, {
+      headers: { authorization: 'Bearer example-token' },
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Array<{ id: string }>).map((u) => u.id)).toEqual(['linear']);
+  });
 });
