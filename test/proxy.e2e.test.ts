@@ -392,7 +392,7 @@ describe('passive proxy: the store', () => {
     expect(stats.failures).toBeGreaterThan(0);
     expect(stats.failing).toBe(true);
     const health = await (await fetch(`${p.url}/healthz`)).json();
-    expect(health).toMatchObject({ status: 'ok' });
+    expect(health).toMatchObject({ status: 'degraded' });
   });
 
   it('tracks a standalone GET stream as attached during the idle period', async () => {
