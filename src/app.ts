@@ -41,6 +41,10 @@ export const DEMO_UPSTREAM_ID = 'demo';
 
 /** How long an adopted session's first exchange waits for its stored history before it is recorded without. */
 const ADOPTION_LOOKUP_MS = 2_000;
+/** A second look for an adopted session's row, after a few of the other replica's flush intervals. */
+const ADOPTION_RETRY_MS = 250;
+/** With a shared store, a session idle this long here is looked up again before its next exchange is recorded. */
+const REPLICA_RECHECK_IDLE_MS = 1_000;
 
 /** What `createMcpSessionProbe` takes: a config document as a config file holds it. */
 export interface McpSessionProbeOptions {
@@ -186,14 +190,23 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
           answer(null);
         }, ADOPTION_LOOKUP_MS);
         timer.unref();
-        // Whatever throws (a broken store, synchronously or not) ends up in the warning.
+        const lookup = () => store.getSession(record.upstream, record.source, record.sessionHash);
+        // Whatever throws (a broken store, synchronously or not) ends up in the warning. No row yet:
+        // look once more a little later, after the replica that opened it (a load balancer hashing
+        // on Mcp-Session-Id sends the initialize anywhere) has written its batch.
         Promise.resolve()
-          .then(() => store.getSession(record.upstream, record.source, record.sessionHash))
+          .then(lookup)
+          .then(
+            (row) =>
+              row ?? new Promise<null>((r) => setTimeout(() => r(null), ADOPTION_RETRY_MS)).then(lookup),
+          )
           .then(answer, (err: unknown) => {
             logger.warn('could not look up an adopted session', { err });
             answer(null);
           });
       }),
+    // Replicas (PostgreSQL): a session idle here for a while may have been used on another replica.
+    recheckIdleAfterMs: store.kind === 'postgres' ? REPLICA_RECHECK_IDLE_MS : undefined,
     now: opts.now,
     maxSessions: config.tracker.maxSessions,
     evictIdleAfterMs: config.tracker.evictIdleAfterSeconds * 1000,

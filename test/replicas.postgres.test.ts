@@ -2,13 +2,17 @@
 // expire when idle (mcp-proxy, --sessionIdleTimeout 2000): a session moving between replicas keeps
 // its true history, every replica answers the same, schedules run once across replicas, and a probe
 // started on one replica is seen and cancelled from another.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { defaultConfig, loadConfig } from '../src/config/load.js';
 import type { Config, UpstreamConfig } from '../src/config/schema.js';
 import { silentLogger } from '../src/log.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { type McpProxyUpstream, startMcpProxyUpstream } from './fixtures/mcpProxyUpstream.js';
-import { initializeSession, postJsonRpc, toolsListMessage } from './fixtures/upstreams.js';
+import { findFreePort, initializeSession, postJsonRpc, toolsListMessage } from './fixtures/upstreams.js';
 import { testDatabase } from './helpers/postgres.js';
 
 const serverUrl = inject('postgresUrl');
@@ -201,4 +205,70 @@ describe.skipIf(!serverUrl)('replicas sharing one PostgreSQL store', () => {
     expect(res.status).toBe(200);
     expect(((await res.json()) as Array<{ id: string }>).map((u) => u.id)).toEqual(['linear']);
   });
+
+  // Debian's nginx when installed (as the benchmark uses it); the compose file's nginx.conf as written.
+  it.skipIf(!existsSync('/usr/sbin/nginx'))(
+    "the example's nginx.conf keeps a session on one replica and hands it to the other when that one stops",
+    async () => {
+      const db = await testDatabase(serverUrl, 'nginx');
+      const replicas = [
+        await replica(db, [upstreamConfig(upstream.url)]),
+        await replica(db, [upstreamConfig(upstream.url)]),
+      ];
+      const port = await findFreePort();
+      const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-nginx-'));
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      for (const t of ['body', 'proxy']) mkdirSync(join(dir, t));
+      const conf = readFileSync('examples/replicas/nginx.conf', 'utf8')
+        .replace('server probe-a:8787', `server 127.0.0.1:${replicas[0]!.port}`)
+        .replace('server probe-b:8787', `server 127.0.0.1:${replicas[1]!.port}`)
+        .replace('listen 8787;', `listen 127.0.0.1:${port};`)
+        .replace(
+          'http {',
+          `http {\n  access_log off;\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;`,
+        );
+      const prelude = `worker_processes 1;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n${process.getuid?.() === 0 ? 'user root;\n' : ''}`;
+      writeFileSync(join(dir, 'nginx.conf'), prelude + conf);
+      const nginx: ChildProcess = spawn(
+        '/usr/sbin/nginx',
+        ['-c', join(dir, 'nginx.conf'), '-p', dir, '-e', join(dir, 'error.log')],
+        {
+          stdio: 'ignore',
+        },
+      );
+      cleanups.push(async () => {
+        if (nginx.exitCode !== null) return;
+        const exited = new Promise((r) => nginx.once('exit', r));
+        nginx.kill('SIGTERM');
+        await exited;
+      });
+      const mcp = `http://127.0.0.1:${port}/mcp/everything`;
+      let sessionId: string | undefined;
+      for (let i = 0; i < 50 && !sessionId; i++) {
+        sessionId = await initializeSession(mcp).then(
+          (r) => r.sessionId,
+          () => undefined,
+        );
+        if (!sessionId) await sleep(100);
+      }
+      for (let id = 10; id < 15; id++)
+        expect((await postJsonRpc(mcp, toolsListMessage(id), { sessionId })).status).toBe(200);
+      // Affinity: every request carrying the session id went to one replica. (The initialize carries
+      // none, so it may have gone to either: the other then knows the session from its start only.)
+      const holder = replicas.find((r) => (r.tracker.lookup('everything', sessionId!)?.exchanges ?? 0) >= 6)!;
+      const other = replicas.find((r) => r !== holder)!;
+      expect(other.tracker.lookup('everything', sessionId!)?.exchanges ?? 1).toBe(1);
+      expect(holder.tracker.lookup('everything', sessionId!)).toMatchObject({ exchanges: 7 });
+      // The holder stops; the other replica takes the session over with its history from the store.
+      await holder.close();
+      await sleep(1200);
+      expect((await postJsonRpc(mcp, toolsListMessage(20), { sessionId })).status).toBe(200);
+      await other.recorder.flush();
+      const last = (await other.store.listExchanges({ upstream: 'everything' })).at(-1)!;
+      expect(last).toMatchObject({ rpcId: '20', exchangesBefore: 7 });
+      expect(last.idleGapMs!).toBeGreaterThanOrEqual(1200);
+      expect(last.idleGapMs!).toBeLessThan(4000);
+    },
+    30_000,
+  );
 });

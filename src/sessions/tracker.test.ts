@@ -14,6 +14,7 @@ function harness(
     maxSessions?: number;
     evictIdleAfterMs?: number;
     onAdopt?: (key: string, r: SessionRecord) => void;
+    recheckIdleAfterMs?: number;
   } = {},
 ) {
   let t = 1_000_000;
@@ -224,6 +225,37 @@ describe('SessionTracker: lifecycle', () => {
     expect(h.sessions().at(-1)).toMatchObject({ openedAt: t0, exchanges: 4, adopted: true });
     h.advance(700);
     expect(h.call('moved')).toMatchObject({ idleGapMs: 700, sessionAgeMs: 5_710, exchangesBefore: 4 });
+  });
+
+  it('recheck (replicas): a session known here but idle follows the stored row when another replica moved it on', () => {
+    const lookups: Array<{ key: string; record: SessionRecord }> = [];
+    const h = harness({ onAdopt: (key, record) => lookups.push({ key, record }), recheckIdleAfterMs: 1_000 });
+    const t0 = h.now();
+    h.initialize('shared'); // opened here: exchanges 1, last activity t0 + 50
+    h.call('shared'); // 10 ms later: not idle long enough, no lookup
+    expect(lookups).toHaveLength(0);
+    // Meanwhile three exchanges went to another replica, the last ending at t0 + 4000.
+    h.advance(5_000);
+    const next = h.call('shared');
+    expect(lookups).toHaveLength(1);
+    expect(h.exchanges().at(-1)).not.toBe(next); // held until the store answers
+    const { key, record } = lookups[0]!;
+    h.tracker.restore(key, record, {
+      exchanges: 5,
+      openedAt: t0,
+      adopted: false,
+      lastActivityAt: t0 + 4_000,
+    });
+    expect(h.exchanges().at(-1)).toBe(next);
+    expect(next).toMatchObject({ idleGapMs: t0 + 5_060 - (t0 + 4_000), exchangesBefore: 5 });
+    expect(h.tracker.lookup(UP, 'shared')).toMatchObject({ exchanges: 6, adopted: false });
+    // The stored row is only this replica's own writing: nothing changes.
+    const mineBefore = h.tracker.lookup(UP, 'shared')!.lastActivityAt;
+    h.advance(2_000);
+    const mine = h.call('shared');
+    h.tracker.restore(lookups[1]!.key, lookups[1]!.record, { exchanges: 6, lastActivityAt: mineBefore });
+    expect(mine).toMatchObject({ idleGapMs: 2_000, exchangesBefore: 6 });
+    expect(h.tracker.lookup(UP, 'shared')).toMatchObject({ exchanges: 7 });
   });
 
   it('restore: with nothing stored (or no answer) the held exchanges go out as they were', () => {

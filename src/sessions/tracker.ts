@@ -69,6 +69,13 @@ export interface SessionTrackerOptions {
    * `restore`. `key` identifies the session to `restore`; it holds the raw id, so keep it in memory only.
    */
   onAdopt?: (key: string, record: SessionRecord) => void;
+  /**
+   * Replicas sharing a store: a request on a session known here but idle this long may follow
+   * requests that went to another replica, so its stored row is looked up again (`onAdopt`, then
+   * `restore`) and, when the row is newer, the count, last activity and idle gap follow it.
+   * Unset: never (one process).
+   */
+  recheckIdleAfterMs?: number;
 }
 
 /** What the store knew about an adopted session (`SessionTracker.restore`). */
@@ -89,6 +96,8 @@ interface PendingAdoption {
   first: ExchangeRecord | null;
   begun: Map<ExchangeRecord, number>;
   held: ExchangeRecord[];
+  /** A session this tracker knew, looked up again because another replica may have used it. */
+  recheck: { exchanges: number; lastActivityAt: number } | null;
 }
 
 export interface BeginExchange {
@@ -353,6 +362,7 @@ export class SessionTracker {
   private readonly emit: (obs: Observation) => void;
   private readonly onExchange: SessionTrackerOptions['onExchange'];
   private readonly onAdopt: SessionTrackerOptions['onAdopt'];
+  private readonly recheckIdleAfterMs: number | undefined;
   private readonly maxSessions: number;
   private readonly evictIdleAfterMs: number;
   /** Keyed by upstream + NUL + raw session id; insertion order is least recently active first. */
@@ -368,6 +378,7 @@ export class SessionTracker {
     this.emit = opts.onObservation;
     this.onExchange = opts.onExchange;
     this.onAdopt = opts.onAdopt;
+    this.recheckIdleAfterMs = opts.recheckIdleAfterMs;
     this.now = opts.now ?? Date.now;
     this.maxSessions = opts.maxSessions ?? 100_000;
     this.evictIdleAfterMs = opts.evictIdleAfterMs ?? 24 * 3600_000;
@@ -431,6 +442,7 @@ export class SessionTracker {
     let state: SessionState | null = null;
     let idleGapMs: number | null = null;
     let adoptedNow = false;
+    let rechecked: string | null = null;
     if (b.sessionId !== null) {
       const key = b.upstream + '\0' + b.sessionId;
       state = this.sessions.get(key) ?? null;
@@ -441,6 +453,21 @@ export class SessionTracker {
         adoptedNow = true;
       } else {
         idleGapMs = state.inFlight > 0 ? 0 : Math.max(0, startedAt - state.record.lastActivityAt);
+        if (
+          this.recheckIdleAfterMs !== undefined &&
+          this.onAdopt &&
+          state.inFlight === 0 &&
+          idleGapMs >= this.recheckIdleAfterMs &&
+          !this.pendingAdoptions.has(state.record)
+        ) {
+          this.pendingAdoptions.set(state.record, {
+            first: null,
+            begun: new Map(),
+            held: [],
+            recheck: { exchanges: state.record.exchanges, lastActivityAt: state.record.lastActivityAt },
+          });
+          rechecked = key;
+        }
         // Keep the map ordered by recency (cheap delete+set) for eviction.
         this.sessions.delete(key);
         this.sessions.set(key, state);
@@ -454,9 +481,10 @@ export class SessionTracker {
       r.exchangesBefore = state.openKnown ? state.record.exchanges : null;
       const pending = this.onAdopt ? this.pendingAdoptions.get(state.record) : undefined;
       if (pending) {
-        if (adoptedNow) pending.first = r;
+        if (adoptedNow || rechecked !== null) pending.first = r;
         pending.begun.set(r, state.record.exchanges);
       }
+      if (rechecked !== null) this.onAdopt?.(rechecked, state.record);
       r.streamAttached = state.streamsOpen > 0 || state.streamSinceActivity;
       if (b.httpMethod !== 'GET') state.inFlight++;
       if (r.protocolVersion === null) r.protocolVersion = state.record.protocolVersion;
@@ -476,7 +504,7 @@ export class SessionTracker {
     this.sessions.set(key, state);
     this.enforceCap();
     if (this.onAdopt) {
-      this.pendingAdoptions.set(state.record, { first: null, begun: new Map(), held: [] });
+      this.pendingAdoptions.set(state.record, { first: null, begun: new Map(), held: [], recheck: null });
       this.onAdopt(key, state.record);
     }
     return state;
@@ -498,7 +526,19 @@ export class SessionTracker {
     const pending = this.pendingAdoptions.get(record);
     if (!pending) return;
     this.pendingAdoptions.delete(record);
-    if (earlier && earlier.exchanges > 0) {
+    const recheck = pending.recheck;
+    if (recheck && earlier && (earlier.lastActivityAt ?? 0) > recheck.lastActivityAt) {
+      // Another replica moved the session on since this one last saw it: follow the stored row.
+      const movedOn = earlier.exchanges - recheck.exchanges;
+      record.exchanges += movedOn;
+      record.lastActivityAt = Math.max(record.lastActivityAt, earlier.lastActivityAt!);
+      const state = this.sessions.get(key);
+      for (const [x, localBefore] of pending.begun) {
+        if (x === pending.first) x.idleGapMs = Math.max(0, x.startedAt - earlier.lastActivityAt!);
+        if (state?.openKnown && x.exchangesBefore !== null) x.exchangesBefore = localBefore + movedOn;
+      }
+      this.emit({ type: 'session', session: { ...record } });
+    } else if (!recheck && earlier && earlier.exchanges > 0) {
       const state = this.sessions.get(key);
       record.exchanges += earlier.exchanges;
       if (earlier.openedAt !== undefined && earlier.openedAt < record.openedAt) {

@@ -61,7 +61,9 @@ function postgresDialect(): Dialect {
     async fresh() {
       const admin = new pg.Client({ connectionString: url });
       await admin.connect();
-      await admin.query('TRUNCATE exchanges, sessions, upstreams, probe_runs');
+      await admin.query(
+        'TRUNCATE exchanges, sessions, upstreams, probe_runs, probe_schedule_claims, probe_cancel_requests',
+      );
       await admin.end();
       return openPostgresStore({ url, now: NOW });
     },
