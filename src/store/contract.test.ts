@@ -62,7 +62,7 @@ function postgresDialect(): Dialect {
       const admin = new pg.Client({ connectionString: url });
       await admin.connect();
       await admin.query(
-        'TRUNCATE exchanges, sessions, upstreams, probe_runs, probe_schedule_claims, probe_cancel_requests',
+        'TRUNCATE exchanges, sessions, upstreams, probe_runs, probe_schedule_claims, probe_cancel_requests, credentials',
       );
       await admin.end();
       return openPostgresStore({ url, now: NOW });
@@ -447,6 +447,33 @@ describe.each(dialects)('store contract on $name', (h) => {
       expect(await store.requestProbeCancel('missing', 2000)).toBe(false);
       expect(await store.listProbeCancelRequests(['run-a', 'run-b', 'finished'])).toEqual(['run-a']);
       expect(await store.listProbeCancelRequests([])).toEqual([]);
+    });
+  });
+
+  describe('credentials', () => {
+    it('merges one credential: the earliest first sight, the latest acceptance, the earliest rejection', async () => {
+      const c = { upstream: 'linear', credentialHash: 'c1' };
+      await store.recordCredential!({ ...c, firstSeenAt: 2000, lastOkAt: 2500, firstRejectedAt: null });
+      await store.recordCredential!({ ...c, firstSeenAt: 1000, lastOkAt: 2200, firstRejectedAt: 9000 });
+      await store.recordCredential!({ ...c, firstSeenAt: 3000, lastOkAt: null, firstRejectedAt: 8000 });
+      await store.recordCredential!({
+        upstream: 'linear',
+        credentialHash: 'c2',
+        firstSeenAt: 5000,
+        lastOkAt: null,
+        firstRejectedAt: null,
+      });
+      expect(await store.listCredentials!('linear')).toEqual([
+        {
+          upstream: 'linear',
+          credentialHash: 'c2',
+          firstSeenAt: 5000,
+          lastOkAt: null,
+          firstRejectedAt: null,
+        },
+        { ...c, firstSeenAt: 1000, lastOkAt: 2500, firstRejectedAt: 8000 },
+      ]);
+      expect(await store.listCredentials!('other')).toEqual([]);
     });
   });
 
