@@ -9,8 +9,7 @@
 //    dropped, every exchange in the database once, the queue empty soon after the load stops).
 //
 // The machine is shared: numbers move by 10-30% from run to run. Writes bench/postgres-results.json.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -83,35 +82,45 @@ async function drive(
   return { cpuMicros: (c.user + c.system) / N, wallMs: performance.now() - w0 };
 }
 
-/** CPU seconds used so far by every process of the PostgreSQL server (its user's processes). */
+/** CPU seconds used so far by the PostgreSQL server: the postmaster and its live children (backends). */
 function postgresCpuSeconds(pg: PostgresServer): number {
-  try {
-    const out = execFileSync('ps', ['-e', '-o', 'times=,args='], { encoding: 'utf8' });
-    let total = 0;
-    for (const line of out.split('\n')) {
-      if (
-        line.includes(pg.dataDir) ||
-        /postgres: .*(writer|checkpointer|walwriter|autovacuum|logical|postgres \S+ 127)/.test(line)
-      ) {
-        total += Number(line.trim().split(/\s+/)[0]);
-      }
+  const ticks = 100; // USER_HZ on Linux
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const pid = Number(entry);
+      const ppid = Number(fields[1]);
+      if (pid === pg.pid || ppid === pg.pid) total += (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      // The process ended meanwhile.
     }
-    return total;
-  } catch {
-    return Number.NaN;
   }
+  return total;
 }
 
 const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 
-async function loopCost(storeUrl: string): Promise<{ cpuMicros: number; wallMs: number }> {
+async function loopCost(
+  storeUrl: string,
+  serverCpu: () => number = () => 0,
+): Promise<{ cpuMicros: number; wallMs: number; serverCpuMicros: number }> {
   const store = await openStore(storeUrl);
   const recorder = createRecorder({ store });
   const runs: Array<{ cpuMicros: number; wallMs: number }> = [];
+  // Sampled while the connections are open: a backend's CPU leaves with it.
+  const server0 = serverCpu();
   for (let round = 0; round < 3; round++) runs.push(await drive(recorder.record, () => recorder.flush()));
+  const serverCpuMicros = ((serverCpu() - server0) * 1e6) / (3 * N);
   await recorder.close();
   await store.close();
-  return { cpuMicros: med(runs.map((r) => r.cpuMicros)), wallMs: med(runs.map((r) => r.wallMs)) };
+  return {
+    cpuMicros: med(runs.map((r) => r.cpuMicros)),
+    wallMs: med(runs.map((r) => r.wallMs)),
+    serverCpuMicros,
+  };
 }
 
 interface ThroughputResult {
@@ -187,23 +196,19 @@ const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-pgbench-'));
 const pg = await startPostgres();
 const raw = await startChild('raw upstream', './rawUpstream.ts');
 try {
-  const discard = med(
-    await Promise.all(
-      [0, 1, 2].map(
-        async () =>
-          (
-            await drive(
-              () => {},
-              async () => {},
-            )
-          ).cpuMicros,
-      ),
-    ).then((v) => v),
-  );
+  const discardRuns: number[] = [];
+  for (let round = 0; round < 3; round++)
+    discardRuns.push(
+      (
+        await drive(
+          () => {},
+          async () => {},
+        )
+      ).cpuMicros,
+    );
+  const discard = med(discardRuns);
   const sqlite = await loopCost(`sqlite:${join(dir, 'loop.db')}`);
-  const pgCpu0 = postgresCpuSeconds(pg);
-  const postgres = await loopCost(await pg.createDatabase('loop'));
-  const pgServerMicros = ((postgresCpuSeconds(pg) - pgCpu0) * 1e6) / (3 * N);
+  const postgres = await loopCost(await pg.createDatabase('loop'), () => postgresCpuSeconds(pg));
   const sqliteRun = await throughput('sqlite', `sqlite:${join(dir, 'load.db')}`, raw.ready.port);
   const pgRun = await throughput('postgres', await pg.createDatabase('load'), raw.ready.port);
   const results = {
@@ -216,7 +221,7 @@ try {
       postgres: {
         cpuMicros: round(postgres.cpuMicros),
         recordingCpuMicros: round(postgres.cpuMicros - discard),
-        serverCpuMicros: round(pgServerMicros),
+        serverCpuMicros: round(postgres.serverCpuMicros),
       },
     },
     throughput: [sqliteRun, pgRun],

@@ -16,6 +16,8 @@ export interface PostgresServer {
   url: string;
   port: number;
   dataDir: string;
+  /** The postmaster's pid while it runs (its backends are its children). */
+  readonly pid: number | null;
   /** A new empty database on this server; its URL. */
   createDatabase(prefix?: string): Promise<string>;
   /** Fast shutdown (SIGINT), waiting for the postmaster to exit. */
@@ -169,6 +171,9 @@ export async function startPostgres({
     url,
     port,
     dataDir,
+    get pid() {
+      return (child as ChildProcess | null)?.pid ?? null;
+    },
     start,
     stop,
     async createDatabase(prefix = 'test') {
