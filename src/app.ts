@@ -191,14 +191,15 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
         }, ADOPTION_LOOKUP_MS);
         timer.unref();
         const lookup = () => store.getSession(record.upstream, record.source, record.sessionHash);
-        // Whatever throws (a broken store, synchronously or not) ends up in the warning. No row yet:
-        // look once more a little later, after the replica that opened it (a load balancer hashing
-        // on Mcp-Session-Id sends the initialize anywhere) has written its batch.
+        // Whatever throws (a broken store, synchronously or not) ends up in the warning. No row yet
+        // on a shared store: look once more a little later, after the replica that opened it (a load
+        // balancer hashing on Mcp-Session-Id sends the initialize anywhere) has written its batch.
         Promise.resolve()
           .then(lookup)
-          .then(
-            (row) =>
-              row ?? new Promise<null>((r) => setTimeout(() => r(null), ADOPTION_RETRY_MS)).then(lookup),
+          .then((row) =>
+            row !== null || store.kind !== 'postgres'
+              ? row
+              : new Promise<null>((r) => setTimeout(() => r(null), ADOPTION_RETRY_MS)).then(lookup),
           )
           .then(answer, (err: unknown) => {
             logger.warn('could not look up an adopted session', { err });

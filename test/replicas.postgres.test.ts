@@ -258,14 +258,17 @@ describe.skipIf(!serverUrl)('replicas sharing one PostgreSQL store', () => {
       const holder = replicas.find((r) => (r.tracker.lookup('everything', sessionId!)?.exchanges ?? 0) >= 6)!;
       const other = replicas.find((r) => r !== holder)!;
       expect(other.tracker.lookup('everything', sessionId!)?.exchanges ?? 1).toBe(1);
-      expect(holder.tracker.lookup('everything', sessionId!)).toMatchObject({ exchanges: 7 });
+      // 7 with the initialize; 6 if the initialize went to the other replica and its row was not
+      // written yet when the holder looked twice (a loaded machine).
+      expect(holder.tracker.lookup('everything', sessionId!)!.exchanges).toBeGreaterThanOrEqual(6);
       // The holder stops; the other replica takes the session over with its history from the store.
       await holder.close();
       await sleep(1200);
       expect((await postJsonRpc(mcp, toolsListMessage(20), { sessionId })).status).toBe(200);
       await other.recorder.flush();
       const last = (await other.store.listExchanges({ upstream: 'everything' })).at(-1)!;
-      expect(last).toMatchObject({ rpcId: '20', exchangesBefore: 7 });
+      expect(last.rpcId).toBe('20');
+      expect(last.exchangesBefore).toBeGreaterThanOrEqual(6);
       expect(last.idleGapMs!).toBeGreaterThanOrEqual(1200);
       expect(last.idleGapMs!).toBeLessThan(4000);
     },
