@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { serveCommand } from './commands/serve.js';
 import { ConfigError } from './config/load.js';
-import { StoreUnreachableError } from './store/databaseUrl.js';
+import { STORE_UNREACHABLE, StoreUnreachableError } from './store/databaseUrl.js';
 
 const USAGE = `mcp-session-probe: measure how long MCP sessions live, what a new one costs, and which session strategy to use.
 
@@ -71,8 +71,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof StoreUnreachableError) {
-      process.stderr.write(`${err.message}\n`);
+    if (
+      err instanceof ConfigError ||
+      err instanceof StoreUnreachableError ||
+      (err as { code?: unknown } | null)?.code === STORE_UNREACHABLE
+    ) {
+      process.stderr.write(`${(err as Error).message}\n`);
       return 2;
     }
     const code = (err as { code?: string }).code;

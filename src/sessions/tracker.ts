@@ -527,6 +527,7 @@ export class SessionTracker {
     if (!pending) return;
     this.pendingAdoptions.delete(record);
     const recheck = pending.recheck;
+    let corrected = false;
     if (recheck && earlier && (earlier.lastActivityAt ?? 0) > recheck.lastActivityAt) {
       // Another replica moved the session on since this one last saw it: follow the stored row.
       const movedOn = earlier.exchanges - recheck.exchanges;
@@ -537,7 +538,7 @@ export class SessionTracker {
         if (x === pending.first) x.idleGapMs = Math.max(0, x.startedAt - earlier.lastActivityAt!);
         if (state?.openKnown && x.exchangesBefore !== null) x.exchangesBefore = localBefore + movedOn;
       }
-      this.emit({ type: 'session', session: { ...record } });
+      corrected = true;
     } else if (!recheck && earlier && earlier.exchanges > 0) {
       const state = this.sessions.get(key);
       record.exchanges += earlier.exchanges;
@@ -554,9 +555,11 @@ export class SessionTracker {
           x.exchangesBefore = earlier.exchanges + localBefore;
         }
       }
-      this.emit({ type: 'session', session: { ...record } });
+      corrected = true;
     }
+    // The exchanges first, then the snapshot that counts them (as finishExchange orders them).
     for (const x of pending.held) this.emit({ type: 'exchange', exchange: x });
+    if (corrected) this.emit({ type: 'session', session: { ...record } });
   }
 
   /** Emits whatever adoptions still wait for the store, as they are (at shutdown). */

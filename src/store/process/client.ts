@@ -202,6 +202,9 @@ export async function openStoreProcess({
       call('failInterruptedProbeRuns', args) as ReturnType<ObservationStore['failInterruptedProbeRuns']>,
     prune: (...args) => call('prune', args) as ReturnType<ObservationStore['prune']>,
     recordCredential: (obs) => call('recordCredential', [obs]) as Promise<void>,
+    claimScheduledProbe: (...args) => call('claimScheduledProbe', args) as Promise<boolean>,
+    requestProbeCancel: (...args) => call('requestProbeCancel', args) as Promise<boolean>,
+    listProbeCancelRequests: (ids) => call('listProbeCancelRequests', [ids]) as Promise<string[]>,
     listCredentials: (...args) =>
       call('listCredentials', args) as ReturnType<NonNullable<ObservationStore['listCredentials']>>,
     async view(name, ...args) {

@@ -20,6 +20,9 @@ export type StoreMethod =
   | 'prune'
   | 'recordCredential'
   | 'listCredentials'
+  | 'claimScheduledProbe'
+  | 'requestProbeCancel'
+  | 'listProbeCancelRequests'
   | 'close';
 
 /** An upstream as the store registers it (its URL already without credentials). */
