@@ -74,7 +74,9 @@ export async function main(argv: string[]): Promise<number> {
     if (
       err instanceof ConfigError ||
       err instanceof StoreUnreachableError ||
-      (err as { code?: unknown } | null)?.code === STORE_UNREACHABLE
+      // From the store process: the code crosses IPC, on the error or (after start-up) its cause.
+      (err as { code?: unknown } | null)?.code === STORE_UNREACHABLE ||
+      ((err as { cause?: { code?: unknown } } | null)?.cause?.code ?? null) === STORE_UNREACHABLE
     ) {
       process.stderr.write(`${(err as Error).message}\n`);
       return 2;
