@@ -115,6 +115,8 @@ describe('held GET streams and a hung upstream do not starve requests', () => {
     // would be answered at 6 s (the client's clock also counts a loaded machine's connection setup).
     expect(elapsed).toBeLessThan(5900);
 
+    // Every slot went back: the breaker is closed again.
+    expect(p.registry.get('hung')!.admission.inFlight).toBe(0);
     const metrics = await (await fetch(`${p.url}/metrics`)).text();
     expect(metrics).toMatch(/mcpprobe_proxy_rejected(_total)?\{[^}]*mcpprobe_upstream="hung"[^}]*\} 10/);
     await p.flush();

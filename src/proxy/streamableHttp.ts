@@ -116,19 +116,27 @@ export async function forwardStreamableHttp(
     rejectOverloaded(res, upstream);
     return;
   }
-  forwardRequest(
-    method,
-    fwd,
-    body,
-    release,
-    req.socket.remoteAddress,
-    res,
-    upstream,
-    clientQuery,
-    ctx,
-    !isStream,
-    heal,
-  );
+  try {
+    forwardRequest(
+      method,
+      fwd,
+      body,
+      release,
+      req.socket.remoteAddress,
+      res,
+      upstream,
+      clientQuery,
+      ctx,
+      !isStream,
+      heal,
+    );
+  } catch (err) {
+    // A bug before the relay took the request over: give back what it held, or every later
+    // request would find the budget and the breaker a little fuller (the caller answers 502).
+    release();
+    if (!isStream) upstream.admission.leave();
+    throw err;
+  }
 }
 
 /** The circuit breaker is open: 503 with Retry-After at once, without touching the upstream. */
