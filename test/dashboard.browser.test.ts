@@ -2,7 +2,7 @@
 // downloaded browser) against the real serve stack, fixture upstreams and real traffic.
 // The full-page screenshot is kept at test-results/dashboard.png as a CI artifact.
 import { mkdirSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   initializeSession,
@@ -30,6 +30,18 @@ afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.cleanup()));
   await upstreams.closeAll();
 });
+
+/** Polls a locator's text until it matches (the estimate is fetched after typing settles). */
+async function waitForText(locator: Locator, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let text = '';
+  while (Date.now() < until) {
+    text = (await locator.textContent()) ?? '';
+    if (pattern.test(text)) return;
+    await sleep(100);
+  }
+  throw new Error(`expected ${pattern} within ${timeoutMs} ms; last text: ${text}`);
+}
 
 /** Console errors and uncaught page errors, collected for the whole page life. */
 function watchErrors(page: Page): string[] {
@@ -169,6 +181,50 @@ describe.skipIf(skipBrowser)('dashboard in chromium', () => {
       /^Probe \S+ started; reload/,
     );
     await noScript.close();
+    await context.close();
+  }, 60_000);
+
+  it('the probe form says how long a run takes before it starts, and its Cancel button stops the run', async () => {
+    const upstream = await upstreams.start({ idleTimeoutMs: 60_000 });
+    const p = await startTestProxy([upstreamConfig('slow', upstream.url)]);
+    proxies.push(p);
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${p.url}/upstreams/slow`);
+
+    // The defaults (the CLI's and the API's): fanout over 5 s ... 30 min, shown before anything starts.
+    const estimate = page.locator('form.probe output[data-estimate]');
+    await expect(estimate.textContent()).resolves.toMatch(/Takes about 30 min/);
+    await expect(page.locator('form.probe select[name="mode"]').inputValue()).resolves.toBe('fanout');
+    await expect(
+      page.locator('form.probe input[name="intervals"]').getAttribute('placeholder'),
+    ).resolves.toBe('5s, 30s, 1m, 5m, 15m, 30m');
+    // It follows what is typed, units included.
+    await page.fill('form.probe input[name="intervals"]', '5, 2m');
+    await waitForText(estimate, /about 2 min/);
+    await page.fill('form.probe input[name="intervals"]', '5, soon');
+    await waitForText(estimate, /"soon" is not an idle gap/);
+
+    // A 10-minute run, cancelled from the page.
+    await page.fill('form.probe input[name="intervals"]', '10m');
+    const cancel = page.locator('form.probe button[data-cancel]');
+    expect(await cancel.isVisible()).toBe(false);
+    await page.click('form.probe button[type="submit"]');
+    const progress = page.locator('#probe-progress');
+    await progress.locator('li[data-type="waiting"]').first().waitFor({ timeout: 15_000 });
+    const id = await progress.locator('code').textContent();
+    expect(await cancel.isVisible()).toBe(true);
+    await cancel.click();
+    await progress.locator('li[data-type="run-done"]').waitFor({ timeout: 15_000 });
+    await expect(progress.locator('.state').textContent()).resolves.toBe('cancelled');
+    expect(await cancel.isVisible()).toBe(false);
+    expect(await page.locator('form.probe button[type="submit"]').isEnabled()).toBe(true);
+    const stored = (await (await fetch(`${p.url}/api/probes/${id}`)).json()) as { status: string };
+    expect(stored.status).toBe('cancelled');
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-probe-cancelled.png', fullPage: true });
+    expect(errors, errors.join('\n')).toEqual([]);
     await context.close();
   }, 60_000);
 });

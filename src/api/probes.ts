@@ -3,6 +3,8 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { PROBE_MODES } from '../config/schema.js';
+import { describeDuration, estimateProbeDuration } from '../probe/defaults.js';
+import { parseIntervalsText } from '../probe/intervals.js';
 import type { ProbeEvent } from '../probe/result.js';
 import { ProbeLimitError, type ProbeRunner, UnknownUpstreamError } from '../probe/runner.js';
 
@@ -81,6 +83,19 @@ export function probeApi({ probes }: ProbeApiOptions): Hono {
       return c.json({ error: `limit "${raw}" must be an integer from 1 to 1000` }, 400);
     }
     return c.json(await probes.list(limit, c.req.query('upstream') || undefined));
+  });
+
+  // Before /api/probes/:id. How long a run with these choices takes (absent: the defaults).
+  app.get('/api/probes/estimate', (c) => {
+    const modeText = c.req.query('mode') || undefined;
+    const mode = modeText === undefined ? undefined : PROBE_MODES.find((m) => m === modeText);
+    if (modeText !== undefined && mode === undefined) {
+      return c.json({ error: `mode "${modeText}" is not a mode; use ${PROBE_MODES.join(', ')}` }, 400);
+    }
+    const intervals = parseIntervalsText(c.req.query('intervals') ?? '');
+    if (!intervals.ok) return c.json({ error: `intervals: ${intervals.error}` }, 400);
+    const estimate = estimateProbeDuration({ mode, intervalsSeconds: intervals.seconds });
+    return c.json({ ...estimate, text: describeDuration(estimate) });
   });
 
   app.get('/api/probes/:id', async (c) => {

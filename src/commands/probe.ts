@@ -9,6 +9,7 @@ import {
   loadConfig,
 } from '../config/load.js';
 import { type Config, PROBE_MODES, type ProbeMode, type UpstreamConfig } from '../config/schema.js';
+import { describeDuration, estimateProbeDuration } from '../probe/defaults.js';
 import { intervalSummary, progressLine, resultTable, searchSummary } from '../probe/format.js';
 import type { ProbeResult } from '../probe/result.js';
 import {
@@ -289,8 +290,15 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     c.mode === 'search'
       ? `search up to ${c.maxIdleSeconds ?? DEFAULT_MAX_IDLE_SECONDS} s idle, at most ${c.budget ?? DEFAULT_SEARCH_BUDGET} sessions each`
       : `${c.mode}, idle ${c.intervals.join(',')} s`;
+  const estimate = estimateProbeDuration({
+    mode: c.mode,
+    intervalsSeconds: c.intervals,
+    budget: c.budget,
+    keepaliveSeconds: c.keepaliveSeconds,
+    maxIdleSeconds: c.maxIdleSeconds,
+  });
   io.stderr(
-    `probing ${upstreams.map((u) => u.id).join(', ')} (${plan}${c.holdStream ? ', holding a GET stream' : ''})\n`,
+    `probing ${upstreams.map((u) => u.id).join(', ')} (${plan}${c.holdStream ? ', holding a GET stream' : ''}; takes ${describeDuration(estimate)})\n`,
   );
   const pending: Array<{ upstream: string; at: number; idle: number }> = [];
   const run = startProbeRun({

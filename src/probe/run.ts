@@ -14,6 +14,16 @@ import type { Observation } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
 import type { Telemetry } from '../telemetry/setup.js';
 import type { ProbeRunSpan } from '../telemetry/spans.js';
+import {
+  chooseProbeMode,
+  DEFAULT_BISECT_BUDGET,
+  DEFAULT_BISECT_PARALLEL,
+  DEFAULT_INTERVALS_SECONDS,
+  DEFAULT_MAX_IDLE_SECONDS,
+  DEFAULT_MIN_WINDOW_SECONDS,
+  DEFAULT_MODE_WITH_INTERVALS,
+  DEFAULT_SEARCH_BUDGET,
+} from './defaults.js';
 import { resolveTransport } from './detectTransport.js';
 import type { LegacySseProbeWire } from './legacySseWire.js';
 import {
@@ -24,23 +34,13 @@ import {
   STREAM_LIFETIME_NOTE,
 } from './result.js';
 import type { SearchHint } from './searchHint.js';
-import { DEFAULT_MAX_IDLE_SECONDS, DEFAULT_SEARCH_BUDGET } from './searchProbe.js';
 import { type BisectOptions, probeUpstream } from './upstreamProbe.js';
 import { ProbeCancelled, ProbeWire } from './wire.js';
 
-/** The original script's checkpoints. */
-export const DEFAULT_INTERVALS_SECONDS = [5, 30, 60, 300, 900, 1800] as const;
-export const QUICK_INTERVALS_SECONDS = [5, 30, 60] as const;
+// Every default (modes, gaps, budgets) lives in defaults.ts, shared by the CLI, the API and the form.
+export { chooseProbeMode, DEFAULT_INTERVALS_SECONDS, QUICK_INTERVALS_SECONDS } from './defaults.js';
 /** With intervals and no mode, the gaps are tested as a fanout. */
-export const DEFAULT_MODE: ProbeMode = 'fanout';
-
-/** No mode and no intervals: `search`; intervals without a mode: `fanout`, as before search existed. */
-export function chooseProbeMode(
-  mode: ProbeMode | undefined,
-  intervals: readonly number[] | undefined,
-): ProbeMode {
-  return mode ?? (intervals === undefined ? 'search' : DEFAULT_MODE);
-}
+export const DEFAULT_MODE: ProbeMode = DEFAULT_MODE_WITH_INTERVALS;
 
 export type ProbeTarget = Pick<UpstreamConfig, 'id' | 'url' | 'headers' | 'timeoutSeconds'> & {
   /** `streamable-http` when absent; `auto` is detected (and remembered in the store). */
@@ -100,9 +100,9 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
   const holdStream = opts.holdStream ?? false;
   const maxIdleSeconds = opts.maxIdleSeconds ?? DEFAULT_MAX_IDLE_SECONDS;
   const bisect: BisectOptions = {
-    budget: opts.bisect?.budget ?? (mode === 'search' ? DEFAULT_SEARCH_BUDGET : 16),
-    minWindowSeconds: opts.bisect?.minWindowSeconds ?? 1,
-    parallel: opts.bisect?.parallel ?? 3,
+    budget: opts.bisect?.budget ?? (mode === 'search' ? DEFAULT_SEARCH_BUDGET : DEFAULT_BISECT_BUDGET),
+    minWindowSeconds: opts.bisect?.minWindowSeconds ?? DEFAULT_MIN_WINDOW_SECONDS,
+    parallel: opts.bisect?.parallel ?? DEFAULT_BISECT_PARALLEL,
   };
   const startedMs = now();
   const result: ProbeResult = {

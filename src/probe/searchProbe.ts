@@ -16,10 +16,10 @@ export interface SearchRunOptions {
   hint: { lowerSeconds: number | null; upperSeconds: number | null } | null;
 }
 
-export const DEFAULT_SEARCH_BUDGET = 32;
+// The defaults live with every other probe default (CLI, API, dashboard form, estimate).
+export { DEFAULT_MAX_IDLE_SECONDS, DEFAULT_SEARCH_BUDGET } from './defaults.js';
 /** Sessions being opened at once. */
 const OPEN_CONCURRENCY = 4;
-export const DEFAULT_MAX_IDLE_SECONDS = 3600;
 
 /** What the result JSON says about a search (`results[].search`). */
 export interface SearchResultJson extends SearchSummary {

@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { buildUpstreamReport } from '../../analysis/report.js';
 import { PROBE_MODES } from '../../config/schema.js';
+import { parseIntervalsText } from '../../probe/intervals.js';
 import type { ObservationStore } from '../../store/types.js';
 import { dashboardAccess, safeEqual, safeNext, signIn } from './access.js';
 import {
@@ -27,13 +28,12 @@ export const probeFormSchema = z.object({
   intervals: z
     .string()
     .optional()
-    .transform((text) =>
-      (text ?? '')
-        .split(/[\s,]+/)
-        .filter(Boolean)
-        .map(Number),
-    )
-    .refine((list) => list.every((n) => Number.isFinite(n) && n > 0), 'must be positive numbers of seconds'),
+    .transform((text, ctx) => {
+      const parsed = parseIntervalsText(text ?? '');
+      if (parsed.ok) return parsed.seconds;
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }),
 });
 export type ProbeFormInput = z.output<typeof probeFormSchema>;
 

@@ -68,6 +68,10 @@ form.probe label { display: flex; flex-direction: column; font-size: 13px; font-
 form.probe input, form.probe select { font: inherit; padding: 5px 8px; border: 1px solid #8c959f; border-radius: 4px; background: #fff; min-width: 140px; }
 button { font: inherit; font-weight: 600; padding: 6px 16px; border-radius: 6px; border: 1px solid #1a7f37; background: #1f883d; color: #fff; cursor: pointer; }
 button:disabled { background: #94d3a2; border-color: #94d3a2; cursor: wait; }
+button.secondary { background: #fff; color: var(--bad); border-color: var(--bad); }
+button[hidden] { display: none; }
+form.probe output.estimate { flex-basis: 100%; font-weight: 600; }
+form.probe output.estimate.error { font-weight: 400; }
 .progress { margin: 10px 0 0; padding: 8px 12px; border-left: 3px solid var(--accent); background: var(--bg); min-height: 1.5em; }
 .progress:empty { display: none; }
 .progress ol { margin: 4px 0 0; padding-left: 20px; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }

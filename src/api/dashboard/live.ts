@@ -36,13 +36,74 @@ export const LIVE_PROBE_SCRIPT = `
         return (d.type || type) + ': ' + JSON.stringify(d).slice(0, 200);
     }
   };
+  // "5, 30s, 1m30s, 6h" → seconds, as the server parses them (src/probe/intervals.ts).
+  const UNIT = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+  const parseGap = (text) => {
+    if (/^\\d+(\\.\\d+)?$/.test(text)) return Number(text);
+    if (!/^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$/.test(text)) return NaN;
+    let total = 0;
+    for (const m of text.matchAll(/(\\d+(?:\\.\\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNIT[m[2]];
+    return total;
+  };
   for (const form of document.querySelectorAll('form[data-live-probe]')) {
     const out = document.getElementById(form.dataset.output);
-    const button = form.querySelector('button');
+    const button = form.querySelector('button[type="submit"]');
+    const cancel = form.querySelector('button[data-cancel]');
+    const estimate = form.querySelector('[data-estimate]');
+    let running = null;
+    // The duration estimate follows the mode and the gaps as they are typed.
+    let pending = 0;
+    const badGap = (text) => text.split(/[\\s,]+/).filter(Boolean).find((gap) => !(parseGap(gap) > 0));
+    const gapError = (gap) => '"' + gap + '" is not an idle gap; write seconds or durations such as 5, 30s, 10m, 6h';
+    const refreshEstimate = () => {
+      const ticket = ++pending;
+      const data = new FormData(form);
+      const bad = badGap(String(data.get('intervals') || ''));
+      if (bad !== undefined) {
+        estimate.textContent = gapError(bad);
+        estimate.classList.add('error');
+        return;
+      }
+      const query = new URLSearchParams({ mode: String(data.get('mode') || ''), intervals: String(data.get('intervals') || '') });
+      fetch('/api/probes/estimate?' + query, { credentials: 'same-origin' })
+        .then((res) => res.json().then((answer) => ({ ok: res.ok, answer })))
+        .then(({ ok, answer }) => {
+          if (ticket !== pending || !estimate) return;
+          estimate.textContent = ok ? 'Takes ' + answer.text + ' with these settings.' : answer.error || 'cannot estimate';
+          estimate.classList.toggle('error', !ok);
+        })
+        .catch(() => {});
+    };
+    let timer = null;
+    for (const field of form.querySelectorAll('select, input')) {
+      field.addEventListener('input', () => {
+        clearTimeout(timer);
+        timer = setTimeout(refreshEstimate, 150);
+      });
+    }
+    if (cancel) {
+      cancel.addEventListener('click', async () => {
+        if (!running) return;
+        cancel.disabled = true;
+        running.state.textContent = 'cancelling';
+        try {
+          const res = await fetch('/api/probes/' + encodeURIComponent(running.id), { method: 'DELETE', credentials: 'same-origin' });
+          if (!res.ok && res.status !== 409) running.state.textContent = 'cancel failed (' + res.status + ')';
+        } catch (error) {
+          running.state.textContent = 'cancel failed: ' + error;
+        }
+      });
+    }
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       const data = new FormData(form);
-      const intervals = String(data.get('intervals') || '').split(/[\\s,]+/).filter(Boolean).map(Number);
+      const text = String(data.get('intervals') || '');
+      const bad = badGap(text);
+      if (bad !== undefined) {
+        out.textContent = gapError(bad);
+        return;
+      }
+      const intervals = text.split(/[\\s,]+/).filter(Boolean).map(parseGap);
       const body = { upstream: data.get('upstream'), mode: data.get('mode') };
       if (intervals.length) body.intervals = intervals;
       out.replaceChildren(document.createTextNode('Starting probe…'));
@@ -67,9 +128,16 @@ export const LIVE_PROBE_SCRIPT = `
       const list = document.createElement('ol');
       out.replaceChildren(title, list);
       const state = title.querySelector('.state');
+      running = { id: answer.id, state };
+      if (cancel) {
+        cancel.hidden = false;
+        cancel.disabled = false;
+      }
       const source = new EventSource('/api/probes/' + encodeURIComponent(answer.id) + '/events');
       const finish = (status) => {
         source.close();
+        running = null;
+        if (cancel) cancel.hidden = true;
         button.disabled = false;
         state.textContent = status;
         const again = document.createElement('a');

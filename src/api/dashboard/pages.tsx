@@ -2,8 +2,15 @@
 /** @jsxImportSource hono/jsx */
 // The dashboard's pages as server-rendered JSX. Everything is readable without
 // JavaScript; the only script (live.ts) turns the probe form into a live one.
-import { PROBE_MODES } from '../../config/schema.js';
+import { PROBE_MODES, type ProbeMode } from '../../config/schema.js';
+import {
+  DEFAULT_INTERVALS_SECONDS,
+  DEFAULT_PROBE_MODE,
+  describeDuration,
+  estimateProbeDuration,
+} from '../../probe/defaults.js';
 import { windowInterval } from '../../probe/format.js';
+import { formatInterval } from '../../probe/intervals.js';
 import type { SearchResultJson } from '../../probe/searchProbe.js';
 import type { ProbeRunRow, StoredExchange } from '../../store/types.js';
 import { InitLatencyHistogram, SessionTimeline, SurvivalChart } from './charts.js';
@@ -338,6 +345,14 @@ function ProbeRunsTable(props: { runs: ProbeRunRow[]; now: number }) {
   );
 }
 
+/** What each mode does, in the words the select shows. */
+const MODE_LABELS: Partial<Record<ProbeMode, string>> = {
+  search: 'search: find the idle timeout (no gaps needed)',
+  fanout: 'fanout: one session per gap, all at once',
+  ladder: 'ladder: one session, checkpoints at growing gaps',
+  bisect: 'bisect: fanout, then narrow the window',
+};
+
 function ProbeForm(props: { upstream: string; startedProbe: string | null }) {
   return (
     <section aria-labelledby="probe-heading">
@@ -351,26 +366,31 @@ function ProbeForm(props: { upstream: string; startedProbe: string | null }) {
           Mode
           <select name="mode">
             {PROBE_MODES.map((m) => (
-              <option value={m} selected={m === 'search'}>
-                {m}
+              <option value={m} selected={m === DEFAULT_PROBE_MODE}>
+                {MODE_LABELS[m] ?? m}
               </option>
             ))}
           </select>
         </label>
         <label>
-          Idle gaps (seconds)
+          Idle gaps
           <input
             name="intervals"
-            inputmode="decimal"
-            placeholder="5, 30, 60"
-            pattern="\s*\d+(\.\d+)?(\s*[,\s]\s*\d+(\.\d+)?)*\s*"
+            placeholder={DEFAULT_INTERVALS_SECONDS.map(formatInterval).join(', ')}
             aria-describedby="intervals-help"
           />
         </label>
         <button type="submit">Start probe</button>
+        <button type="button" class="secondary" data-cancel hidden>
+          Cancel probe
+        </button>
         <span id="intervals-help" class="muted">
-          Comma-separated, for ladder, fanout and bisect; search needs none (it finds the timeout itself).
+          Seconds or durations, comma-separated (5, 30s, 10m, 6h), for ladder, fanout and bisect; search needs
+          none (it finds the timeout itself).
         </span>
+        <output class="estimate" data-estimate aria-live="polite">
+          Takes {describeDuration(estimateProbeDuration({}))} with these settings.
+        </output>
       </form>
       <div id="probe-progress" class="progress" role="status" aria-live="polite">
         {props.startedProbe && (
