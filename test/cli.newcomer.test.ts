@@ -27,10 +27,10 @@ function tempDir(): string {
 }
 
 /** Runs `node ARGS` in `cwd`; resolves with the exit code and everything it wrote. */
-function run(args: string[], cwd: string) {
+function run(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd,
-    env: { ...process.env, NO_COLOR: '1', MCP_PROBE_CONFIG: '' },
+    env: { ...process.env, NO_COLOR: '1', MCP_PROBE_CONFIG: '', MCP_PROBE_ADMIN_TOKEN: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   cleanups.push(() => void child.kill('SIGKILL'));
@@ -77,6 +77,23 @@ describe('the CLI from another folder', () => {
 
   it('the bin (dist when built, the sources otherwise) serves the dashboard', async () => {
     await expectDashboardServed([BIN]);
+  }, 30_000);
+});
+
+describe('serve without a config file', () => {
+  it('takes the admin token from MCP_PROBE_ADMIN_TOKEN (a container has no other way to set it)', async () => {
+    const dir = tempDir();
+    const token = 'env-admin-token-5d1c';
+    const serve = run([...CLI, 'serve', '--port', '0', '--db', join(dir, 'demo.db')], dir, {
+      MCP_PROBE_ADMIN_TOKEN: token,
+    });
+    const url = await listeningUrl(serve);
+    expect((await fetch(`${url}/api/upstreams`)).status).toBe(401);
+    const ok = await fetch(`${url}/api/upstreams`, { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited).toBe(0);
+    expect(serve.output()).not.toContain(token);
   }, 30_000);
 });
 

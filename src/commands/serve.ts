@@ -3,10 +3,15 @@ import { applyCliOverrides, defaultConfig, loadConfig } from '../config/load.js'
 import { createLogger } from '../log.js';
 import { DEMO_UPSTREAM_ID, type RunningServer, startServer } from '../server.js';
 
+/** The admin token when the config sets none (e.g. `docker run -e MCP_PROBE_ADMIN_TOKEN=...`). */
+export const ADMIN_TOKEN_ENV = 'MCP_PROBE_ADMIN_TOKEN';
+
 export const SERVE_USAGE = `Usage: mcp-session-probe serve [--config FILE] [--port 8787] [--host 127.0.0.1] [--db PATH] [--demo]
 
 Runs the proxy (/mcp/<upstream>), the admin API (/api), the dashboard (/) and scheduled probes.
-With no config (no --config, no MCP_PROBE_CONFIG) it starts a built-in demo upstream.`;
+With no config (no --config, no MCP_PROBE_CONFIG) it starts a built-in demo upstream.
+MCP_PROBE_ADMIN_TOKEN sets the admin token when the config has none: without a token the
+admin API and the dashboard answer loopback clients only.`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -37,11 +42,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', signalled);
   process.on('SIGTERM', signalled);
   const fileConfig = await loadConfig({ path: values.config });
-  const config = applyCliOverrides(fileConfig ?? defaultConfig(), {
+  const overridden = applyCliOverrides(fileConfig ?? defaultConfig(), {
     port: values.port,
     host: values.host,
     db: values.db,
   });
+  // With no config file (the demo, a container) the token can still come from the environment.
+  const envToken = process.env[ADMIN_TOKEN_ENV]?.trim();
+  const config =
+    overridden.admin.token === undefined && envToken
+      ? { ...overridden, admin: { ...overridden.admin, token: envToken } }
+      : overridden;
   const running = await startServer({
     config,
     logger,
@@ -63,6 +74,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
       ...(running.demoProbeId ? { demoProbe: `${running.url}/api/probes/${running.demoProbeId}` } : {}),
     });
   } else process.stderr.write(banner(running, ids));
+  if (config.admin.token === undefined && !isLoopback(config.server.host)) {
+    logger.warn(
+      `listening on ${config.server.host} without an admin token: the admin API and the dashboard answer loopback clients only; set ${ADMIN_TOKEN_ENV} (or admin.token) to reach them from elsewhere`,
+    );
+  }
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -128,4 +144,8 @@ function banner(running: RunningServer, ids: string[]): string {
     );
   }
   return lines.join('\n') + '\n';
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
