@@ -116,6 +116,14 @@ describe.skipIf(skipBrowser)('dashboard in chromium', () => {
     expect(cookie?.value).not.toContain(ADMIN_TOKEN);
 
     const row = page.locator('tr[data-upstream="fixture"]');
+    // The recommendation says what it rests on; the basis is in words, not an enum value.
+    await expect(row.textContent()).resolves.toMatch(
+      /from \d+ idle-gap observations \(\d+ from agent traffic, 0 from probes\)/,
+    );
+    await expect(page.locator('tr[data-upstream="quiet"]').textContent()).resolves.toContain('Thin evidence');
+    await expect(page.locator('tr[data-upstream="quiet"]').textContent()).resolves.toContain(
+      'nothing observed yet',
+    );
     await expect(row.locator('th a').textContent()).resolves.toBe('Fixture (1 s idle timeout)');
     const expirations24h = Number(await row.locator('td').last().textContent());
     expect(expirations24h).toBeGreaterThanOrEqual(2);
@@ -160,9 +168,8 @@ describe.skipIf(skipBrowser)('dashboard in chromium', () => {
 
     await page.screenshot({ path: 'test-results/dashboard-probe-progress.png', fullPage: true });
 
-    // The finished run is listed after a reload.
-    await page.reload();
-    expect(await page.locator('#probe-runs + table tbody tr').count()).toBeGreaterThanOrEqual(1);
+    // The finished run appears in the runs table without a reload (the page refreshes its live parts).
+    await page.locator('#probe-runs-table table tbody tr').first().waitFor({ timeout: 15_000 });
 
     await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
     expect(errors, errors.join('\n')).toEqual([]);
@@ -184,14 +191,23 @@ describe.skipIf(skipBrowser)('dashboard in chromium', () => {
     await context.close();
   }, 60_000);
 
-  it('the probe form says how long a run takes before it starts, and its Cancel button stops the run', async () => {
+  it('the probe form says how long a run takes before it starts, and its Cancel button stops the run (phone width, dark mode)', async () => {
     const upstream = await upstreams.start({ idleTimeoutMs: 60_000 });
     const p = await startTestProxy([upstreamConfig('slow', upstream.url)]);
     proxies.push(p);
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${p.url}/upstreams/slow`);
+    // Follows the system's dark mode; nothing is wider than a phone.
+    await expect(page.evaluate('getComputedStyle(document.body).backgroundColor')).resolves.toBe(
+      'rgb(13, 17, 23)',
+    );
+    await expect(page.evaluate('document.documentElement.scrollWidth')).resolves.toBeLessThanOrEqual(390);
+    // A copy-ready client config for this upstream, pointing at the proxy.
+    await expect(page.locator('pre[data-client="Claude Code"]').textContent()).resolves.toBe(
+      `claude mcp add --transport http slow ${p.url}/mcp/slow`,
+    );
 
     // The defaults (the CLI's and the API's): fanout over 5 s ... 30 min, shown before anything starts.
     const estimate = page.locator('form.probe output[data-estimate]');

@@ -246,7 +246,9 @@ describe('the probe form without JavaScript', () => {
       intervals: '5, soon',
     });
     expect(bad.status).toBe(400);
-    expect(await bad.text()).toBe('probe form: intervals must be positive numbers of seconds');
+    expect(await bad.text()).toBe(
+      'probe form: intervals "soon" is not an idle gap; write seconds or durations such as 5, 30s, 10m, 6h',
+    );
     const none = await submit(app(), { upstream: 'linear', mode: 'ladder' });
     expect(none.status).toBe(501);
     const unsigned = await app().request('/probes', {

@@ -108,7 +108,13 @@ export function dashboard({
     const id = c.req.param('id');
     const detail = await data.upstream(id);
     if (!detail) return c.html(<NotFoundPage id={id} />, 404);
-    return c.html(<UpstreamPage detail={detail} startedProbe={c.req.query('probe') ?? null} />);
+    return c.html(
+      <UpstreamPage
+        detail={detail}
+        startedProbe={c.req.query('probe') ?? null}
+        origin={new URL(c.req.url).origin}
+      />,
+    );
   });
 
   app.post('/probes', async (c) => {

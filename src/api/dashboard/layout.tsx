@@ -78,6 +78,66 @@ form.probe output.estimate.error { font-weight: 400; }
 .progress .ok { color: var(--ok); } .progress .fail { color: var(--bad); }
 .notice { padding: 8px 12px; border: 1px solid #d4a72c; background: #fff8c5; border-radius: 6px; }
 .error { padding: 8px 12px; border: 1px solid var(--bad); background: #ffebe9; border-radius: 6px; }
+.thin { color: var(--warn); font-weight: 600; }
+pre.snippet { margin: 4px 0 10px; padding: 8px 10px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px; overflow-x: auto; font-size: 13px; }
+/* Phone width: tables scroll sideways inside the page instead of widening it. */
+@media (max-width: 700px) {
+  main { padding: 12px; }
+  header.top { padding: 10px 12px; flex-wrap: wrap; }
+  table { display: block; overflow-x: auto; max-width: 100%; }
+  .cards { grid-template-columns: 1fr; }
+  .grid2 > * { min-width: 0; }
+  form.probe label, form.probe input, form.probe select { max-width: 100%; }
+  svg { max-width: 100%; height: auto; }
+}
+/* Dark mode follows the system setting. */
+@media (prefers-color-scheme: dark) {
+  :root { color-scheme: dark; --fg: #e6edf3; --muted: #9da7b3; --line: #30363d; --bg: #161b22;
+    --accent: #4493f8; --ok: #3fb950; --bad: #f85149; --warn: #d29922; }
+  body { background: #0d1117; }
+  .card, .skip:focus { background: #0d1117; }
+  header.top { background: #010409; }
+  .notice { background: #2e2a1f; border-color: #9e6a03; }
+  .error { background: #2d1214; }
+  button { background: #238636; border-color: #2ea043; }
+  button:disabled { background: #1f3d28; border-color: #1f3d28; }
+  button.secondary { background: transparent; }
+  svg .pt.survived.probe { fill: #0d1117; }
+  svg .bar { fill: #1f6feb; }
+  form.probe input, form.probe select { background: #0d1117; color: var(--fg); border-color: var(--line); }
+  tr.chosen th, tr.chosen td { background: #12261e; }
+  .pill.pool { color: #3fb950; background: #12261e; border-color: #238636; }
+  .pill.per-turn { color: #d29922; background: #272115; border-color: #9e6a03; }
+  .pill.per-call { color: #f85149; background: #2d1214; border-color: #da3633; }
+}
+`;
+
+/**
+ * Pages refresh their live parts (elements with an id and `data-live`) from the same URL every
+ * few seconds while visible, so cards, charts and tables follow the data without a reload. The
+ * probe form and its progress are left alone.
+ */
+const LIVE_REFRESH_SCRIPT = `
+(() => {
+  const EVERY_MS = 5000;
+  const refresh = async () => {
+    if (document.hidden) return;
+    let html;
+    try {
+      const res = await fetch(location.href, { credentials: 'same-origin', headers: { accept: 'text/html' } });
+      if (!res.ok) return;
+      html = await res.text();
+    } catch { return; }
+    const next = new DOMParser().parseFromString(html, 'text/html');
+    for (const fresh of next.querySelectorAll('[data-live][id]')) {
+      const current = document.getElementById(fresh.id);
+      if (current && current.innerHTML !== fresh.innerHTML) current.replaceWith(document.importNode(fresh, true));
+    }
+    const stamp = document.getElementById('live-stamp');
+    if (stamp) stamp.textContent = 'updated ' + new Date().toLocaleTimeString();
+  };
+  setInterval(refresh, EVERY_MS);
+})();
 `;
 
 export function Page(props: { title: string; children: Child; script?: string }) {
@@ -106,7 +166,15 @@ export function Page(props: { title: string; children: Child; script?: string })
             <a href="/metrics">metrics</a>
           </nav>
         </header>
-        <main id="main">{props.children}</main>
+        <main id="main">
+          {props.children}
+          <p class="muted">
+            <small id="live-stamp" aria-live="off">
+              Parts of this page refresh every few seconds.
+            </small>
+          </p>
+        </main>
+        <script>{raw(LIVE_REFRESH_SCRIPT)}</script>
         {props.script && <script>{raw(props.script)}</script>}
       </body>
     </html>

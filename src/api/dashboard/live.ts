@@ -140,12 +140,10 @@ export const LIVE_PROBE_SCRIPT = `
         if (cancel) cancel.hidden = true;
         button.disabled = false;
         state.textContent = status;
-        const again = document.createElement('a');
-        again.href = location.pathname + '#probe-runs';
-        again.textContent = 'Reload to update the charts';
-        title.append(' ');
-        again.addEventListener('click', () => location.reload());
-        title.append(again);
+        const note = document.createElement('span');
+        note.className = 'muted';
+        note.textContent = '(the charts and tables below update within a few seconds)';
+        title.append(' ', note);
       };
       const seen = new Set();
       const onEvent = (event) => {

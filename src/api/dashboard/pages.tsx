@@ -65,6 +65,39 @@ function CredentialLine(props: { l: LifetimeView }) {
   ) : null;
 }
 
+/** Enum values as words on screen; the API keeps the contract's labels. */
+const BASIS_LABELS: Record<string, string> = {
+  idle: 'idle time',
+  age: 'session age',
+  inconsistent: 'neither idle time nor age fits',
+  none_observed: 'nothing observed yet',
+};
+
+export function basisLabel(basis: string): string {
+  return BASIS_LABELS[basis] ?? basis.replaceAll('_', ' ');
+}
+
+/** Fewer idle-gap observations than this and the recommendation is a first guess. */
+export const THIN_EVIDENCE = 10;
+
+/** How much the recommendation rests on: observations, their sources, and whether that is thin. */
+function Evidence(props: { l: LifetimeView }) {
+  const { l } = props;
+  const total = l.survivals + l.expirations;
+  const sources = l.observations
+    ? ` (${l.observations.proxy} from agent traffic, ${l.observations.probe} from probes)`
+    : '';
+  return (
+    <>
+      from {total} idle-gap observation{total === 1 ? '' : 's'}
+      {sources}
+      {total < THIN_EVIDENCE && (
+        <div class="thin">Thin evidence: run a probe or wait for more traffic before relying on it.</div>
+      )}
+    </>
+  );
+}
+
 function Strategy(props: { r: RecommendationView | null }) {
   if (!props.r) return <span class="muted">needs analysis</span>;
   const { strategy, poolIdleTtlSeconds } = props.r;
@@ -100,7 +133,7 @@ export function OverviewPage(props: { upstreams: UpstreamSummary[]; now: number 
       {props.upstreams.length === 0 ? (
         <p class="notice">No upstreams configured. Add some to the config file, or run with --demo.</p>
       ) : (
-        <table>
+        <table id="overview-table" data-live>
           <caption>Every configured upstream, from passive traffic and probes</caption>
           <thead>
             <tr>
@@ -132,7 +165,7 @@ export function OverviewPage(props: { upstreams: UpstreamSummary[]; now: number 
                   <CredentialLine l={s.lifetime} />
                 </td>
                 <td>
-                  {s.lifetime.basis}
+                  {basisLabel(s.lifetime.basis)}
                   <div class="muted">
                     {s.lifetime.survivals} ok · {s.lifetime.expirations} expired
                   </div>
@@ -144,6 +177,9 @@ export function OverviewPage(props: { upstreams: UpstreamSummary[]; now: number 
                 </td>
                 <td>
                   <Strategy r={s.recommendation} />
+                  <div class="muted">
+                    <Evidence l={s.lifetime} />
+                  </div>
                 </td>
                 <td>
                   <ProbeStatus run={s.lastProbe} now={now} />
@@ -403,7 +439,40 @@ function ProbeForm(props: { upstream: string; startedProbe: string | null }) {
   );
 }
 
-export function UpstreamPage(props: { detail: UpstreamDetail; startedProbe: string | null }) {
+/** What to paste into a client so it goes through the proxy (the URL as the browser reached it). */
+function ClientConfig(props: { id: string; proxyUrl: string }) {
+  const { id, proxyUrl } = props;
+  const snippets: Array<[string, string]> = [
+    ['Claude Code', `claude mcp add --transport http ${id} ${proxyUrl}`],
+    ['Cursor (.cursor/mcp.json)', JSON.stringify({ mcpServers: { [id]: { url: proxyUrl } } }, null, 2)],
+    [
+      'VS Code (.vscode/mcp.json)',
+      JSON.stringify({ servers: { [id]: { type: 'http', url: proxyUrl } } }, null, 2),
+    ],
+  ];
+  return (
+    <details class="client-config">
+      <summary>Connect an agent through the proxy</summary>
+      <p class="muted">
+        Keep the agent's own auth headers; only the URL changes. Proxy URL: <code>{proxyUrl}</code>
+      </p>
+      {snippets.map(([label, text]) => (
+        <>
+          <div class="label">{label}</div>
+          <pre class="snippet" data-client={label}>
+            {text}
+          </pre>
+        </>
+      ))}
+    </details>
+  );
+}
+
+export function UpstreamPage(props: {
+  detail: UpstreamDetail;
+  startedProbe: string | null;
+  origin?: string;
+}) {
   const d = props.detail;
   const u = d.upstream;
   const l = d.lifetime;
@@ -416,12 +485,13 @@ export function UpstreamPage(props: { detail: UpstreamDetail; startedProbe: stri
       <p class="lede mono">
         {u.id} · {u.transport} · {u.url}
       </p>
-      <div class="cards">
+      <ClientConfig id={u.id} proxyUrl={`${props.origin ?? ''}/mcp/${u.id}`} />
+      <div class="cards" id="cards" data-live>
         <div class="card">
           <div class="label">Idle lifetime window</div>
           <div class="value">{u.stateless ? 'stateless' : windowLabel(l)}</div>
           <div class="note">
-            basis {l.basis}; {l.survivals} survived, {l.expirations} expired
+            explained by {basisLabel(l.basis)}; {l.survivals} survived, {l.expirations} expired
           </div>
         </div>
         <div class="card">
@@ -438,6 +508,9 @@ export function UpstreamPage(props: { detail: UpstreamDetail; startedProbe: stri
           </div>
           <div class="note">
             {d.recommendation?.reason ?? 'The analysis has not produced a recommendation yet.'}
+          </div>
+          <div class="note">
+            <Evidence l={l} />
           </div>
         </div>
         <div class="card">
@@ -456,19 +529,23 @@ export function UpstreamPage(props: { detail: UpstreamDetail; startedProbe: stri
       </div>
 
       <h2 id="survival">Survival by idle gap</h2>
-      <figure>
+      <figure id="survival-figure" data-live>
         <SurvivalChart id={u.id} points={d.points} lifetime={l} />
         <figcaption>
           <Legend />
         </figcaption>
       </figure>
 
-      <StrategyTable r={d.recommendation} />
+      <div id="strategies" data-live>
+        <StrategyTable r={d.recommendation} />
+      </div>
 
       <div class="grid2">
         <section aria-labelledby="init-heading">
           <h2 id="init-heading">Initialize latency</h2>
-          <InitLatencyHistogram id={u.id} latenciesSeconds={d.initLatenciesSeconds} />
+          <div id="init-histogram" data-live>
+            <InitLatencyHistogram id={u.id} latenciesSeconds={d.initLatenciesSeconds} />
+          </div>
         </section>
         <section aria-labelledby="probes">
           <h2 id="probes">Probes</h2>
@@ -477,13 +554,19 @@ export function UpstreamPage(props: { detail: UpstreamDetail; startedProbe: stri
       </div>
 
       <h2 id="sessions">Recent sessions</h2>
-      <SessionTimeline id={u.id} sessions={d.sessions} expirations={d.expirations} now={d.now} />
+      <div id="session-timeline" data-live>
+        <SessionTimeline id={u.id} sessions={d.sessions} expirations={d.expirations} now={d.now} />
+      </div>
 
       <h2 id="expirations">Expirations</h2>
-      <ExpirationsTable rows={d.expirations} now={d.now} />
+      <div id="expirations-table" data-live>
+        <ExpirationsTable rows={d.expirations} now={d.now} />
+      </div>
 
       <h2 id="probe-runs">Probe runs</h2>
-      <ProbeRunsTable runs={d.probeRuns} now={d.now} />
+      <div id="probe-runs-table" data-live>
+        <ProbeRunsTable runs={d.probeRuns} now={d.now} />
+      </div>
     </Page>
   );
 }
