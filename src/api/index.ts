@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { lossKey } from '../analysis/loss.js';
 import { lossCauses } from '../analysis/report.js';
 import type { ObservationStore } from '../store/types.js';
+import { firstExpiryPerSession } from './expirations.js';
 import { expirationJson, sessionJson, upstreamJson } from './serialize.js';
 
 export interface AdminApiOptions {
@@ -22,7 +23,7 @@ function parseLimit(raw: string | undefined): number | { error: string } {
 }
 
 /**
- * Read-only JSON routes over the store (DESIGN.md "Admin API"). Mount under `/`
+ * Read-only JSON routes over the store (docs/contract.md "Admin API"). Mount under `/`
  * of the serve app; authentication is a separate middleware.
  */
 export function adminApi({ store, health }: AdminApiOptions): Hono {
@@ -42,7 +43,12 @@ export function adminApi({ store, health }: AdminApiOptions): Hono {
   app.get('/api/expirations', async (c) => {
     const limit = parseLimit(c.req.query('limit'));
     if (typeof limit !== 'number') return c.json({ error: limit.error }, 400);
-    const rows = await store.listExpirations({ upstream: c.req.query('upstream') || undefined, limit });
+    // Repeats of an expiry are read too (up to 4 per session) so that `limit` still counts sessions.
+    const read = await store.listExpirations({
+      upstream: c.req.query('upstream') || undefined,
+      limit: Math.min(limit * 4, MAX_LIMIT),
+    });
+    const rows = firstExpiryPerSession(read).slice(0, limit);
     const causes = await lossCauses(store, rows);
     return c.json(rows.map((e) => expirationJson(e, causes.get(lossKey(e)) ?? null)));
   });
