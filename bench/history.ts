@@ -4,7 +4,7 @@
 // The model, throughput ratio = (k + 1) / (k + cpu ratio), is explained at `modelThroughput` in
 // report.ts. k is fitted per scenario (least squares over the rounds). The output says what CPU
 // ratio a throughput ratio of 0.95 needs under the fitted model. `pass-through (A/A)`, a second
-// identical pass-through (runs since the tenth session), shows how far identical processes spread.
+// identical pass-through (runs that have it), shows how far identical processes spread.
 import { execFileSync } from 'node:child_process';
 import { median } from './load.js';
 import { cpuRatioFor, fitModel, iqrText, modelThroughput as model, PASS_THROUGH_CONTROL } from './report.js';
@@ -33,7 +33,7 @@ interface Point {
   target: string;
   cpu: number;
   throughput: number;
-  /** Main-thread CPU ratio (runs since the tenth session). */
+  /** Main-thread CPU ratio (runs that have it). */
   mainThread?: number;
   /** Index of the round in its run, when the run kept its rounds. */
   round?: number;

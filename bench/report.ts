@@ -11,7 +11,7 @@ export interface Row {
   /**
    * The part of it on the process's main thread (JavaScript, the event loop, its syscalls), without
    * V8's GC and libuv's helper threads. Every request passes through that one thread, so at c16 it
-   * paces throughput more than the total does. Absent in runs from before the tenth session, null
+   * paces throughput more than the total does. Absent in older runs, null
    * for targets measured as a process tree (nginx) or without a process (direct).
    */
   mainThreadCpuMicrosPerRequest?: number | null;

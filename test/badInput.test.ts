@@ -1,4 +1,4 @@
-// Bad input (issue 7): whatever the client or the upstream sends is forwarded untouched,
+// Bad input: whatever the client or the upstream sends is forwarded untouched,
 // the observation tee never throws, and the proxy stays healthy; oversized bodies and bad
 // configs are refused clearly.
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Fault tests (issue 7): what the client sees and what is recorded when the upstream,
+// Fault tests: what the client sees and what is recorded when the upstream,
 // the client, the store or the process itself fails. Real servers on loopback only.
 import { mkdtempSync, rmSync } from 'node:fs';
 import {

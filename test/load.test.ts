@@ -1,4 +1,4 @@
-// Load (issue 7), reduced for every run: concurrent sessions through the real proxy, and every
+// Load, reduced for every run: concurrent sessions through the real proxy, and every
 // exchange lands in the store. The full version is `npm run soak` (test/soak/run.ts).
 import { afterEach, describe, expect, it } from 'vitest';
 import { initializeSession, postJsonRpc, upstreamPool } from './fixtures/upstreams.js';

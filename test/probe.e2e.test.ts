@@ -1,5 +1,5 @@
-// The active probe against real fixture upstreams on loopback (DESIGN.md "Active mode",
-// issue #3 acceptance). Most cases are scaled down 10x (idle timeout 300 ms instead of
+// The active probe against real fixture upstreams on loopback (docs/design.md "Active mode",
+// the acceptance numbers). Most cases are scaled down 10x (idle timeout 300 ms instead of
 // 3 s) and say so in their names; one runs the exact acceptance numbers.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProbeMode } from '../src/config/schema.js';

@@ -1,4 +1,4 @@
-// Security (issue 7): planted secrets never reach the database file, the logs, the API
+// Security: planted secrets never reach the database file, the logs, the API
 // output, /metrics, the dashboard or exported spans; session ids appear only hashed; the
 // proxy is never an open proxy and probes reach only configured upstreams.
 import { randomBytes } from 'node:crypto';

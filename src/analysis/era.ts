@@ -14,7 +14,7 @@ import { type LatencySummary, summarizeLatency } from './lifetime.js';
 import { isAgentCall } from './replay.js';
 import type { RecommendationJson } from './report.js';
 
-/** DESIGN.md "Two eras" (contract names). */
+/** docs/contract.md "Two eras" (contract names). */
 export type SessionModel = 'sessions' | 'sessionless' | 'both' | 'unknown';
 
 export type EraExchange = Pick<
@@ -210,7 +210,7 @@ export function sessionlessRecommendation(summary: EraSummary, base: Recommendat
   };
 }
 
-/** The JSON each report entry and the lifetime route carry (DESIGN.md "Two eras"). */
+/** The JSON each report entry and the lifetime route carry (docs/design.md "Two eras"). */
 export function eraJson(summary: EraSummary) {
   const l = summary.listen;
   return {

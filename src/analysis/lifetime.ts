@@ -1,4 +1,4 @@
-// Lifetime estimate (DESIGN.md "Lifetime estimate"): pure functions over observation
+// Lifetime estimate (docs/design.md "Lifetime estimate"): pure functions over observation
 // records. Every request on a known session after idle gap g is a survival or an
 // expiry at g; the estimate is the window (lowerBound, upperBound] between them.
 import type { ExchangeRecord, SessionRecord } from '../sessions/types.js';
@@ -104,7 +104,7 @@ export const CLOCK_NOISE_MS = 10;
 type Point = readonly [number, boolean];
 
 /**
- * The window over one variable, per DESIGN.md. Pure; exported for tests and the dashboard.
+ * The window over one variable, per docs/design.md. Pure; exported for tests and the dashboard.
  *
  * A periodic sweeper (timeout T, period P) removes a session anywhere between T and T + P of
  * idleness, depending on where the sweep falls: a survival at g proves only T + P > g, and a

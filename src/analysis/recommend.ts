@@ -17,7 +17,7 @@ export const POOL_SAFETY_MARGIN = 0.5;
  * `initialize` and the first call say nothing about how long a session is kept.
  */
 export const MIN_TTL_EVIDENCE_MS = 1000;
-/** Hosted MCP servers commonly take about a second to open a session (DESIGN.md). */
+/** Hosted MCP servers commonly take about a second to open a session (docs/design.md). */
 export const DEFAULT_INIT_COST_MS = 1000;
 
 export interface KeepaliveEvidence {

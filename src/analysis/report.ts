@@ -1,5 +1,5 @@
 // The I/O shell around the pure analysis: load one upstream's observations from
-// the store, estimate, replay, recommend, and shape the JSON that DESIGN.md names
+// the store, estimate, replay, recommend, and shape the JSON that docs/design.md names
 // for GET /api/upstreams/:id/lifetime, GET /api/report and `report --json`.
 
 import type { Config } from '../config/schema.js';
@@ -52,7 +52,7 @@ function windowJson(w: LifetimeWindow) {
   };
 }
 
-/** DESIGN.md `lifetime` shape (plus the stream-attached split, both explanations and counts by source). */
+/** docs/design.md `lifetime` shape (plus the stream-attached split, both explanations and counts by source). */
 export function lifetimeJson(e: LifetimeEstimate) {
   return {
     lowerBoundSeconds: sec(e.lowerMs),
@@ -72,7 +72,7 @@ export function lifetimeJson(e: LifetimeEstimate) {
 }
 export type LifetimeJson = ReturnType<typeof lifetimeJson>;
 
-/** DESIGN.md `recommendation` shape, seconds throughout. */
+/** docs/design.md `recommendation` shape, seconds throughout. */
 export function recommendationJson(r: Recommendation) {
   return {
     strategy: r.strategy,

@@ -120,7 +120,7 @@ const app = () =>
   reportApi({ store, config: { analysis: { turnGapSeconds: 120 } }, now: () => T0 + 3_600_000 });
 
 describe('GET /api/upstreams/:id/lifetime', () => {
-  it('answers the DESIGN.md lifetime fields', async () => {
+  it('answers the docs/contract.md lifetime fields', async () => {
     const res = await app().request('/api/upstreams/linear/lifetime');
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({

@@ -1,4 +1,4 @@
-// GET /api/upstreams/:id/lifetime and GET /api/report (DESIGN.md "Admin API"):
+// GET /api/upstreams/:id/lifetime and GET /api/report (docs/contract.md "Admin API"):
 // thin routes over the analysis report builders.
 import { Hono } from 'hono';
 import {

@@ -1,4 +1,4 @@
-// Store rows → the JSON shapes DESIGN.md promises (seconds with ms precision, ISO times).
+// Store rows → the JSON shapes docs/contract.md promises (seconds with ms precision, ISO times).
 import type { LossCause } from '../analysis/loss.js';
 import type { StoredExchange, StoredSession, StoredUpstream } from '../store/types.js';
 

@@ -1,4 +1,4 @@
-// The config file's shape (DESIGN.md "Interfaces (contract)" → Config). Messages
+// The config file's shape (docs/contract.md "Interfaces (contract)" → Config). Messages
 // are predicate phrases ("must be http or https"): load.ts prefixes them with the
 // field path and the offending value, so a reader gets one line that says what to fix.
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-// The probe result JSON (DESIGN.md "Probe result JSON", contract field names) and the
+// The probe result JSON (docs/contract.md "Probe result JSON", contract field names) and the
 // progress events of a run. Seconds with millisecond precision throughout.
 import type { ProbeCredentialReport } from '../auth/authorizer.js';
 import type { ProbeMode } from '../config/schema.js';
@@ -24,7 +24,7 @@ export interface Checkpoint {
   success: boolean;
   latencySeconds: number | null;
   toolsReturned: number | null;
-  /** DESIGN.md outcome label; null on success. */
+  /** docs/contract.md outcome label; null on success. */
   errorType: Outcome | null;
   errorMessage: string | null;
   httpStatus: number | null;

@@ -1,4 +1,4 @@
-// Pure logic of the idle-lifetime window and of bisect's next gaps (DESIGN.md
+// Pure logic of the idle-lifetime window and of bisect's next gaps (docs/design.md
 // "Lifetime estimate"). No I/O, no clock: the prober feeds it measured idle gaps.
 import { CLOCK_NOISE_MS, windowOf } from '../analysis/lifetime.js';
 

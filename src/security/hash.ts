@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 /**
- * Session ids are bearer-like secrets (DESIGN.md): only this hash is stored or
+ * Session ids are bearer-like secrets (docs/design.md): only this hash is stored or
  * exported. 16 hex digits of SHA-256 keep collisions negligible per upstream.
  */
 export function hashSessionId(sessionId: string): string {

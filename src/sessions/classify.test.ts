@@ -8,7 +8,7 @@ import {
 } from './classify.js';
 import { OUTCOMES } from './types.js';
 
-// The session-error phrases DESIGN.md lists, as servers actually send them.
+// The session-error phrases docs/design.md lists, as servers actually send them.
 const SESSION_PHRASES = [
   'Bad Request: No valid session ID provided',
   'Session not found',
@@ -42,7 +42,7 @@ const STATUSES = [
 const RPC_CODES = [null, -32601, -32600, -32000, -32001];
 
 /**
- * DESIGN.md's outcome table written out row by row, independently of the
+ * docs/contract.md's outcome table written out row by row, independently of the
  * implementation's branch order, so the exhaustive sweep below compares two readings.
  */
 function fromDesignTable(f: ExchangeFacts): Classification {
@@ -96,7 +96,7 @@ function* allFacts(): Generator<ExchangeFacts> {
 }
 
 describe('classifyOutcome', () => {
-  it('agrees with the DESIGN.md table on every status class × session id × stateless × rpc error × phrase × code', () => {
+  it('agrees with the docs/design.md table on every status class × session id × stateless × rpc error × phrase × code', () => {
     let n = 0;
     for (const facts of allFacts()) {
       expect(classifyOutcome(facts), JSON.stringify(facts)).toEqual(fromDesignTable(facts));

@@ -51,7 +51,7 @@ export function looksLikeSessionError(text: string | null | undefined): boolean 
   return false;
 }
 
-/** DESIGN.md outcome table, in one place. */
+/** docs/contract.md outcome table, in one place. */
 export function classifyOutcome(facts: ExchangeFacts): Classification {
   if (facts.connectionFailed) return { outcome: 'connection_error', confidence: null };
   if (facts.timedOut) return { outcome: 'timeout', confidence: null };

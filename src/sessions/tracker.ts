@@ -117,7 +117,7 @@ export interface BeginExchange {
   adopt?: boolean;
 }
 
-/** A legacy HTTP+SSE session: it opens with its GET stream (DESIGN.md: the session is the stream). */
+/** A legacy HTTP+SSE session: it opens with its GET stream (docs/design.md: the session is the stream). */
 export interface OpenStreamSession {
   upstream: string;
   /** Raw key of the session (the upstream's announced endpoint); never stored, only hashed. */
@@ -353,7 +353,7 @@ export class ExchangeHandle {
 
 /**
  * Learns upstream sessions from the traffic it is shown and turns every exchange
- * into an observation with its idle gap and session age (DESIGN.md definitions).
+ * into an observation with its idle gap and session age (docs/design.md definitions).
  * Pure bookkeeping: the clock and the sink are injected, no I/O.
  */
 export class SessionTracker {

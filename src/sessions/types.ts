@@ -1,9 +1,9 @@
-// The observation model (DESIGN.md "Observations"). Every producer (the proxy's
+// The observation model (docs/design.md "Observations"). Every producer (the proxy's
 // tracker, the prober) emits these records; the store, telemetry and analysis
 // consume them. Times are epoch milliseconds; durations are milliseconds.
 import type { Era } from './era.js';
 
-/** Outcome classes: contract labels from DESIGN.md. */
+/** Outcome classes: contract labels from docs/contract.md. */
 export const OUTCOMES = [
   'ok',
   'rpc_error',
@@ -54,7 +54,7 @@ export interface ExchangeRecord {
   httpStatus: number | null;
   outcome: Outcome;
   confidence: Confidence | null;
-  /** DESIGN.md idle gap; null when unknown (first sight of an adopted session, no session). */
+  /** docs/design.md idle gap; null when unknown (first sight of an adopted session, no session). */
   idleGapMs: number | null;
   /** Time since the session opened; null when unknown (adopted). */
   sessionAgeMs: number | null;

@@ -64,7 +64,7 @@ export const exchanges = sqliteTable(
   'exchanges',
   {
     // The rowid, without AUTOINCREMENT: that keeps a `sqlite_sequence` row that every insert
-    // statement reads and rewrites, about 0.3 µs a row (bench/README.md, eighteenth session). A
+    // statement reads and rewrites, about 0.3 µs a row (docs/decisions/0004-exchanges-table.md). A
     // new row still gets max(id) + 1; only ids of the newest rows, if deleted, can come back, and
     // retention deletes the oldest. Ids order rows within a millisecond; they are not exported.
     id: integer('id').primaryKey(),

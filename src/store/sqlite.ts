@@ -93,7 +93,7 @@ class SqliteStore implements SqliteObservationStore {
   ) {
     // The recorder's path: raw statements prepared once, one transaction per batch.
     // Exchanges (one row per proxied request) bind positionally: better-sqlite3 binds
-    // positional values about twice as fast as an object of named parameters (bench/README.md).
+    // positional values about twice as fast as an object of named parameters (docs/decisions/0004-exchanges-table.md).
     const insertStatement = sqlite.prepare(`
       INSERT INTO exchanges (
         upstream, source, probe_run_id, transport, session_hash, http_method, rpc_method, rpc_count,
@@ -104,7 +104,7 @@ class SqliteStore implements SqliteObservationStore {
     // The 29 values go as separate arguments, in the column order above: better-sqlite3
     // reads an argument directly but fetches an array's elements one by one through V8's
     // API, and the array is one more allocation per row (1.3-2.0 µs less a row in a loop, about
-    // 0.5 µs in the running proxy; bench/README.md).
+    // 0.5 µs in the running proxy; docs/decisions/0004-exchanges-table.md).
     const insertExchange = (x: ExchangeRecord): void => {
       insertStatement.run(
         x.upstream,

@@ -48,7 +48,7 @@ export interface ProbeRunRow {
   finishedAt: number | null;
   /** When the running process last saved or touched the run (null in rows from before it existed). */
   heartbeatAt: number | null;
-  /** The full probe result JSON (DESIGN.md "Probe result JSON"). */
+  /** The full probe result JSON (docs/contract.md "Probe result JSON"). */
   result: unknown;
 }
 

@@ -1,4 +1,4 @@
-// `npm run soak`: the full load test of issue 7, against the real CLI in a child process.
+// `npm run soak`: the full load test, against the real CLI in a child process.
 //
 //   1. 200 concurrent sessions × 50 tools/call through the proxy to the demo upstream;
 //      the proxy's RSS and open file descriptors are sampled from /proc while it runs and

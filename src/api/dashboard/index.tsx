@@ -1,6 +1,6 @@
 /** @jsxRuntime automatic */
 /** @jsxImportSource hono/jsx */
-// The dashboard at `/` (DESIGN.md "Interfaces"): server-rendered pages over the store,
+// The dashboard at `/` (docs/contract.md "Interfaces"): server-rendered pages over the store,
 // mounted with `app.route('/', dashboard({...}))`. See access.ts for the admin token.
 import { Hono } from 'hono';
 import { z } from 'zod';

@@ -22,7 +22,7 @@ export interface GapPoint {
   at: number;
 }
 
-/** DESIGN.md `/api/upstreams/:id/lifetime` fields the dashboard reads (analysis adds more). */
+/** docs/contract.md `/api/upstreams/:id/lifetime` fields the dashboard reads (analysis adds more). */
 export interface LifetimeView {
   lowerBoundSeconds: number | null;
   upperBoundSeconds: number | null;
@@ -46,7 +46,7 @@ export interface LifetimeView {
   };
 }
 
-/** DESIGN.md `/api/report` recommendation fields the dashboard reads. */
+/** docs/contract.md `/api/report` recommendation fields the dashboard reads. */
 export interface RecommendationView {
   strategy: string;
   poolIdleTtlSeconds: number | null;
@@ -113,7 +113,7 @@ export function gapPoints(exchanges: readonly StoredExchange[]): GapPoint[] {
   return points;
 }
 
-/** DESIGN.md window over one set of points (the same rule as the lifetime estimate: `windowOf`). */
+/** docs/design.md window over one set of points (the same rule as the lifetime estimate: `windowOf`). */
 export function idleWindow(points: readonly GapPoint[]): {
   lowerBoundSeconds: number | null;
   upperBoundSeconds: number | null;

@@ -326,7 +326,7 @@ function ExpirationsTable(props: { rows: Array<StoredExchange & { cause: string 
   );
 }
 
-/** Probe results are stored as the DESIGN.md JSON; read the few fields shown defensively. */
+/** Probe results are stored as the docs/contract.md JSON; read the few fields shown defensively. */
 function probeSummary(run: ProbeRunRow): string {
   const result = run.result as {
     results?: Array<{ checkpoints?: Array<{ success?: boolean }>; search?: SearchResultJson | null }>;
