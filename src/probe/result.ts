@@ -99,7 +99,7 @@ export interface UpstreamProbeResult {
    */
   credential?: ProbeCredentialReport | null;
   /**
-   * DESIGN.md "Two eras": `sessions` (2025 sessions only), `sessionless` (2026-07-28 requests or
+   * docs/design.md "Two eras of the protocol": `sessions` (2025 sessions only), `sessionless` (2026-07-28 requests or
    * a 2025 server that issues no session id), `both`, or `unknown` (neither answered).
    */
   sessionModel: 'sessions' | 'sessionless' | 'both' | 'unknown';
