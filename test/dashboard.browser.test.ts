@@ -209,10 +209,12 @@ describe.skipIf(skipBrowser)('dashboard in chromium', () => {
       `claude mcp add --transport http slow ${p.url}/mcp/slow`,
     );
 
-    // The defaults (the CLI's and the API's): fanout over 5 s ... 30 min, shown before anything starts.
+    // The defaults (the CLI's and the API's): a search up to 1 h idle, shown before anything starts.
     const estimate = page.locator('form.probe output[data-estimate]');
-    await expect(estimate.textContent()).resolves.toMatch(/Takes about 30 min/);
-    await expect(page.locator('form.probe select[name="mode"]').inputValue()).resolves.toBe('fanout');
+    await expect(estimate.textContent()).resolves.toMatch(/Takes 10 s to 2 h/);
+    await expect(page.locator('form.probe select[name="mode"]').inputValue()).resolves.toBe('search');
+    await page.selectOption('form.probe select[name="mode"]', 'fanout');
+    await waitForText(estimate, /about 30 min/);
     await expect(
       page.locator('form.probe input[name="intervals"]').getAttribute('placeholder'),
     ).resolves.toBe('5s, 30s, 1m, 5m, 15m, 30m');

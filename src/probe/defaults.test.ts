@@ -4,6 +4,7 @@ import { configSchema } from '../config/schema.js';
 import {
   DEFAULT_INTERVALS_SECONDS,
   DEFAULT_PROBE_MODE,
+  DEFAULT_SEARCH_BUDGET,
   describeDuration,
   estimateProbeDuration,
   resolveProbePlan,
@@ -11,16 +12,24 @@ import {
 import { formatInterval, parseIntervalsText } from './intervals.js';
 
 describe('probe defaults', () => {
-  it('are the same for the API and a config schedule as for the CLI', () => {
+  it('are the same for the API as for the CLI: search without intervals, fanout with them', () => {
     const body = probeRequestSchema.parse({ upstream: 'a' });
     expect(resolveProbePlan({ mode: body.mode, intervalsSeconds: body.intervals })).toMatchObject({
       mode: DEFAULT_PROBE_MODE,
-      intervalsSeconds: [...DEFAULT_INTERVALS_SECONDS],
+      intervalsSeconds: [],
+      budget: DEFAULT_SEARCH_BUDGET,
     });
+    expect(DEFAULT_PROBE_MODE).toBe('search');
+    const withGaps = probeRequestSchema.parse({ upstream: 'a', intervals: [5, 30] });
+    expect(resolveProbePlan({ mode: withGaps.mode, intervalsSeconds: withGaps.intervals }).mode).toBe(
+      'fanout',
+    );
+    expect(resolveProbePlan({ mode: 'ladder' }).intervalsSeconds).toEqual([...DEFAULT_INTERVALS_SECONDS]);
+    // A schedule repeats: a fixed set of gaps keeps its runs comparable.
     const config = configSchema.parse({
       upstreams: [{ id: 'a', url: 'https://a.example/mcp', probe: { every: '6h' } }],
     });
-    expect(config.upstreams[0]!.probe?.mode).toBe(DEFAULT_PROBE_MODE);
+    expect(config.upstreams[0]!.probe?.mode).toBe('fanout');
   });
 });
 
@@ -52,8 +61,16 @@ describe('estimateProbeDuration', () => {
     ).toBe(10 + 15);
   });
 
-  it('with nothing given, is the defaults: about 30 min', () => {
-    expect(describeDuration(estimateProbeDuration({}))).toBe('about 30 min');
+  it('search takes at most twice the timeout plus 10 s, the timeout being at most --max-idle', () => {
+    expect(estimateProbeDuration({})).toMatchObject({ mode: 'search', minSeconds: 10, maxSeconds: 7210 });
+    expect(describeDuration(estimateProbeDuration({}))).toBe('10 s to 2 h');
+    expect(estimateProbeDuration({ mode: 'search', maxIdleSeconds: 60 }).maxSeconds).toBe(130);
+  });
+
+  it('describes durations for a person', () => {
+    expect(
+      describeDuration(estimateProbeDuration({ intervalsSeconds: [...DEFAULT_INTERVALS_SECONDS] })),
+    ).toBe('about 30 min');
     expect(describeDuration({ minSeconds: 5, maxSeconds: 15 })).toBe('5 s to 15 s');
     expect(describeDuration({ minSeconds: 1800, maxSeconds: 9000 })).toBe('30 min to 2.5 h');
   });
