@@ -1,4 +1,4 @@
-// Credential lifetime (DESIGN.md "Lifetime estimate": `credential`): how long an upstream
+// Credential lifetime (docs/design.md, "The lifetime estimate": `credential`): how long an upstream
 // accepts one credential, kept apart from how long it keeps an idle session. Passively, per
 // credential (keyed hash) the proxy saw: its age at the last accepted request is a survival,
 // its age at the first 401 invalid_token an expiry; the window is the session window's rule

@@ -161,7 +161,7 @@ export class IdleTimeoutSearch {
     this.climbFrom = hinted !== null && hinted > 0 && hinted < opts.maxIdleSeconds ? hinted : 0;
   }
 
-  /** The window over every survived and expired check (DESIGN.md "Lifetime estimate" rule). */
+  /** The window over every survived and expired check (the rule in docs/design.md, "The lifetime estimate"). */
   window(): SearchWindow {
     const w = windowOf(this.points.map((p) => [p.gapSeconds, !p.survived] as const));
     return { lowerSeconds: w.lowerMs, upperSeconds: w.upperMs, overlapping: w.overlap > 0 };
