@@ -298,7 +298,7 @@ async function runAndReport(config: Config, upstreams: UpstreamConfig[], c: RunC
     maxIdleSeconds: c.maxIdleSeconds,
   });
   io.stderr(
-    `probing ${upstreams.map((u) => u.id).join(', ')} (${plan}${c.holdStream ? ', holding a GET stream' : ''}; takes ${describeDuration(estimate)})\n`,
+    `probing ${upstreams.map((u) => u.id).join(', ')} (${plan}${c.holdStream ? ', holding a GET stream' : ''}), takes ${describeDuration(estimate)}\n`,
   );
   const pending: Array<{ upstream: string; at: number; idle: number }> = [];
   const run = startProbeRun({
