@@ -18,6 +18,7 @@ export interface SearchRunOptions {
 
 // The defaults live with every other probe default (CLI, API, dashboard form, estimate).
 export { DEFAULT_MAX_IDLE_SECONDS, DEFAULT_SEARCH_BUDGET } from './defaults.js';
+
 /** Sessions being opened at once. */
 const OPEN_CONCURRENCY = 4;
 
