@@ -1,4 +1,4 @@
-// Session loss that is not idle expiry (DESIGN.md outcome `session_lost`). The wire shows a
+// Session loss that is not idle expiry (outcome `session_lost` in docs/contract.md). The wire shows a
 // session error either way; only the exchanges around it tell an upstream that forgot an idle
 // session from one that restarted, a legacy stream cut by the network, or a client reusing a
 // session it DELETEd itself. That judgement needs several exchanges, so it is made here, over
