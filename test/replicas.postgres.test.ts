@@ -11,7 +11,7 @@ import { defaultConfig, loadConfig } from '../src/config/load.js';
 import type { Config, UpstreamConfig } from '../src/config/schema.js';
 import { silentLogger } from '../src/log.js';
 import { type RunningServer, startServer } from '../src/server.js';
-import { type McpProxyUpstream, startMcpProxyUpstream } from './fixtures/mcpProxyUpstream.js';
+import { type McpProxySweeper, startMcpProxySweeper } from './fixtures/mcpProxySweeper.js';
 import { findFreePort, initializeSession, postJsonRpc, toolsListMessage } from './fixtures/upstreams.js';
 import { testDatabase } from './helpers/postgres.js';
 
@@ -53,9 +53,9 @@ const upstreamConfig = (url: string, extra: Partial<UpstreamConfig> = {}): Upstr
 });
 
 describe.skipIf(!serverUrl)('replicas sharing one PostgreSQL store', () => {
-  let upstream: McpProxyUpstream;
+  let upstream: McpProxySweeper;
   beforeAll(async () => {
-    upstream = await startMcpProxyUpstream({ sessionIdleTimeoutMs: 2000 });
+    upstream = await startMcpProxySweeper({ idleTimeoutMs: 2000 });
     return () => upstream.close();
   }, 30_000);
 
