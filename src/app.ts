@@ -131,10 +131,11 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
   let demo: DemoUpstream | null = null;
   if (opts.demo || config.upstreams.length === 0) {
     const { startDemoUpstream } = await import('./demo/upstream.js');
-    demo = await startDemoUpstream({ idleTimeoutMs: opts.demoIdleTimeoutMs ?? 30_000 });
+    // Both eras on one URL (docs/eras.md): 2025 sessions idling out, and 2026 requests.
+    demo = await startDemoUpstream({ idleTimeoutMs: opts.demoIdleTimeoutMs ?? 30_000, sessionless: true });
     const demoUpstream: UpstreamConfig = {
       id: DEMO_UPSTREAM_ID,
-      name: 'Built-in demo (sessions expire after 30 s idle)',
+      name: 'Built-in demo (2025 sessions expire after 30 s idle; 2026 requests sessionless)',
       url: demo.url,
       transport: 'streamable-http',
       headers: {},

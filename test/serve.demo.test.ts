@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Report } from '../src/analysis/index.js';
 import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { DEMO_UPSTREAM_ID, type RunningServer, startServer } from '../src/server.js';
@@ -49,6 +51,25 @@ describe('serve with no config (the newcomer path)', () => {
     expect(run).toMatchObject({ status: 'running', mode: 'fanout', intervals: [5, 20, 45] });
     const listed = await (await fetch(`${server.url}/api/probes/${server.demoProbeId}`)).json();
     expect(listed).toMatchObject({ id: server.demoProbeId, status: 'running' });
+  });
+
+  it('serves both eras on one URL: 2025 sessions and 2026 sessionless requests', async () => {
+    const server = await startDemo(false);
+    const url = `${server.url}/mcp/${DEMO_UPSTREAM_ID}`;
+    const { sessionId } = await initializeSession(url);
+    expect(sessionId).toBeTruthy();
+    const client = new Client(
+      { name: 'demo-v2', version: '1.0.0' },
+      { versionNegotiation: { mode: 'auto' } },
+    );
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    expect(client.getProtocolEra()).toBe('modern');
+    const echoed = await client.callTool({ name: 'echo', arguments: { text: 'both eras' } });
+    expect(echoed.content).toEqual([{ type: 'text', text: 'both eras' }]);
+    await client.close();
+    await server.recorder.flush();
+    const report = (await (await fetch(`${server.url}/api/report`)).json()) as Report;
+    expect(report.upstreams.find((u) => u.id === DEMO_UPSTREAM_ID)?.sessionModel).toBe('both');
   });
 
   it('starts no probe unless asked (library use, tests)', async () => {

@@ -184,11 +184,11 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
   let demo: { close(): Promise<void> } | null = null;
   if (values.demo) {
     const { startDemoUpstream } = await import('../demo/upstream.js');
-    const d = await startDemoUpstream({ idleTimeoutMs: DEMO_IDLE_TIMEOUT_MS });
+    const d = await startDemoUpstream({ idleTimeoutMs: DEMO_IDLE_TIMEOUT_MS, sessionless: true });
     demo = d;
     const demoUpstream: UpstreamConfig = {
       id: 'demo',
-      name: `Built-in demo (sessions expire after ${DEMO_IDLE_TIMEOUT_MS / 1000} s idle)`,
+      name: `Built-in demo (2025 sessions expire after ${DEMO_IDLE_TIMEOUT_MS / 1000} s idle; 2026 requests sessionless)`,
       url: d.url,
       transport: 'streamable-http',
       headers: {},

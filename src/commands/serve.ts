@@ -122,7 +122,7 @@ function banner(running: RunningServer, ids: string[]): string {
     '',
     ...ids.map(
       (id) =>
-        `  proxy     ${running.url}/mcp/${id}${id === DEMO_UPSTREAM_ID ? '   (built-in demo: sessions expire after 30 s idle)' : ''}`,
+        `  proxy     ${running.url}/mcp/${id}${id === DEMO_UPSTREAM_ID ? '   (built-in demo: 2025 sessions expire after 30 s idle; 2026 requests are sessionless)' : ''}`,
     ),
     `  dashboard ${running.url}/`,
     `  api       ${running.url}/api/report   ${running.url}/api/sessions   ${running.url}/api/expirations`,

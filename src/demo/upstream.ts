@@ -14,6 +14,9 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { eraOfVersion } from '../sessions/era.js';
+import { PROTOCOL_VERSION_META_KEY } from '../sessions/jsonrpc.js';
+import type { SessionlessLeg } from './sessionless.js';
 
 /** How the upstream answers a request whose session id it does not know (any more). */
 export type ExpiryStyle = 'spec' | 'sdk-400' | 'python-404' | '401' | 'accept-any';
@@ -51,6 +54,12 @@ export interface DemoUpstreamOptions {
   onMethod?: (method: string) => void;
   /** Clock for expiry decisions. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Also answer MCP 2026-07-28 requests (the per-request `_meta` envelope) on the same URL,
+   * sessionless, through the official SDK v2 (src/demo/sessionless.ts); 2025 requests keep
+   * their sessions. Not with `stateless`.
+   */
+  sessionless?: boolean;
 }
 
 export interface UpstreamStats {
@@ -234,13 +243,25 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     await serveStatelessly(req, res, body, { ...serverOptions, responseMode: options.responseMode });
   }
 
+  // Both eras on one URL. The SDK v2 is loaded at the first request that names a 2026 version
+  // (start-up stays as fast as before); its own routing then has the last word.
+  let sessionlessLeg: Promise<SessionlessLeg> | null = null;
+  async function handleBothEras(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    if (options.sessionless && namesSessionlessVersion(req, body)) {
+      sessionlessLeg ??= import('./sessionless.js').then((m) => m.startSessionlessLeg());
+      const leg = await sessionlessLeg;
+      if (await leg.claims(req, body)) return leg.serve(req, res, body);
+    }
+    return handleStateful(req, res, body);
+  }
+
   const httpServer = createServer((req, res) => {
     handleMcpHttpRequest(req, res, {
       paths: ['/mcp'],
       stats,
       requireAuth: options.requireAuth,
       onMethod: options.onMethod,
-      handle: options.stateless ? handleStateless : handleStateful,
+      handle: options.stateless ? handleStateless : handleBothEras,
     }).catch((error: unknown) => answerInternalError(res, error));
   });
   const port = await listenOnLoopback(httpServer);
@@ -255,11 +276,20 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       closing ??= (async () => {
         if (sweeper) clearInterval(sweeper);
         for (const session of [...sessions.values()]) forgetSession(session);
+        if (sessionlessLeg) await (await sessionlessLeg).close();
         await closeHttpServer(httpServer);
       })();
       return closing;
     },
   };
+}
+
+/** A POST whose `_meta` envelope or `MCP-Protocol-Version` header names a 2026-era version. */
+function namesSessionlessVersion(req: IncomingMessage, body: unknown): boolean {
+  if (req.method !== 'POST' || Array.isArray(body)) return false;
+  const meta = (body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta;
+  const version = meta?.[PROTOCOL_VERSION_META_KEY] ?? headerValue(req, 'mcp-protocol-version');
+  return typeof version === 'string' && eraOfVersion(version) === '2026';
 }
 
 async function serveStatelessly(

@@ -63,7 +63,14 @@ export function storeAnalysis(store: ObservationStore, turnGapSeconds = 120, now
   return {
     upstream: async (id) => {
       const report = await buildUpstreamReport(store, id, { analysis: { turnGapSeconds } }, { now });
-      return report && { lifetime: report.lifetime, recommendation: report.recommendation };
+      return (
+        report && {
+          lifetime: report.lifetime,
+          recommendation: report.recommendation,
+          eras: report.eras,
+          migration: report.migration,
+        }
+      );
     },
   };
 }

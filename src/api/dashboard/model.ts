@@ -44,6 +44,29 @@ export interface LifetimeView {
     observations: number;
     announcedSeconds: number | null;
   };
+  /** DESIGN.md "Two eras" (src/analysis/era.ts): `sessions`, `sessionless`, `both` or `unknown`. */
+  sessionModel?: string;
+  protocolVersions?: { answered: string[]; asked: string[] };
+  sessionless?: { callLatencySeconds: { p50: number | null; n: number } };
+  listen?: {
+    streams: number;
+    endedBy: { client: number; server: number; error: number };
+    openSeconds: { max: number | null };
+  };
+}
+
+/** The report's per-era answers and migration view (docs/eras.md). */
+export interface EraView {
+  eras?: Record<string, { recommendation: RecommendationView }> | undefined;
+  migration?:
+    | Array<{
+        callerHash: string | null;
+        era: string | null;
+        protocolVersion: string | null;
+        exchanges: number;
+        lastSeenAt: string;
+      }>
+    | undefined;
 }
 
 /** docs/contract.md `/api/report` recommendation fields the dashboard reads. */
@@ -67,7 +90,9 @@ export interface RecommendationView {
 
 /** Where the lifetime and recommendation come from: src/analysis when wired, else the fallback here. */
 export interface AnalysisSource {
-  upstream(id: string): Promise<{ lifetime: LifetimeView; recommendation: RecommendationView | null } | null>;
+  upstream(
+    id: string,
+  ): Promise<({ lifetime: LifetimeView; recommendation: RecommendationView | null } & EraView) | null>;
 }
 
 export interface UpstreamSummary {
@@ -79,6 +104,7 @@ export interface UpstreamSummary {
   expirationsLast24h: number;
   /** Of those, the ones heal mode answered from a replacement session. */
   healedLast24h: number;
+  era: EraView;
 }
 
 export interface UpstreamDetail extends UpstreamSummary {
@@ -204,6 +230,7 @@ async function summarize(
     // A session expires once; later requests on the dead session repeat the same 404.
     expirationsLast24h: new Set(recent.map((e) => e.sessionHash ?? `row-${e.id}`)).size,
     healedLast24h: recent.filter((e) => e.healed).length,
+    era: { eras: analysed?.eras, migration: analysed?.migration },
   };
 }
 

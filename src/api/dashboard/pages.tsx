@@ -14,6 +14,7 @@ import { formatInterval } from '../../probe/intervals.js';
 import type { SearchResultJson } from '../../probe/searchProbe.js';
 import type { ProbeRunRow, StoredExchange } from '../../store/types.js';
 import { InitLatencyHistogram, SessionTimeline, SurvivalChart } from './charts.js';
+import { EraSplit, sessionModelLabel } from './eras.js';
 import { Page } from './layout.js';
 import { LIVE_PROBE_SCRIPT } from './live.js';
 import type { LifetimeView, RecommendationView, UpstreamDetail, UpstreamSummary } from './model.js';
@@ -159,9 +160,14 @@ export function OverviewPage(props: { upstreams: UpstreamSummary[]; now: number 
                     {s.upstream.id} · {s.upstream.transport}
                     {s.upstream.stateless ? ' · stateless' : ''}
                   </div>
+                  <div class="muted" data-era={s.lifetime.sessionModel ?? 'unknown'}>
+                    {sessionModelLabel(s.lifetime)}
+                  </div>
                 </th>
                 <td>
-                  {s.upstream.stateless ? 'no sessions (stateless)' : windowLabel(s.lifetime)}
+                  {s.upstream.stateless || s.lifetime.sessionModel === 'sessionless'
+                    ? 'no sessions (sessionless)'
+                    : windowLabel(s.lifetime)}
                   <CredentialLine l={s.lifetime} />
                 </td>
                 <td>
@@ -527,6 +533,8 @@ export function UpstreamPage(props: {
           </div>
         </div>
       </div>
+
+      <EraSplit lifetime={l} era={d.era} now={d.now} />
 
       <h2 id="survival">Survival by idle gap</h2>
       <figure id="survival-figure" data-live>
