@@ -74,7 +74,12 @@ export function formatReport(report: Report): string {
       c && (c.observations > 0 || c.announcedSeconds !== null)
         ? `; credential lifetime: (${c.lowerBoundSeconds ?? '-'}, ${c.upperBoundSeconds ?? '-'}] s from ${c.observations} credential${c.observations === 1 ? '' : 's'}${c.announcedSeconds !== null ? `, tokens announced for ${c.announcedSeconds} s` : ''}`
         : '';
-    return `${u.id}: ${u.recommendation.strategy}: ${u.recommendation.reason} [observations: ${o.proxy} passive, ${o.probe} probe; validates session ids: ${u.lifetime.validatesSessionIds ?? 'not probed'}${credential}]`;
+    const line = `${u.id}: ${u.recommendation.strategy}: ${u.recommendation.reason} [observations: ${o.proxy} passive, ${o.probe} probe; validates session ids: ${u.lifetime.validatesSessionIds ?? 'not probed'}${credential}; sessions: ${u.sessionModel}]`;
+    // An upstream serving both eras: the line above is the 2025 era's answer (docs/eras.md).
+    const sessionless = u.eras?.['2026'].recommendation;
+    return sessionless
+      ? `${line}\n${u.id} (2026 callers): ${sessionless.strategy}: ${sessionless.reason}`
+      : line;
   });
   return `${table(rows)}\n\n${reasons.join('\n')}`;
 }

@@ -1,3 +1,5 @@
+/** @jsxRuntime automatic */
+/** @jsxImportSource hono/jsx */
 // The protocol eras on the dashboard (docs/eras.md): a short label for the overview and the
 // per-era split with the migration view for the upstream page.
 import type { EraView, LifetimeView, RecommendationView } from './model.js';
