@@ -48,6 +48,11 @@ function scriptedUpstream(script: Script) {
         );
         return;
       }
+      if (req.method === 'GET' && sessionId && script.alive(sessionId)) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': sessionId });
+        res.end(`: stream on ${sessionId}\n\n`);
+        return;
+      }
       if (msg.method === 'notifications/initialized' && sessionId) {
         res.writeHead(202).end();
         return;
@@ -141,6 +146,18 @@ describe('heal mode rules (scripted upstream)', () => {
     expect(answer.status).toBe(404);
     const calls = upstream!.seen.filter((s) => s.method === 'tools/list');
     expect(calls.map((c) => c.sessionId)).toEqual(['s0', 's1']);
+  });
+
+  it('heals a standalone GET stream opened on an expired session: the stream comes from the replacement', async () => {
+    const url = await setUp({ initialize: (n) => `s${n}`, alive: (id) => id !== 's0' });
+    const opened = await call(url, 'initialize', null);
+    const res = await fetch(url, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': opened.sessionId! },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('mcp-session-id')).toBe(opened.sessionId);
+    expect(await res.text()).toContain('stream on s1');
+    expect(upstream!.seen.filter((s) => s.method === 'GET').map((s) => s.sessionId)).toEqual(['s0', 's1']);
   });
 
   it('heals once for concurrent requests that meet the same expiry, and sends them all to the new session', async () => {

@@ -90,6 +90,7 @@ describe('heal mode with the SDK clients, server-everything restarted under live
       healed: boolean;
     }[];
     expect(expirations.filter((e) => e.healed).length).toBeGreaterThanOrEqual(2);
+
     await Promise.allSettled([...proxied, ...direct].map((c) => c.close()));
   }, 40_000);
 });

@@ -61,12 +61,22 @@ export async function reinitialize(opts: ReinitializeOptions): Promise<Reinitial
     if (!DROPPED.has(opts.headers[i]!.toLowerCase())) base.push(opts.headers[i]!, opts.headers[i + 1]!);
   }
   base.push('content-type', 'application/json', 'accept', 'application/json, text/event-stream');
+  const initBody = `{"jsonrpc":"2.0","id":"${HEAL_RPC_ID}","method":"initialize","params":${opts.initializeParams}}`;
+  const observed = opts.observeInitialize?.(initBody);
   try {
-    const init = await post(
-      opts,
-      base,
-      `{"jsonrpc":"2.0","id":"${HEAL_RPC_ID}","method":"initialize","params":${opts.initializeParams}}`,
-    );
+    let init: Answer;
+    try {
+      init = await post(opts, base, initBody);
+    } catch (err) {
+      observed?.({ status: null, sessionId: null, messages: [], errorText: (err as Error).message });
+      throw err;
+    }
+    observed?.({
+      status: init.status,
+      sessionId: init.sessionId,
+      messages: messagesIn(init.contentType, init.body),
+      errorText: init.status >= 200 && init.status < 300 ? null : init.body.slice(0, 4096),
+    });
     if (init.status < 200 || init.status >= 300)
       return { ok: false, reason: `initialize answered ${init.status}` };
     const sessionId = init.sessionId;
