@@ -221,7 +221,7 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
   const healing = config.upstreams.filter((u) => u.heal).map((u) => u.id);
   const healer =
     healing.length > 0
-      ? new Healer({ key: resolveHealKey(config.server.healKey), upstreams: healing })
+      ? new Healer({ key: await resolveHealKey(config.server.healKey), upstreams: healing })
       : undefined;
   telemetry.watch({
     recorderStats: () => recorder.stats(),

@@ -7,9 +7,8 @@
 // The hot path pays one Map lookup per request: the raw credential is the key of an in-memory
 // map (it is in memory anyway while the request is forwarded), hashed once per credential.
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CredentialObservation } from '../analysis/credential.js';
+import { loadKeyFile } from '../security/keyFile.js';
 import { probeHome } from './tokenStore.js';
 
 export interface WatchedCredential {
@@ -121,29 +120,8 @@ export class CredentialWatch {
 }
 
 /** The hash key in `<home>/credential-hash.key` (0600), created on first use. */
-export async function loadCredentialHashKey(home: string): Promise<Buffer> {
-  const file = join(home, 'credential-hash.key');
-  try {
-    const key = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64');
-    if (key.length >= 32) return key;
-  } catch {}
-  await mkdir(home, { recursive: true, mode: 0o700 });
-  await chmod(home, 0o700).catch(() => {});
-  const key = randomBytes(32);
-  try {
-    await writeFile(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    return key;
-  } catch (err) {
-    // Another process created it first: use theirs, so both hash alike.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // It may not be written yet: read until it is.
-    for (let i = 0; i < 50; i++) {
-      const theirs = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64');
-      if (theirs.length >= 32) return theirs;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`${file} holds no key; delete it`);
-  }
+export function loadCredentialHashKey(home: string): Promise<Buffer> {
+  return loadKeyFile(home, 'credential-hash.key');
 }
 
 /**

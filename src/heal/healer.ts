@@ -12,7 +12,7 @@ export interface HealedSessionRef {
 
 export interface HealerOptions {
   /** The secret sealed ids are made with (`resolveHealKey`). */
-  key: string;
+  key: string | Buffer;
   /** Upstreams with `heal: true`. */
   upstreams: Iterable<string>;
   /** Replacement sessions remembered at most (least recently used forgotten first). */

@@ -56,15 +56,16 @@ describe('SessionSealer', () => {
 });
 
 describe('resolveHealKey', () => {
-  it('prefers the configured key', () => {
-    expect(resolveHealKey('configured-secret', '/nonexistent/never-created')).toBe('configured-secret');
+  it('prefers the configured key', async () => {
+    expect(await resolveHealKey('configured-secret', '/nonexistent/never-created')).toBe('configured-secret');
   });
 
-  it('generates a key once, 0600 in a 0700 folder, and reads the same key back', () => {
+  it('generates a key once, 0600 in a 0700 folder, and reads the same key back', async () => {
     const home = join(mkdtempSync(join(tmpdir(), 'heal-key-')), 'home');
-    const first = resolveHealKey(undefined, home);
-    expect(resolveHealKey(undefined, home)).toBe(first);
-    expect(readFileSync(join(home, 'heal.key'), 'utf8').trim()).toBe(first);
+    const first = (await resolveHealKey(undefined, home)) as Buffer;
+    expect(first.length).toBe(32);
+    expect(await resolveHealKey(undefined, home)).toEqual(first);
+    expect(Buffer.from(readFileSync(join(home, 'heal.key'), 'utf8').trim(), 'base64')).toEqual(first);
     expect(statSync(join(home, 'heal.key')).mode & 0o777).toBe(0o600);
     expect(statSync(home).mode & 0o777).toBe(0o700);
   });
