@@ -569,7 +569,7 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.finish({ errorText: safeEnd(this.observer), healed: { latencyMs: outcome.latencyMs } }, true);
     const fwd: ForwardedRequestHeaders = {
       ...replay.fwd,
-      headers: withHeader(replay.fwd.headers, 'mcp-session-id', outcome.upstreamSessionId),
+      headers: replaceHeaders(replay.fwd.headers, ['mcp-session-id', outcome.upstreamSessionId]),
       sessionId: outcome.upstreamSessionId,
     };
     forwardRequest(
@@ -668,13 +668,6 @@ function setHeader(headers: string[], name: string, value: string | null): void 
     return;
   }
   if (value !== null) headers.push(name, value);
-}
-
-/** A copy of `headers` with `name` (lower case) set to `value`. */
-function withHeader(headers: readonly string[], name: string, value: string): string[] {
-  const copy = [...headers];
-  setHeader(copy, name, value);
-  return copy;
 }
 
 /** The first value of a header (`name` in lower case) in a raw [name, value, ...] list. */
