@@ -10,15 +10,15 @@ describe('summarizeHeals', () => {
       { healed: true, healLatencyMs: null },
     ]);
     expect(s.absorbed).toBe(3);
-    expect(s.latencySeconds.n).toBe(2);
-    expect(s.totalSeconds).toBe(0.6);
+    expect(s.latency.n).toBe(2);
+    expect(s.totalMs).toBe(600);
   });
 
   it('says nothing was absorbed when nothing was healed', () => {
     expect(summarizeHeals([{ healed: false, healLatencyMs: null }])).toEqual({
       absorbed: 0,
-      latencySeconds: { p50: null, p90: null, n: 0 },
-      totalSeconds: 0,
+      latency: { p50Ms: null, p90Ms: null, n: 0 },
+      totalMs: 0,
     });
   });
 });

@@ -11,7 +11,7 @@ import {
   withCredential,
 } from './credential.js';
 import { type EraJson, type EraReportFields, isSessionCall, summarizeEras, withEras } from './era.js';
-import { type HealSummaryJson, summarizeHeals } from './heal.js';
+import { type HealSummary, summarizeHeals } from './heal.js';
 import {
   estimateLifetime,
   type LatencySummary,
@@ -101,6 +101,11 @@ export function recommendationJson(r: Recommendation) {
 }
 export type RecommendationJson = ReturnType<typeof recommendationJson>;
 
+/** The report's `heal` block: expiries heal mode absorbed, and what opening replacements cost. */
+function healJson(h: HealSummary) {
+  return { absorbed: h.absorbed, latencySeconds: latencyJson(h.latency), totalSeconds: sec(h.totalMs) ?? 0 };
+}
+
 /** The probe result fields this module reads; anything else in the stored JSON is ignored. */
 interface StoredProbeUpstreamResult {
   upstream?: unknown;
@@ -168,7 +173,7 @@ export interface UpstreamReport extends EraReportFields {
   lifetime: LifetimeJson & EraJson & { credential: CredentialLifetime };
   recommendation: RecommendationJson;
   /** Heal mode: the expiries it absorbed and what they cost. */
-  heal: HealSummaryJson;
+  heal: ReturnType<typeof healJson>;
   lastProbe: { id: string; status: string; startedAt: string; mode: string } | null;
 }
 
@@ -214,7 +219,7 @@ async function reportFor(
     transport: upstream.transport,
     lifetime: lifetimeJson(lifetime),
     recommendation: recommendationJson(recommendation),
-    heal: summarizeHeals(exchanges),
+    heal: healJson(summarizeHeals(exchanges)),
     lastProbe: evidence.lastProbe,
   };
   const credential = credentialLifetime(
