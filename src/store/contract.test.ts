@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { testDatabase } from '../../test/helpers/postgres.js';
 import { exchange, fullExchange, fullSession, probeRun, session } from '../../test/helpers/storeFixtures.js';
+import { buildUpstreamReport } from '../analysis/report.js';
 import type { ExchangeRecord } from '../sessions/types.js';
 import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
@@ -475,6 +476,35 @@ describe.each(dialects)('store contract on $name', (h) => {
       ]);
       expect(await store.listCredentials!('other')).toEqual([]);
     });
+
+    it("feed an upstream's lifetime its credential block (what /api/upstreams/:id/lifetime shows)", async () => {
+      await store.upsertUpstreams([
+        {
+          id: 'linear',
+          name: 'Linear',
+          url: 'https://mcp.linear.app/mcp',
+          transport: 'streamable-http',
+          stateless: null,
+          validatesSessionIds: null,
+        },
+      ]);
+      for (const [i, hash] of ['c1', 'c2'].entries())
+        await store.recordCredential!({
+          upstream: 'linear',
+          credentialHash: hash,
+          firstSeenAt: 1000 + i,
+          lastOkAt: 2500 + i,
+          firstRejectedAt: 3000 + i,
+        });
+      const report = await buildUpstreamReport(
+        store,
+        'linear',
+        { analysis: { turnGapSeconds: 60 } },
+        { now: NOW },
+      );
+      expect(report?.lifetime.credential).toMatchObject({ observations: 2, rejections: 2 });
+      expect(report?.recommendation.reason).toContain('credential expiry, not session expiry');
+    });
   });
 
   describe('prune', () => {
@@ -503,16 +533,79 @@ describe.each(dialects)('store contract on $name', (h) => {
       await store.saveProbeRun(probeRun('running', T - 9 * DAY, { status: 'running', finishedAt: null }));
 
       const before = T - DAY / 2;
-      expect(await store.prune(before, 2)).toEqual({ exchanges: 2, sessions: 1, probeRuns: 1 });
+      expect(await store.prune(before, 2)).toEqual({
+        exchanges: 2,
+        sessions: 1,
+        probeRuns: 1,
+        credentials: 0,
+      });
       // The two oldest went first.
       const left = (await store.listExchanges({ limit: 100 })).map((e) => e.rpcId);
       expect(left).toEqual(['old3', 'old2', 'old1', 'new']);
-      expect(await store.prune(before, 2)).toEqual({ exchanges: 2, sessions: 0, probeRuns: 0 });
-      expect(await store.prune(before, 2)).toEqual({ exchanges: 1, sessions: 0, probeRuns: 0 });
-      expect(await store.prune(before, 2)).toEqual({ exchanges: 0, sessions: 0, probeRuns: 0 });
+      expect(await store.prune(before, 2)).toMatchObject({ exchanges: 2, sessions: 0, probeRuns: 0 });
+      expect(await store.prune(before, 2)).toMatchObject({ exchanges: 1, sessions: 0, probeRuns: 0 });
+      expect(await store.prune(before, 2)).toMatchObject({ exchanges: 0, sessions: 0, probeRuns: 0 });
       expect((await store.listExchanges({ limit: 100 })).map((e) => e.rpcId)).toEqual(['new']);
       expect((await store.listSessions({})).map((x) => x.sessionHash)).toEqual(['busy']);
       expect((await store.listProbeRuns({})).map((r) => r.id).sort()).toEqual(['recent', 'running']);
+    });
+
+    it('deletes credentials whose last sign (seen, accepted or refused) is older than the cutoff', async () => {
+      const T = 1_700_000_000_000;
+      const seen = (
+        hash: string,
+        firstSeenAt: number,
+        lastOkAt: number | null,
+        firstRejectedAt: number | null,
+      ) =>
+        store.recordCredential!({
+          upstream: 'linear',
+          credentialHash: hash,
+          firstSeenAt,
+          lastOkAt,
+          firstRejectedAt,
+        });
+      await seen('old', T - 9000, T - 8000, null);
+      await seen('refused-old', T - 9000, null, T - 7000);
+      await seen('used-lately', T - 9000, T - 10, null);
+      await seen('refused-lately', T - 9000, null, T - 10);
+      await seen('new', T - 10, null, null);
+      expect(await store.prune(T - 1000, 1)).toMatchObject({ credentials: 1 });
+      expect(await store.prune(T - 1000, 5)).toMatchObject({ credentials: 1 });
+      expect(await store.prune(T - 1000, 5)).toMatchObject({ credentials: 0 });
+      expect((await store.listCredentials!('linear')).map((c) => c.credentialHash).sort()).toEqual([
+        'new',
+        'refused-lately',
+        'used-lately',
+      ]);
+    });
+
+    it('numbers exchanges itself when the writer gives no ids, and keeps the ids it is given', async () => {
+      const block = await store.reserveExchangeIds();
+      const other = await store.reserveExchangeIds();
+      // Blocks never overlap, whoever reserved them.
+      expect(other.first).toBeGreaterThanOrEqual(block.first + block.count);
+      const given = exchange({ rpcId: 'given' });
+      await store.write([{ type: 'exchange', exchange: given }], [block.first + 7]);
+      // The same id again (the batch resent after a lost acknowledgement): nothing written twice.
+      await store.write(
+        [
+          { type: 'exchange', exchange: given },
+          { type: 'exchange', exchange: exchange({ rpcId: 'next' }) },
+        ],
+        [block.first + 7, block.first + 8],
+      );
+      await store.write([{ type: 'exchange', exchange: exchange({ rpcId: 'own' }) }]);
+      const rows = await store.listExchanges({});
+      expect(rows.map((r) => [r.rpcId, r.id])).toEqual([
+        ['given', block.first + 7],
+        ['next', block.first + 8],
+        ['own', expect.any(Number)],
+      ]);
+      expect(rows[2]!.id).toBeGreaterThanOrEqual(other.first + other.count);
+      await expect(store.write([{ type: 'exchange', exchange: exchange() }], [])).rejects.toThrow(
+        /0 exchange ids for a batch of 1 exchanges/,
+      );
     });
   });
 });

@@ -4,9 +4,9 @@
 // Writes: one statement per batch. Exchanges and session snapshots travel as one JSON
 // parameter each (JSON.stringify is native; no per-row, per-column work in JavaScript) and
 // are expanded by `json_to_recordset` in one data-modifying CTE. Exchange ids are numbered
-// by the writer from a block of the `exchange_id_blocks` sequence and remembered per record,
-// so a batch retried after a lost connection (whose commit may have landed) writes each row
-// once: `ON CONFLICT (id) DO NOTHING`.
+// by the writer from a block of the `exchange_id_blocks` sequence (./exchangeIds.ts), so a
+// batch retried after a lost connection (whose commit may have landed) writes each row once:
+// `ON CONFLICT (id) DO NOTHING`.
 import { fileURLToPath } from 'node:url';
 import { and, asc, desc, eq, gte, type SQL, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
@@ -15,8 +15,9 @@ import pg from 'pg';
 import type { CredentialObservation } from '../analysis/credential.js';
 import type { ExchangeRecord, Observation, ObservationSource, SessionRecord } from '../sessions/types.js';
 import { redactDatabaseUrl, StoreUnreachableError } from './databaseUrl.js';
+import { type ExchangeIdBlock, ExchangeIds, exchangeIdBlock } from './exchangeIds.js';
 import * as schema from './schema.pg.js';
-import { clampLimit, redactUrl } from './sqlite.js';
+import { assertIdsFit, clampLimit, redactUrl } from './sqlite.js';
 import type {
   ListQuery,
   ObservationStore,
@@ -34,8 +35,6 @@ export const PG_MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle/postgre
 
 /** `pg_advisory_lock` key held while migrating: replicas starting together migrate one at a time. */
 const MIGRATION_LOCK_KEY = 7_070_001;
-/** Ids per block of `exchange_id_blocks`: block * 2^24 + n stays exact in a JS number up to block 2^29. */
-const ID_BLOCK_SIZE = 2 ** 24;
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database` (credentials are never logged). */
@@ -59,7 +58,7 @@ export interface PostgresObservationStore extends ObservationStore {
   readonly pool: pg.Pool;
 }
 
-/** Connects, applies pending migrations (one replica at a time) and reserves a block of exchange ids. */
+/** Connects and applies pending migrations (one replica at a time). */
 export async function openPostgresStore({
   url,
   poolSize = 10,
@@ -101,7 +100,6 @@ export async function openPostgresStore({
   try {
     await migrateLocked(client);
     const store = new PostgresStore(pool, now);
-    await store.reserveIds(client);
     client.release();
     return store;
   } catch (err) {
@@ -231,10 +229,8 @@ const STALE_RUN = "status = 'running' AND coalesce(heartbeat_at, started_at) < $
 class PostgresStore implements PostgresObservationStore {
   readonly kind = 'postgres' as const;
   readonly db: NodePgDatabase<typeof schema>;
-  /** Ids given to exchange records, so that a retried batch reuses them. */
-  private readonly ids = new WeakMap<ExchangeRecord, number>();
-  private nextId = 0;
-  private idsLeft = 0;
+  /** Numbers the exchanges of batches written without ids (a store used in process). */
+  private readonly ids = new ExchangeIds(() => this.reserveExchangeIds());
   private closed = false;
 
   constructor(
@@ -244,10 +240,12 @@ class PostgresStore implements PostgresObservationStore {
     this.db = drizzle(pool, { schema });
   }
 
-  async reserveIds(client: pg.Pool | pg.PoolClient = this.pool): Promise<void> {
-    const { rows } = await client.query<{ block: string }>(`SELECT nextval('exchange_id_blocks') AS block`);
-    this.nextId = Number(rows[0]!.block) * ID_BLOCK_SIZE;
-    this.idsLeft = ID_BLOCK_SIZE;
+  async reserveExchangeIds(): Promise<ExchangeIdBlock> {
+    this.assertOpen();
+    const { rows } = await this.pool.query<{ block: string }>(
+      `SELECT nextval('exchange_id_blocks') AS block`,
+    );
+    return exchangeIdBlock(Number(rows[0]!.block));
   }
 
   async migrate(): Promise<void> {
@@ -262,28 +260,20 @@ class PostgresStore implements PostgresObservationStore {
     }
   }
 
-  async write(batch: readonly Observation[]): Promise<void> {
+  async write(batch: readonly Observation[], exchangeIds?: readonly number[]): Promise<void> {
     this.assertOpen();
     if (batch.length === 0) return;
+    const ids = exchangeIds ?? (await this.ids.of(batch));
+    assertIdsFit(batch, ids);
     const exchanges: ExchangeRecord[] = [];
-    const ids: number[] = [];
     // One row per session per statement (ON CONFLICT cannot touch a row twice): the last snapshot wins.
     const sessions = new Map<string, SessionRecord>();
     const flags: Array<{ upstream: string; stateless: boolean }> = [];
     for (const obs of batch) {
       switch (obs.type) {
-        case 'exchange': {
-          let id = this.ids.get(obs.exchange);
-          if (id === undefined) {
-            if (this.idsLeft === 0) await this.reserveIds();
-            id = this.nextId++;
-            this.idsLeft--;
-            this.ids.set(obs.exchange, id);
-          }
+        case 'exchange':
           exchanges.push(obs.exchange);
-          ids.push(id);
           break;
-        }
         case 'session': {
           const s = obs.session;
           sessions.set(`${s.upstream}\0${s.source}\0${s.sessionHash}`, s);
@@ -579,12 +569,20 @@ class PostgresStore implements PostgresObservationStore {
            SELECT id FROM probe_runs WHERE status <> 'running' AND coalesce(finished_at, started_at) < $1 LIMIT $2)`,
         [before, limit],
       );
+      // Credentials: the last sign of one (seen, accepted or refused; greatest() skips nulls).
+      const credentials = await client.query(
+        `DELETE FROM credentials WHERE (upstream, credential_hash) IN (
+           SELECT upstream, credential_hash FROM credentials
+           WHERE greatest(first_seen_at, last_ok_at, first_rejected_at) < $1 LIMIT $2)`,
+        [before, limit],
+      );
       // Cancel requests are a handful of rows; old ones simply go.
       await client.query('DELETE FROM probe_cancel_requests WHERE requested_at < $1', [before]);
       return {
         exchanges: exchanges.rowCount ?? 0,
         sessions: sessions.rowCount ?? 0,
         probeRuns: probeRuns.rowCount ?? 0,
+        credentials: credentials.rowCount ?? 0,
       };
     });
   }

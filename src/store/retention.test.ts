@@ -43,7 +43,7 @@ describe('retention', () => {
     const retention = startRetention({ store, retentionDays: 5, now: () => T, logger, chunkRows: 2 });
     cleanups.push(() => retention.stop());
 
-    expect(await retention.runOnce()).toEqual({ exchanges: 7, sessions: 0, probeRuns: 0 });
+    expect(await retention.runOnce()).toEqual({ exchanges: 7, sessions: 0, probeRuns: 0, credentials: 0 });
     expect((await store.listExchanges({ limit: 100 })).map((e) => e.rpcId)).toEqual(['d1-0', 'd1-1', 'd1-2']);
     expect(logger.lines).toEqual([
       [
@@ -55,11 +55,12 @@ describe('retention', () => {
           exchanges: 7,
           sessions: 0,
           probeRuns: 0,
+          credentials: 0,
         },
       ],
     ]);
     // Nothing left to delete: nothing logged.
-    expect(await retention.runOnce()).toEqual({ exchanges: 0, sessions: 0, probeRuns: 0 });
+    expect(await retention.runOnce()).toEqual({ exchanges: 0, sessions: 0, probeRuns: 0, credentials: 0 });
     expect(logger.lines).toHaveLength(1);
   });
 
@@ -69,7 +70,12 @@ describe('retention', () => {
     const logger = capture();
     const retention = startRetention({ store, retentionDays: 1, now: () => T, logger });
     cleanups.push(() => retention.stop());
-    await expect(retention.runOnce()).resolves.toEqual({ exchanges: 0, sessions: 0, probeRuns: 0 });
+    await expect(retention.runOnce()).resolves.toEqual({
+      exchanges: 0,
+      sessions: 0,
+      probeRuns: 0,
+      credentials: 0,
+    });
     expect(logger.lines.map(([level, msg]) => [level, msg])).toEqual([
       ['warn', 'storage: pruning old observations failed; will try again'],
     ]);

@@ -36,17 +36,18 @@ export function startRetention({
 
   async function prune(): Promise<PruneCounts> {
     const before = now() - retentionDays * DAY_MS;
-    const total: PruneCounts = { exchanges: 0, sessions: 0, probeRuns: 0 };
+    const total: PruneCounts = { exchanges: 0, sessions: 0, probeRuns: 0, credentials: 0 };
     try {
       while (!stopped) {
         const n = await store.prune(before, chunkRows);
         total.exchanges += n.exchanges;
         total.sessions += n.sessions;
         total.probeRuns += n.probeRuns;
-        if (n.exchanges < chunkRows && n.sessions < chunkRows && n.probeRuns < chunkRows) break;
+        total.credentials += n.credentials;
+        if (Object.values(n).every((count) => count < chunkRows)) break;
         await yieldToEventLoop();
       }
-      if (total.exchanges + total.sessions + total.probeRuns > 0)
+      if (Object.values(total).some((count) => count > 0))
         logger?.info('storage: deleted observations older than the retention', {
           retentionDays,
           before: new Date(before).toISOString(),

@@ -64,9 +64,10 @@ export const exchanges = sqliteTable(
   'exchanges',
   {
     // The rowid, without AUTOINCREMENT: that keeps a `sqlite_sequence` row that every insert
-    // statement reads and rewrites, about 0.3 µs a row (docs/decisions/0004-exchanges-table.md). A
-    // new row still gets max(id) + 1; only ids of the newest rows, if deleted, can come back, and
-    // retention deletes the oldest. Ids order rows within a millisecond; they are not exported.
+    // statement reads and rewrites, about 0.3 µs a row (docs/decisions/0004-exchanges-table.md).
+    // Numbered by the writer from its block of `exchange_id_blocks` (src/store/exchangeIds.ts), so
+    // a retried batch skips rows it already wrote. Ids order one writer's rows within a
+    // millisecond; they are not exported.
     id: integer('id').primaryKey(),
     upstream: text('upstream').notNull(),
     source: text('source', { enum: SOURCES }).notNull(),
@@ -141,6 +142,15 @@ export const probeRuns = sqliteTable(
 export const probeScheduleClaims = sqliteTable('probe_schedule_claims', {
   upstream: text('upstream').primaryKey(),
   claimedAt: integer('claimed_at').notNull(),
+});
+
+/**
+ * Blocks of exchange ids, one row per block handed to a writer (src/store/exchangeIds.ts): ids
+ * are numbered by the process that holds the queue, so that a batch sent again writes each row
+ * once. PostgreSQL has a sequence for this.
+ */
+export const exchangeIdBlocks = sqliteTable('exchange_id_blocks', {
+  block: integer('block').primaryKey(),
 });
 
 /** A cancel asked of a run that another process is running; that process looks every second. */

@@ -14,6 +14,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exchange, probeRun } from '../../test/helpers/storeFixtures.js';
+import { EXCHANGE_ID_BLOCK_SIZE } from './exchangeIds.js';
 import { openStore, parseStoreUrl, StoreUnreachableError } from './index.js';
 import { MIGRATIONS_FOLDER, openSqliteStore, redactUrl, type SqliteObservationStore } from './sqlite.js';
 
@@ -59,6 +60,7 @@ describe('openSqliteStore', () => {
     expect(tables).toEqual([
       '__drizzle_migrations',
       'credentials',
+      'exchange_id_blocks',
       'exchanges',
       'probe_cancel_requests',
       'probe_runs',
@@ -126,7 +128,8 @@ describe('openSqliteStore', () => {
       expect(rows.map((r) => [r.id, r.startedAt, r.outcome])).toEqual([
         [5, 1000, 'ok'],
         [9, 2000, 'session_expired'],
-        [10, 3000, 'ok'],
+        // Numbered from a block above every id written before blocks existed.
+        [EXCHANGE_ID_BLOCK_SIZE, 3000, 'ok'],
       ]);
       expect((await upgraded.listExpirations({})).map((r) => r.id)).toEqual([9]);
     } finally {
@@ -221,22 +224,29 @@ describe('upstreams and probe runs', () => {
 });
 
 describe('prune', () => {
-  it('reads only the oldest maxRows exchanges: a row recorded late waits until those before it age out', async () => {
+  it('takes the oldest rows of each upstream by start, whatever their ids (a row recorded late goes too)', async () => {
     const DAY = 86_400_000;
     const T = 1_700_000_000_000;
     await store.write([
-      { type: 'exchange', exchange: exchange({ startedAt: T - 9 * DAY, rpcId: 'a' }) },
+      { type: 'exchange', exchange: exchange({ startedAt: T - 8 * DAY, rpcId: 'a' }) },
       { type: 'exchange', exchange: exchange({ startedAt: T, rpcId: 'young' }) },
       { type: 'exchange', exchange: exchange({ startedAt: T - 9 * DAY, rpcId: 'late' }) },
+      { type: 'exchange', exchange: exchange({ upstream: 'zeta', startedAt: T - 7 * DAY, rpcId: 'z' }) },
     ]);
     expect(await store.prune(T - DAY, 1)).toMatchObject({ exchanges: 1 });
-    // The oldest id left is young: the call stops there, without reading further.
-    expect(await store.prune(T - DAY, 1)).toMatchObject({ exchanges: 0 });
-    expect((await store.listExchanges({ limit: 100 })).map((e) => e.rpcId)).toEqual(['late', 'young']);
-    // Once the young one is old too, both go.
-    expect(await store.prune(T + DAY, 1)).toMatchObject({ exchanges: 1 });
-    expect(await store.prune(T + DAY, 1)).toMatchObject({ exchanges: 1 });
-    expect(await store.listExchanges({ limit: 100 })).toEqual([]);
+    expect((await store.listExchanges({ limit: 100 })).map((e) => e.rpcId)).toEqual(['a', 'z', 'young']);
+    expect(await store.prune(T - DAY, 5)).toMatchObject({ exchanges: 2 });
+    expect(await store.prune(T - DAY, 5)).toMatchObject({ exchanges: 0 });
+    expect((await store.listExchanges({ limit: 100 })).map((e) => e.rpcId)).toEqual(['young']);
+    // The plan: seeks in (upstream, started_at), never a scan of the table.
+    const plan = store.sqlite
+      .prepare(
+        'EXPLAIN QUERY PLAN SELECT id FROM exchanges WHERE upstream = ? AND started_at < ? ORDER BY started_at LIMIT ?',
+      )
+      .all('linear', T, 5)
+      .map((r) => (r as { detail: string }).detail)
+      .join('\n');
+    expect(plan).toMatch(/USING (COVERING )?INDEX exchanges_upstream_started_idx/);
   });
 });
 

@@ -7,6 +7,7 @@ import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { CredentialObservation } from '../analysis/credential.js';
 import type { ExchangeRecord, Observation, ObservationSource, SessionRecord } from '../sessions/types.js';
+import { EXCHANGE_ID_BLOCK_SIZE, type ExchangeIdBlock, ExchangeIds, exchangeIdBlock } from './exchangeIds.js';
 import * as schema from './schema.js';
 import type {
   ListQuery,
@@ -81,7 +82,10 @@ const STALE_RUN = "status = 'running' AND coalesce(heartbeat_at, started_at) < ?
 
 class SqliteStore implements SqliteObservationStore {
   readonly kind = 'sqlite' as const;
-  private readonly writeBatch: (batch: readonly Observation[]) => void;
+  private readonly writeBatch: (batch: readonly Observation[], ids: readonly number[]) => void;
+  private readonly reserveBlock: Database.Statement;
+  /** Numbers the exchanges of batches written without ids (a store used in process). */
+  private readonly ids = new ExchangeIds(() => this.reserveExchangeIds());
   private readonly flagUpsert: Database.Statement;
   private readonly credentialUpsert: Database.Statement;
 
@@ -94,19 +98,23 @@ class SqliteStore implements SqliteObservationStore {
     // The recorder's path: raw statements prepared once, one transaction per batch.
     // Exchanges (one row per proxied request) bind positionally: better-sqlite3 binds
     // positional values about twice as fast as an object of named parameters (docs/decisions/0004-exchanges-table.md).
+    // The id comes from the writer (./exchangeIds.ts): a row already written by an earlier
+    // attempt of the same batch is skipped.
     const insertStatement = sqlite.prepare(`
       INSERT INTO exchanges (
-        upstream, source, probe_run_id, transport, session_hash, http_method, rpc_method, rpc_count,
+        id, upstream, source, probe_run_id, transport, session_hash, http_method, rpc_method, rpc_count,
         tool_name, rpc_id, started_at, headers_at, response_at, ended_at, http_status, outcome,
         confidence, idle_gap_ms, session_age_ms, stream_attached, exchanges_before, protocol_version,
         era, upstream_versions, caller_hash, rpc_error_code, error_message, healed, heal_latency_ms
-      ) VALUES (${Array(29).fill('?').join(', ')})`);
+      ) VALUES (${Array(30).fill('?').join(', ')})
+      ON CONFLICT (id) DO NOTHING`);
     // The 29 values go as separate arguments, in the column order above: better-sqlite3
     // reads an argument directly but fetches an array's elements one by one through V8's
     // API, and the array is one more allocation per row (1.3-2.0 µs less a row in a loop, about
     // 0.5 µs in the running proxy; docs/decisions/0004-exchanges-table.md).
-    const insertExchange = (x: ExchangeRecord): void => {
+    const insertExchange = (id: number, x: ExchangeRecord): void => {
       insertStatement.run(
+        id,
         x.upstream,
         x.source,
         str(x.probeRunId),
@@ -204,12 +212,20 @@ class SqliteStore implements SqliteObservationStore {
         transport = coalesce(@transport, upstreams.transport),
         updated_at = excluded.updated_at`);
 
-    this.writeBatch = sqlite.transaction((batch: readonly Observation[]) => {
+    // A block above every id in use, also those written before blocks existed (by rowid).
+    this.reserveBlock = sqlite.prepare(`
+      INSERT INTO exchange_id_blocks (block)
+      SELECT max(coalesce((SELECT max(block) FROM exchange_id_blocks), 0),
+                 coalesce((SELECT max(id) FROM exchanges), 0) / ${EXCHANGE_ID_BLOCK_SIZE}) + 1
+      RETURNING block`);
+
+    this.writeBatch = sqlite.transaction((batch: readonly Observation[], ids: readonly number[]) => {
       const updatedAt = this.now();
+      let next = 0;
       for (const obs of batch) {
         switch (obs.type) {
           case 'exchange':
-            insertExchange(obs.exchange);
+            insertExchange(ids[next++]!, obs.exchange);
             break;
           case 'session':
             upsertSession(obs.session);
@@ -229,9 +245,18 @@ class SqliteStore implements SqliteObservationStore {
     migrate(this.db, { migrationsFolder: MIGRATIONS_FOLDER });
   }
 
-  async write(batch: readonly Observation[]): Promise<void> {
+  async write(batch: readonly Observation[], exchangeIds?: readonly number[]): Promise<void> {
     this.assertOpen();
-    if (batch.length > 0) this.writeBatch(batch);
+    if (batch.length === 0) return;
+    const ids = exchangeIds ?? (await this.ids.of(batch));
+    assertIdsFit(batch, ids);
+    this.writeBatch(batch, ids);
+  }
+
+  async reserveExchangeIds(): Promise<ExchangeIdBlock> {
+    this.assertOpen();
+    const { block } = this.reserveBlock.get() as { block: number };
+    return exchangeIdBlock(block);
   }
 
   async upsertUpstreams(list: readonly StoredUpstream[]): Promise<void> {
@@ -406,32 +431,49 @@ class SqliteStore implements SqliteObservationStore {
     this.assertOpen();
     const limit = Math.max(1, Math.floor(maxRows));
     // Each statement reads a bounded number of rows, so that an hourly prune of a large table
-    // with nothing to delete costs nothing. Exchanges: rows are inserted in about the order they
-    // start, so the `limit` lowest ids are the oldest; those among them past the cutoff go. A row
-    // recorded late (a store outage, a long stream) waits until the rows before it age out.
-    // Sessions: one idle since `before` was opened before it too, a range of `sessions_opened_idx`.
-    // Cancel requests are a handful of rows; old ones simply go.
+    // with nothing to delete costs nothing. Exchanges: per upstream, the oldest through
+    // (upstream, started_at); the upstreams come from seeks in that index, one per upstream (ids
+    // are numbered per writer, so they are not in time order across processes). Sessions: one
+    // idle since `before` was opened before it too, a range of `sessions_opened_idx`. Credentials
+    // and cancel requests are a handful of rows; old ones simply go.
     this.sqlite.prepare('DELETE FROM probe_cancel_requests WHERE requested_at < ?').run(before);
-    return this.sqlite.transaction(() => ({
-      exchanges: this.sqlite
-        .prepare(
-          `DELETE FROM exchanges WHERE id IN (
-             SELECT id FROM (SELECT id, started_at FROM exchanges ORDER BY id LIMIT ?) WHERE started_at < ?)`,
-        )
-        .run(limit, before).changes,
-      sessions: this.sqlite
-        .prepare(
-          `DELETE FROM sessions WHERE id IN (
-             SELECT id FROM sessions WHERE opened_at < ? AND last_activity_at < ? LIMIT ?)`,
-        )
-        .run(before, before, limit).changes,
-      probeRuns: this.sqlite
-        .prepare(
-          `DELETE FROM probe_runs WHERE rowid IN (
-             SELECT rowid FROM probe_runs WHERE status <> 'running' AND coalesce(finished_at, started_at) < ? LIMIT ?)`,
-        )
-        .run(before, limit).changes,
-    }))();
+    const nextUpstream = this.sqlite.prepare(
+      'SELECT upstream FROM exchanges WHERE upstream > ? ORDER BY upstream LIMIT 1',
+    );
+    const deleteOldest = this.sqlite.prepare(
+      `DELETE FROM exchanges WHERE id IN (
+         SELECT id FROM exchanges WHERE upstream = ? AND started_at < ? ORDER BY started_at LIMIT ?)`,
+    );
+    return this.sqlite.transaction(() => {
+      let exchanges = 0;
+      let upstream = nextUpstream.get('') as { upstream: string } | undefined;
+      while (upstream !== undefined && exchanges < limit) {
+        exchanges += deleteOldest.run(upstream.upstream, before, limit - exchanges).changes;
+        upstream = nextUpstream.get(upstream.upstream) as { upstream: string } | undefined;
+      }
+      return {
+        exchanges,
+        sessions: this.sqlite
+          .prepare(
+            `DELETE FROM sessions WHERE id IN (
+               SELECT id FROM sessions WHERE opened_at < ? AND last_activity_at < ? LIMIT ?)`,
+          )
+          .run(before, before, limit).changes,
+        probeRuns: this.sqlite
+          .prepare(
+            `DELETE FROM probe_runs WHERE rowid IN (
+               SELECT rowid FROM probe_runs WHERE status <> 'running' AND coalesce(finished_at, started_at) < ? LIMIT ?)`,
+          )
+          .run(before, limit).changes,
+        credentials: this.sqlite
+          .prepare(
+            `DELETE FROM credentials WHERE rowid IN (
+               SELECT rowid FROM credentials
+               WHERE max(first_seen_at, coalesce(last_ok_at, 0), coalesce(first_rejected_at, 0)) < ? LIMIT ?)`,
+          )
+          .run(before, limit).changes,
+      };
+    })();
   }
 
   async failInterruptedProbeRuns(staleBefore: number, reason: string): Promise<string[]> {
@@ -529,6 +571,15 @@ class SqliteStore implements SqliteObservationStore {
 
   private assertOpen(): void {
     if (!this.sqlite.open) throw new Error(`storage: SQLite database "${this.path}" is closed`);
+  }
+}
+
+/** A batch's exchange ids, one per exchange: anything else is a caller's bug, refused before writing. */
+export function assertIdsFit(batch: readonly Observation[], ids: readonly number[]): void {
+  let exchanges = 0;
+  for (const obs of batch) if (obs.type === 'exchange') exchanges++;
+  if (ids.length !== exchanges || !ids.every(Number.isSafeInteger)) {
+    throw new Error(`storage: ${ids.length} exchange ids for a batch of ${exchanges} exchanges`);
   }
 }
 

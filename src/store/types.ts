@@ -6,6 +6,7 @@ import type {
   SessionRecord,
   TransportKind,
 } from '../sessions/types.js';
+import type { ExchangeIdBlock } from './exchangeIds.js';
 
 /** An upstream as the store keeps it: never with credentials or a query string. */
 export interface StoredUpstream {
@@ -37,6 +38,8 @@ export interface PruneCounts {
   exchanges: number;
   sessions: number;
   probeRuns: number;
+  /** Credentials not seen, accepted or refused since the cutoff. */
+  credentials: number;
 }
 
 export interface ProbeRunRow {
@@ -61,8 +64,15 @@ export interface ObservationStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Apply pending migrations. */
   migrate(): Promise<void>;
-  /** Persist a batch atomically (one transaction). Throws on failure; the recorder handles it. */
-  write(batch: readonly Observation[]): Promise<void>;
+  /**
+   * Persist a batch atomically (one transaction). Throws on failure; the recorder handles it.
+   * Each exchange is written once however often its batch is sent (./exchangeIds.ts): with
+   * `exchangeIds` (one per exchange, in batch order, from blocks of `reserveExchangeIds`) as given,
+   * else numbered by this store per record object.
+   */
+  write(batch: readonly Observation[], exchangeIds?: readonly number[]): Promise<void>;
+  /** A block of exchange ids that no other writer sharing the store will use. */
+  reserveExchangeIds(): Promise<ExchangeIdBlock>;
   upsertUpstreams(upstreams: readonly StoredUpstream[]): Promise<void>;
   setUpstreamFlags(
     id: string,
@@ -100,9 +110,9 @@ export interface ObservationStore {
   listProbeCancelRequests(ids: readonly string[]): Promise<string[]>;
   /**
    * Deletes up to `maxRows` of each kind older than `before`: exchanges by start, sessions by
-   * last activity, probe runs that have ended by their end. Reads a bounded number of rows (the
-   * oldest `maxRows` exchanges by id). Returns how many went, per kind; a caller repeats while
-   * any kind returned `maxRows`.
+   * last activity, probe runs that have ended by their end, credentials by their last sign (seen,
+   * accepted or refused). Reads a bounded number of exchanges (the oldest of each upstream).
+   * Returns how many went, per kind; a caller repeats while any kind returned `maxRows`.
    */
   prune(before: number, maxRows: number): Promise<PruneCounts>;
   /**

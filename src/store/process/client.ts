@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { redactUrl } from '../../security/redact.js';
+import { type ExchangeIdBlock, ExchangeIds } from '../exchangeIds.js';
 import type { Logger } from '../recorder.js';
 import type { ObservationStore } from '../types.js';
 import type { StoreMethod, StoreReply, StoreRequest, StoreRequestBody, UpstreamRow } from './protocol.js';
@@ -176,6 +177,10 @@ export async function openStoreProcess({
     throw new Error((err as Error).message, { cause: err });
   }
 
+  // Exchange ids are given here, where the recorder's queue is: a batch resent after the store
+  // process died between its commit and its answer carries the same ids and writes nothing twice.
+  const exchangeIds = new ExchangeIds(() => call('reserveExchangeIds', []) as Promise<ExchangeIdBlock>);
+
   const store: StoreProcess = {
     get kind() {
       return kind;
@@ -187,7 +192,10 @@ export async function openStoreProcess({
       return restarts;
     },
     migrate: () => call('migrate', []) as Promise<void>,
-    write: (batch) => call('write', [batch]) as Promise<void>,
+    write: async (batch, ids) => {
+      await call('write', [batch, ids ?? (await exchangeIds.of(batch))]);
+    },
+    reserveExchangeIds: () => call('reserveExchangeIds', []) as Promise<ExchangeIdBlock>,
     upsertUpstreams: (list) => call('upsertUpstreams', [list]) as Promise<void>,
     setUpstreamFlags: (id, flags) => call('setUpstreamFlags', [id, flags]) as Promise<void>,
     listUpstreams: () => call('listUpstreams', []) as ReturnType<ObservationStore['listUpstreams']>,

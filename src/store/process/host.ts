@@ -3,6 +3,7 @@
 // (./client.ts). A fault that kills a process that maps the database file (SIGBUS when the
 // `-shm` file is truncated or made immutable, or a full disk under a mapped page) kills this
 // one; the forwarding process keeps forwarding and starts another.
+import { existsSync, rmSync } from 'node:fs';
 import { openStoreForUpstreams } from '../index.js';
 import type { ObservationStore } from '../types.js';
 import type { StoreReply, StoreRequest } from './protocol.js';
@@ -17,6 +18,19 @@ let opened: Extract<StoreRequest, { op: 'open' }> | null = null;
  * request opens the store again.
  */
 const REOPEN_AFTER = /^SQLITE_(READONLY|IOERR|CANTOPEN|NOTADB|CORRUPT)/;
+
+/**
+ * Test-only fault injection: while the file this names exists, the next committed write removes it
+ * and kills this process before it answers (a commit whose acknowledgement is lost). Unset in
+ * production; read once.
+ */
+const CRASH_AFTER_WRITE_FLAG = process.env['MCP_PROBE_TEST_CRASH_AFTER_WRITE'] || null;
+
+function crashAfterWriteIfAsked(): void {
+  if (CRASH_AFTER_WRITE_FLAG === null || !existsSync(CRASH_AFTER_WRITE_FLAG)) return;
+  rmSync(CRASH_AFTER_WRITE_FLAG, { force: true });
+  process.kill(process.pid, 'SIGKILL');
+}
 
 function reply(msg: StoreReply): void {
   // The parent may be gone already (it was killed); nothing to answer then.
@@ -42,7 +56,9 @@ async function handle(req: StoreRequest): Promise<unknown> {
   try {
     if (req.op === 'view') return await runView(current, req.view, req.args);
     const method = current[req.method] as (...args: unknown[]) => Promise<unknown>;
-    return await method.apply(current, req.args);
+    const value = await method.apply(current, req.args);
+    if (req.method === 'write') crashAfterWriteIfAsked();
+    return value;
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
     if (typeof code === 'string' && REOPEN_AFTER.test(code) && store === current) {

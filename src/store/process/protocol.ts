@@ -6,6 +6,7 @@ import type { ViewName } from './views.js';
 export type StoreMethod =
   | 'migrate'
   | 'write'
+  | 'reserveExchangeIds'
   | 'upsertUpstreams'
   | 'setUpstreamFlags'
   | 'listUpstreams'

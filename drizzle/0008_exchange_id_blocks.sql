@@ -1,0 +1,3 @@
+CREATE TABLE `exchange_id_blocks` (
+	`block` integer PRIMARY KEY NOT NULL
+);
