@@ -174,6 +174,12 @@ describe.skipIf(!serverUrl)('replicas sharing one PostgreSQL store', () => {
       else await sleep(100);
     }
     expect(seen.status).toBe('running');
+    // B follows the run's progress from the store until it ends.
+    const events = fetch(`${b.url}/api/probes/${id}/events`).then(async (r) => {
+      let text = '';
+      for await (const chunk of r.body!) text += Buffer.from(chunk).toString('utf8');
+      return text;
+    });
     const cancel = await fetch(`${b.url}/api/probes/${id}`, { method: 'DELETE' });
     expect(cancel.status).toBe(202);
     // A looks every second and cancels it; B then reads the outcome from the store.
@@ -184,6 +190,10 @@ describe.skipIf(!serverUrl)('replicas sharing one PostgreSQL store', () => {
     }
     expect(status).toBe('cancelled');
     expect((await fetch(`${b.url}/api/probes/${id}`, { method: 'DELETE' })).status).toBe(409);
+    const stream = await events;
+    expect(stream).toMatch(/event: opened\ndata: \{"type":"opened".*"upstream":"everything"/);
+    expect(stream).toMatch(/event: upstream-done\n/);
+    expect(stream).toMatch(/event: run-done\ndata: \{"type":"run-done".*"status":"cancelled"\}\n\n$/);
   }, 30_000);
 
   it('the compose example config starts a replica on PostgreSQL with the environment it is given', async () => {

@@ -7,6 +7,7 @@ import { describeDuration, estimateProbeDuration } from '../probe/defaults.js';
 import { parseIntervalsText } from '../probe/intervals.js';
 import type { ProbeEvent } from '../probe/result.js';
 import { ProbeLimitError, type ProbeRunner, UnknownUpstreamError } from '../probe/runner.js';
+import { StoredProbeEvents } from './storedProbeEvents.js';
 
 const seconds = z.number().refine((n) => Number.isFinite(n) && n > 0, 'must be a positive number of seconds');
 
@@ -31,6 +32,8 @@ export const probeRequestSchema = z
 
 export interface ProbeApiOptions {
   probes: ProbeRunner;
+  /** How often the events of a run in another process are read from the store (default 1 s). */
+  storedEventsPollMs?: number;
 }
 
 function describeIssues(error: z.ZodError): string {
@@ -39,7 +42,7 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-export function probeApi({ probes }: ProbeApiOptions): Hono {
+export function probeApi({ probes, storedEventsPollMs = 1000 }: ProbeApiOptions): Hono {
   const app = new Hono();
 
   app.post('/api/probes', async (c) => {
@@ -124,12 +127,27 @@ export function probeApi({ probes }: ProbeApiOptions): Hono {
     if (!sub) {
       const stored = await probes.get(id);
       if (!stored) return c.json({ error: `no probe run "${id}"` }, 404);
-      // Finished long ago: one final event with the status.
-      return streamSSE(c, async (stream) => {
-        await stream.writeSSE({
-          event: 'run-done',
-          data: JSON.stringify({ type: 'run-done', status: stored.status }),
+      if (stored.status !== 'running') {
+        // Finished long ago: one final event with the status.
+        return streamSSE(c, async (stream) => {
+          await stream.writeSSE({
+            event: 'run-done',
+            data: JSON.stringify({ type: 'run-done', status: stored.status }),
+          });
         });
+      }
+      // Running in another process sharing the store (a replica): its saved progress, polled.
+      return streamSSE(c, async (stream) => {
+        const progress = new StoredProbeEvents();
+        let result: typeof stored | null = stored;
+        while (result !== null && !stream.aborted) {
+          for (const event of progress.next(result)) {
+            await stream.writeSSE({ event: event.type, data: JSON.stringify(event) });
+            if (event.type === 'run-done') return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, storedEventsPollMs));
+          result = await probes.get(id).catch(() => result);
+        }
       });
     }
     return streamSSE(c, async (stream) => {
