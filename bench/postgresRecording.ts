@@ -4,11 +4,14 @@
 // 1. CPU per exchange in the proxy's process, without sockets: the SessionTracker feeding the real
 //    recorder and store (SQLite, PostgreSQL), against the same tracker discarding its observations.
 //    PostgreSQL's own CPU is in its server processes, reported apart.
-// 2. The whole proxy (serve's stack in this process, recording on) at full throughput against the
-//    raw upstream, once per store: requests per second, and whether the recorder kept up (nothing
-//    dropped, every exchange in the database once, the queue empty soon after the load stops).
+// 2. The whole proxy (serve's stack in this process, its store in a store process as under
+//    `serve`, recording on) at full throughput against the raw upstream, once per store: requests
+//    per second, and whether the recorder kept up (nothing dropped, every exchange in the database
+//    once, the queue empty soon after the load stops).
 //
-// The machine is shared: numbers move by 10-30% from run to run. Writes bench/postgres-results.json.
+// The machine is shared: numbers move by 10-30% from run to run. Writes bench/postgres-results.json
+// (not with --print-only, which `npm run bench` uses: its own results files hold the numbers).
+// `npm run bench` runs this too when PostgreSQL's binaries are installed (bench/postgresSection.ts).
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +35,7 @@ const { values: flags } = parseArgs({
     exchanges: { type: 'string' },
     seconds: { type: 'string' },
     concurrency: { type: 'string', default: '16' },
+    'print-only': { type: 'boolean', default: false },
   },
 });
 const N = Number(flags.exchanges ?? (flags.quick ? 20_000 : 50_000));
@@ -131,9 +135,30 @@ interface ThroughputResult {
   rowsWritten: number;
   dropped: number;
   msToEmptyQueueAfterLoad: number;
+  /** CPU of the store process (where the writes run under `serve`) per exchange written. */
+  storeProcessCpuMicros: number;
+  /** CPU of the PostgreSQL server's processes per exchange written (0 for SQLite). */
+  serverCpuMicros: number;
 }
 
-async function throughput(kind: string, storeUrl: string, upstreamPort: number): Promise<ThroughputResult> {
+/** CPU seconds used so far by one process, from /proc (0 once it is gone). */
+function processCpuSeconds(pid: number | null): number {
+  if (pid === null) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function throughput(
+  kind: string,
+  storeUrl: string,
+  upstreamPort: number,
+  serverCpu: () => number = () => 0,
+): Promise<ThroughputResult> {
   const base = defaultConfig();
   const running = await startServer({
     config: {
@@ -152,18 +177,27 @@ async function throughput(kind: string, storeUrl: string, upstreamPort: number):
       storage: { url: storeUrl },
     },
     logger: silentLogger,
+    storeProcess: true,
   });
   const client = new McpLoadClient(running.url, '/mcp/raw', CONCURRENCY);
   client.sessions = await client.openSessions(SESSIONS);
   await client.run('ping', CONCURRENCY, 1000); // warm-up
   await running.recorder.flush();
-  const before = (await countRows(running.store)) ?? 0;
+  // Counted on a connection of its own: the proxy's store is in its store process.
+  const counter = await openStore(storeUrl);
+  const before = await countRows(counter);
+  const storePid = (running.store as { pid?: number | null }).pid ?? null;
+  const store0 = processCpuSeconds(storePid);
+  const server0 = serverCpu();
   const cell = await client.run('ping', CONCURRENCY, LOAD_SECONDS * 1000);
   const t0 = performance.now();
   while (running.recorder.stats().queued > 0) await new Promise((r) => setTimeout(r, 5));
   const drained = performance.now() - t0;
   await running.recorder.flush();
-  const rows = ((await countRows(running.store)) ?? 0) - before;
+  const storeCpu = processCpuSeconds(storePid) - store0;
+  const serverCpuUsed = serverCpu() - server0;
+  const rows = (await countRows(counter)) - before;
+  await counter.close();
   const stats = running.recorder.stats();
   await client.close();
   await running.close();
@@ -175,10 +209,12 @@ async function throughput(kind: string, storeUrl: string, upstreamPort: number):
     rowsWritten: rows,
     dropped: stats.dropped,
     msToEmptyQueueAfterLoad: Math.round(drained),
+    storeProcessCpuMicros: round((storeCpu * 1e6) / Math.max(1, rows)),
+    serverCpuMicros: round((serverCpuUsed * 1e6) / Math.max(1, rows)),
   };
 }
 
-async function countRows(store: ObservationStore): Promise<number | null> {
+async function countRows(store: ObservationStore): Promise<number> {
   // The contract's reads are bounded; count what the store holds for the bench's upstream directly.
   const rows = await store.listExchanges({ upstream: 'raw', limit: 10_000, since: 0 });
   if (rows.length < 10_000) return rows.length;
@@ -210,7 +246,9 @@ try {
   const sqlite = await loopCost(`sqlite:${join(dir, 'loop.db')}`);
   const postgres = await loopCost(await pg.createDatabase('loop'), () => postgresCpuSeconds(pg));
   const sqliteRun = await throughput('sqlite', `sqlite:${join(dir, 'load.db')}`, raw.ready.port);
-  const pgRun = await throughput('postgres', await pg.createDatabase('load'), raw.ready.port);
+  const pgRun = await throughput('postgres', await pg.createDatabase('load'), raw.ready.port, () =>
+    postgresCpuSeconds(pg),
+  );
   const results = {
     date: new Date().toISOString(),
     command: `npm run bench:postgres${flags.quick ? ' -- --quick' : ''}`,
@@ -227,7 +265,11 @@ try {
     throughput: [sqliteRun, pgRun],
     note: 'shared 2-core machine: expect 10-30% noise between runs; PostgreSQL runs without fsync',
   };
-  writeFileSync(new URL('./postgres-results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+  if (!flags['print-only'])
+    writeFileSync(
+      new URL('./postgres-results.json', import.meta.url),
+      `${JSON.stringify(results, null, 2)}\n`,
+    );
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 } finally {
   await raw.close();

@@ -14,6 +14,7 @@ import { findFreePort, startServerEverything } from '../test/fixtures/upstreams.
 import type { BreakdownRow } from './breakdown.js';
 import { McpLoadClient, median, type RpcMethod } from './load.js';
 import { startNginx } from './nginx.js';
+import { measurePostgresRecording, renderPostgresSection } from './postgresSection.js';
 import {
   type BenchChild,
   childEntry,
@@ -325,6 +326,11 @@ async function main(): Promise<void> {
   summary.idle = await idleSessionCost(proxy, via(proxy.ready.port)('raw'));
   summary.trackerIdle = trackerOnlyCost(quick ? 20_000 : 50_000);
   summary.recording = JSON.parse(runBenchScript('./recordingCost.ts', [String(quick ? 20_000 : 50_000)]));
+  // After every proxy cell, so that its PostgreSQL server never shares the cores with them; a
+  // partial run (--only) leaves it out (`npm run bench:postgres` runs it alone).
+  const postgres = flags.only
+    ? { skipped: 'partial run (--only)' }
+    : measurePostgresRecording(runBenchScript, quick, log);
 
   const targetsMet = evaluateTargets(summary);
   const results = {
@@ -344,8 +350,9 @@ async function main(): Promise<void> {
     telemetry: TELEMETRY_NOTE,
     summary,
     targets: targetsMet,
+    postgres,
   };
-  const md = renderMarkdown(results);
+  const md = renderMarkdown(results) + renderPostgresSection(postgres);
   // A partial run (--only, --spans off, --proxy-flags) prints its table but never replaces the
   // full run's results.
   if (!flags.only && SPANS_ON && !flags['proxy-flags']) {
