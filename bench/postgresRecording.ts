@@ -15,6 +15,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
@@ -27,7 +28,7 @@ import { createRecorder } from '../src/store/recorder.js';
 import type { ObservationStore } from '../src/store/types.js';
 import { type PostgresServer, startPostgres } from '../test/helpers/postgres.js';
 import { McpLoadClient } from './load.js';
-import { startChild } from './processes.js';
+import { startChild, useCompiledChildren } from './processes.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -38,6 +39,9 @@ const { values: flags } = parseArgs({
     'print-only': { type: 'boolean', default: false },
   },
 });
+// Started compiled by `npm run bench` (.bench-build/bench/postgresRecording.js): its children too.
+if (import.meta.url.endsWith('.js')) useCompiledChildren(fileURLToPath(new URL('..', import.meta.url)));
+
 const N = Number(flags.exchanges ?? (flags.quick ? 20_000 : 50_000));
 const LOAD_SECONDS = Number(flags.seconds ?? (flags.quick ? 3 : 8));
 const CONCURRENCY = Number(flags.concurrency);
