@@ -115,6 +115,31 @@ describe('mcp-session-probe probe', () => {
     expect(result.results[0]!.checkpoints.map((c) => c.success)).toEqual([true, true]);
   });
 
+  it('--demo records under its own id, not serve’s "demo", in the database both use by default', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'shared.db');
+    const { code, stdout } = await run([
+      '--demo',
+      '--mode',
+      'fanout',
+      '--intervals',
+      '0.2',
+      '--db',
+      db,
+      '--json',
+      '--output',
+      join(dir, 'd.json'),
+    ]);
+    expect(code).toBe(0);
+    expect((JSON.parse(stdout) as ProbeResult).results.map((r) => r.upstream)).toEqual(['probe-demo']);
+    const store = await openSqliteStore({ path: db });
+    try {
+      expect((await store.listUpstreams()).map((u) => u.id)).toEqual(['probe-demo']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('usage and config errors exit 2 with a message naming the value and the way out', async () => {
     const dir = tempDir();
     const config = await configWith(dir, { alpha: { url: 'http://127.0.0.1:9/mcp' } });

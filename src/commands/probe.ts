@@ -48,13 +48,18 @@ notifications/initialized, tools/list, ping, DELETE; never tools/call). All upst
                       bisect: sessions it may spend after the fanout (default 16)
   --output FILE       result JSON (default mcp_session_probe_<timestamp>.json); --json prints it on stdout
   --url URL           probe this server without a config (uses a login stored by "login --url URL")
-  --demo              probe a built-in demo upstream (sessions expire after 3 s idle)
+  --demo              probe a built-in demo upstream, id "probe-demo" (sessions expire after 3 s idle)
 
 Progress goes to stderr, the table to stdout. Exit codes: 0 done, 2 usage/config error,
 nothing to probe or every upstream failed, 130 interrupted (what was measured is still written).`;
 
 const DEMO_IDLE_TIMEOUT_MS = 3000;
 const DEMO_INTERVALS = [1, 2, 5];
+/**
+ * Not serve's `demo`: both default to the same database, and the two demos time out
+ * differently (3 s here, 30 s there), so one id would mix their observations on one dashboard.
+ */
+export const PROBE_DEMO_UPSTREAM_ID = 'probe-demo';
 
 class UsageError extends Error {}
 
@@ -187,14 +192,17 @@ async function probe(argv: string[], io: ProbeCommandIo): Promise<number> {
     const d = await startDemoUpstream({ idleTimeoutMs: DEMO_IDLE_TIMEOUT_MS, sessionless: true });
     demo = d;
     const demoUpstream: UpstreamConfig = {
-      id: 'demo',
-      name: `Built-in demo (2025 sessions expire after ${DEMO_IDLE_TIMEOUT_MS / 1000} s idle; 2026 requests sessionless)`,
+      id: PROBE_DEMO_UPSTREAM_ID,
+      name: `Built-in probe demo (2025 sessions expire after ${DEMO_IDLE_TIMEOUT_MS / 1000} s idle; 2026 requests sessionless)`,
       url: d.url,
       transport: 'streamable-http',
       headers: {},
       timeoutSeconds: 60,
     };
-    config = { ...config, upstreams: [...config.upstreams.filter((u) => u.id !== 'demo'), demoUpstream] };
+    config = {
+      ...config,
+      upstreams: [...config.upstreams.filter((u) => u.id !== PROBE_DEMO_UPSTREAM_ID), demoUpstream],
+    };
     // The demo's own gaps for the modes that need a list; search finds its 3 s alone.
     if (explicitMode !== undefined && explicitMode !== 'search') intervals ??= DEMO_INTERVALS;
   }
