@@ -121,6 +121,17 @@ describe('loadConfig', () => {
     await expect(loadConfig({ path: badYaml, env: {} })).rejects.toThrow(
       /^config: .*bad\.yaml is not valid YAML: /,
     );
+    // The line and a caret under the column, never "line 3, column 1:" followed by nothing.
+    await expect(loadConfig({ path: badYaml, env: {} })).rejects.toThrow(
+      `config: ${badYaml} is not valid YAML: Sequence item without - indicator at line 3, column 1\n` +
+        '  2 |   - id: a\n' +
+        '  3 |    url: x\n' +
+        '    | ^',
+    );
+    const unclosed = await file('unclosed.yaml', 'upstreams:\n  - id: "a\n    url: x\n\n');
+    await expect(loadConfig({ path: unclosed, env: {} })).rejects.toThrow(
+      /is not valid YAML: Missing closing "quote at line 5, column 1\n {2}3 \| {5}url: x\n {2}5 \| \(end of file\)\n {4}\| \^$/,
+    );
     const empty = await file('empty.yaml', '\n');
     await expect(loadConfig({ path: empty, env: {} })).rejects.toThrow(
       `config: ${empty} is empty; see examples/config.example.yaml`,

@@ -3,7 +3,7 @@
 //   config: upstreams[2].url "ftp://x" must be http or https
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { redactText } from '../security/redact.js';
 import {
@@ -117,9 +117,36 @@ function parseDocument(text: string, format: ConfigFormat | undefined, source: s
     return parseYaml(text);
   } catch (error) {
     const kind = format === 'yaml' ? 'YAML' : 'JSON or YAML';
-    const message = (error as Error).message.split('\n')[0];
-    throw new ConfigError(`config: ${source} is not valid ${kind}: ${message}`);
+    // The library's message ends "at line 4, column 1:" and then its own excerpt, which is
+    // missing at the end of the file; ours always shows the line (or what precedes it).
+    const message = (error as Error).message.split('\n')[0]!.replace(/:\s*$/, '');
+    const at = error instanceof YAMLError ? error.linePos?.[0] : undefined;
+    const excerpt = at ? `\n${sourceExcerpt(text, at.line, at.col)}` : '';
+    throw new ConfigError(`config: ${source} is not valid ${kind}: ${message}${excerpt}`);
   }
+}
+
+/**
+ * The line an error points at (1-based line and column), the line before it for context, and a
+ * caret under the column; a blank or missing line says so instead of printing nothing.
+ */
+export function sourceExcerpt(text: string, line: number, col: number): string {
+  const lines = text.split(/\r?\n/);
+  const width = String(line).length;
+  const row = (n: number, content: string) => `  ${String(n).padStart(width)} | ${content}`;
+  const target = lines[line - 1] ?? '';
+  const blank = target.trim() === '';
+  const restEmpty = lines.slice(line - 1).every((l) => l.trim() === '');
+  const out: string[] = [];
+  // Before a blank line, the last line with something on it (where an unclosed quote began, say).
+  let before = line - 2;
+  while (blank && before > 0 && (lines[before] ?? '').trim() === '') before -= 1;
+  if (before >= 0) out.push(row(before + 1, lines[before] ?? ''));
+  out.push(row(line, blank ? (restEmpty ? '(end of file)' : '(blank line)') : target));
+  const column = blank ? 0 : Math.min(Math.max(col, 1), target.length + 1) - 1;
+  // Tabs kept, so the caret lines up however the terminal expands them.
+  out.push(`  ${' '.repeat(width)} | ${target.slice(0, column).replace(/[^\t]/g, ' ')}^`);
+  return out.join('\n');
 }
 
 export interface ParseConfigOptions {
