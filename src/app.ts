@@ -309,6 +309,8 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
       adminToken: config.admin.token,
       turnGapSeconds: config.analysis.turnGapSeconds,
       pages: views?.pages,
+      // The run page shows a running probe live, a finished one from the store.
+      probeRun: (id) => probes.get(id),
       // The no-JavaScript probe form; the live form POSTs /api/probes itself.
       startProbe: async ({ upstream, mode, intervals }) =>
         probes.start({

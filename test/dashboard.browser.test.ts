@@ -1,9 +1,19 @@
 // The dashboard in a real browser (Debian's chromium driven by playwright-core; never a
 // downloaded browser) against the real serve stack, fixture upstreams and real traffic.
 // The full-page screenshot is kept at test-results/dashboard.png as a CI artifact.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { dashboard } from '../src/api/dashboard/index.js';
+import { createMcpSessionProbe } from '../src/index.js';
+import type { ExchangeRecord, SessionRecord } from '../src/sessions/types.js';
+import { openStore } from '../src/store/index.js';
 import {
   initializeSession,
   openEventStream,
@@ -18,6 +28,7 @@ const ADMIN_TOKEN = 'dashboard-test-token-7f3a';
 
 const upstreams = upstreamPool();
 const proxies: TestProxy[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
 let browser: Browser;
 
 beforeAll(async () => {
@@ -27,6 +38,7 @@ afterAll(async () => {
   await browser?.close();
 });
 afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
   await Promise.all(proxies.splice(0).map((p) => p.cleanup()));
   await upstreams.closeAll();
 });
@@ -82,6 +94,35 @@ async function generateTraffic(p: TestProxy, upstream: string): Promise<void> {
       open?.close();
     }),
   );
+}
+
+/** Serves a Hono app on a free loopback port until the test ends. */
+async function listen(app: Hono): Promise<string> {
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
+  });
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Text elements of each chart that stick out of it (a label cut at the chart's edge). */
+async function labelsOutsideCharts(page: Page): Promise<string[]> {
+  // A string, evaluated in the page (the test's TypeScript has no DOM types).
+  return page.evaluate(`[...document.querySelectorAll('svg.chart')].flatMap((svg) => {
+    const box = svg.getBoundingClientRect();
+    return [...svg.querySelectorAll('text')]
+      .filter((t) => {
+        const r = t.getBoundingClientRect();
+        return r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5;
+      })
+      .map((t) => svg.getAttribute('aria-labelledby') + ': "' + t.textContent + '"');
+  })`);
 }
 
 describe.skipIf(skipBrowser)('dashboard in chromium', () => {
@@ -242,6 +283,174 @@ describe.skipIf(skipBrowser)('dashboard in chromium', () => {
     expect(stored.status).toBe('cancelled');
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/dashboard-probe-cancelled.png', fullPage: true });
+    expect(errors, errors.join('\n')).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it('charts keep every label inside them, and each time axis in one unit (gaps up to hours, sessions over 20 min)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dashboard-charts-'));
+    const store = await openStore(`sqlite:${join(dir, 'probe.db')}`);
+    cleanups.push(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await store.migrate();
+    await store.upsertUpstreams([
+      {
+        id: 'wide',
+        name: 'wide',
+        url: 'https://mcp.example/mcp',
+        transport: 'streamable-http',
+        stateless: null,
+        validatesSessionIds: null,
+      },
+    ]);
+    const now = Date.now();
+    const sessions: SessionRecord[] = [90, 400, 1200].map((ageSeconds, i) => ({
+      upstream: 'wide',
+      source: 'proxy',
+      sessionHash: `session${i}`.padEnd(16, '0'),
+      transport: 'streamable-http',
+      openedAt: now - ageSeconds * 1000,
+      adopted: false,
+      initLatencyMs: [40, 180, 2600][i]!,
+      initializedAt: null,
+      protocolVersion: '2025-06-18',
+      clientName: null,
+      clientVersion: null,
+      serverName: null,
+      serverVersion: null,
+      exchanges: 3,
+      lastActivityAt: now - 30_000,
+      endedAt: null,
+      endReason: null,
+    }));
+    // Survivals up to 50 min idle and expiries beyond: the window sits at the axis's right edge.
+    const gaps: Array<[number, boolean]> = [
+      [0.05, true],
+      [2, true],
+      [60, true],
+      [3000, true],
+      [9000, false],
+      [12_000, false],
+    ];
+    const exchanges: ExchangeRecord[] = gaps.map(([gap, ok], i) => ({
+      upstream: 'wide',
+      source: 'proxy',
+      probeRunId: null,
+      transport: 'streamable-http',
+      sessionHash: sessions[i % 3]!.sessionHash,
+      httpMethod: 'POST',
+      rpcMethod: 'tools/list',
+      rpcCount: 1,
+      toolName: null,
+      rpcId: String(i),
+      startedAt: now - 60_000 + i,
+      headersAt: now - 60_000 + i + 5,
+      responseAt: now - 60_000 + i + 5,
+      endedAt: now - 60_000 + i + 5,
+      httpStatus: ok ? 200 : 404,
+      outcome: ok ? 'ok' : 'session_expired',
+      confidence: ok ? null : 'spec',
+      idleGapMs: gap * 1000,
+      sessionAgeMs: gap * 1000 + 500,
+      streamAttached: false,
+      exchangesBefore: 2,
+      protocolVersion: '2025-06-18',
+      era: '2025',
+      upstreamVersions: null,
+      callerHash: 'c1',
+      rpcErrorCode: null,
+      errorMessage: null,
+      healed: false,
+      healLatencyMs: null,
+    }));
+    await store.write([
+      ...sessions.map((session) => ({ type: 'session' as const, session })),
+      ...exchanges.map((exchange) => ({ type: 'exchange' as const, exchange })),
+    ]);
+    const host = new Hono();
+    host.route('/', dashboard({ store }));
+    const url = await listen(host);
+    for (const viewport of [
+      { width: 1200, height: 900 },
+      { width: 390, height: 844 },
+    ]) {
+      const context = await browser.newContext({ viewport });
+      const page = await context.newPage();
+      await page.goto(`${url}/upstreams/wide`);
+      await expect(page.locator('svg.chart').count()).resolves.toBeGreaterThanOrEqual(3);
+      expect(await labelsOutsideCharts(page)).toEqual([]);
+      // One unit per axis: the timeline's ticks all in minutes here, the idle-gap axis in seconds.
+      const ticks = async (chart: string) =>
+        (await page.locator(`${chart} text.tick.x`).allTextContents()).filter((t) => t !== 'now');
+      const units = async (chart: string) => new Set((await ticks(chart)).map((t) => t.split(' ').at(-1)));
+      await expect(units('#session-timeline svg')).resolves.toEqual(new Set(['min']));
+      await expect(units('svg.survival-chart')).resolves.toEqual(new Set(['s']));
+      await expect(ticks('svg.survival-chart')).resolves.toContain('10,000 s');
+      await expect(units('#init-histogram svg')).resolves.toEqual(new Set(['s']));
+      mkdirSync('test-results', { recursive: true });
+      await page.screenshot({ path: `test-results/dashboard-charts-${viewport.width}.png`, fullPage: true });
+      await context.close();
+    }
+  }, 60_000);
+
+  it('mounted under /gateway in a host app: links, the probe form and its live progress stay under the prefix, and the run gets a readable page', async () => {
+    const upstream = await upstreams.start({ idleTimeoutMs: 1000 });
+    const dir = mkdtempSync(join(tmpdir(), 'dashboard-gateway-'));
+    const probe = await createMcpSessionProbe({
+      config: { upstreams: [{ id: 'fixture', url: upstream.url }] },
+      db: join(dir, 'probe.db'),
+    });
+    cleanups.push(async () => {
+      await probe.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const host = new Hono();
+    host.get('/', (c) => c.text('the host app'));
+    host.route('/gateway', probe.app);
+    const base = await listen(host);
+
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${base}/gateway`);
+    await page.locator('tr[data-upstream="fixture"] th a').click();
+    await page.waitForURL(`${base}/gateway/upstreams/fixture`);
+    const targets: string[] = await page.evaluate(
+      `[...document.querySelectorAll('a[href], form[action]')].map((e) => e.getAttribute('href') ?? e.getAttribute('action') ?? '')`,
+    );
+    expect(targets.filter((t) => t.startsWith('/') && !t.startsWith('/gateway'))).toEqual([]);
+    await expect(page.locator('pre[data-client="Claude Code"]').textContent()).resolves.toBe(
+      `claude mcp add --transport http fixture ${base}/gateway/mcp/fixture`,
+    );
+
+    // The estimate, the run and its events are fetched under the prefix.
+    await page.selectOption('form.probe select[name="mode"]', 'fanout');
+    await page.fill('form.probe input[name="intervals"]', '0.2, 1.8');
+    await waitForText(page.locator('form.probe output[data-estimate]'), /^Takes /);
+    await page.click('form.probe button[type="submit"]');
+    const progress = page.locator('#probe-progress');
+    await progress.locator('li[data-type="run-done"]').waitFor({ timeout: 20_000 });
+    await expect(progress.locator('.state').textContent()).resolves.toBe('done');
+
+    // The run's own page: its window, each session's outcome, the JSON one link away.
+    await progress.locator('a').first().click();
+    await page.waitForURL(/\/gateway\/probes\/[^/]+$/);
+    const run = page.locator('section.upstream-run[data-upstream="fixture"]');
+    await expect(run.locator('[data-window]').textContent()).resolves.toMatch(
+      /^\(0\.\d+ s, [12](\.\d+)? s\]$/,
+    );
+    await expect(run.locator('table.outcomes tbody tr[data-outcome="alive"]').count()).resolves.toBe(1);
+    await expect(
+      run.locator('table.outcomes tbody tr[data-outcome="session_expired"]').count(),
+    ).resolves.toBe(1);
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-probe-run.png', fullPage: true });
+    const json = await page.locator('a[data-json]').getAttribute('href');
+    expect(json).toMatch(/^\/gateway\/api\/probes\//);
+    const stored = (await (await fetch(`${base}${json}`)).json()) as { status: string; mode: string };
+    expect(stored).toMatchObject({ status: 'done', mode: 'fanout' });
     expect(errors, errors.join('\n')).toEqual([]);
     await context.close();
   }, 60_000);

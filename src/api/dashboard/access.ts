@@ -8,6 +8,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
+import { mountOf, underMount } from './mount.js';
 
 export const ADMIN_COOKIE = 'mcpprobe_admin';
 const COOKIE_MAX_AGE_SECONDS = 7 * 86_400;
@@ -55,7 +56,10 @@ export function signIn(c: Context, token: string): void {
   });
 }
 
-/** Only same-site relative paths, so `/login?next=` cannot bounce a signed-in browser elsewhere. */
+/**
+ * Only same-site paths (inside the mount), so `/login?next=` cannot bounce a signed-in browser
+ * elsewhere.
+ */
 export function safeNext(next: string | undefined): string {
   return next && /^\/(?![/\\])/.test(next) ? next : '/';
 }
@@ -70,18 +74,20 @@ export function dashboardAccess(token: string | undefined): MiddlewareHandler {
   return async (c, next) => {
     if (!token) return next();
     const url = new URL(c.req.url);
+    const mount = mountOf(c);
+    // `next` is a path inside the mount; the login page puts the mount back.
+    const here = () => `${url.pathname.slice(mount.length) || '/'}${url.search}`;
     const offered = url.searchParams.get('token');
     if (offered !== null) {
       url.searchParams.delete('token');
-      const target = `${url.pathname}${url.search}`;
       if (safeEqual(offered, token)) {
         signIn(c, token);
-        return c.redirect(target, 303);
+        return c.redirect(`${url.pathname}${url.search}`, 303);
       }
-      return c.redirect(`/login?failed=1&next=${encodeURIComponent(target)}`, 303);
+      return c.redirect(`${underMount(mount, '/login')}?failed=1&next=${encodeURIComponent(here())}`, 303);
     }
     if (isSignedIn(c, token)) return next();
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') return c.text('admin token required', 401);
-    return c.redirect(`/login?next=${encodeURIComponent(`${url.pathname}${url.search}`)}`, 303);
+    return c.redirect(`${underMount(mount, '/login')}?next=${encodeURIComponent(here())}`, 303);
   };
 }

@@ -10,14 +10,19 @@ import {
   histogram,
   idleGapDomain,
   jitter,
+  labelAnchor,
   linearScale,
   logScale,
   logTicks,
   niceTicks,
   percentile,
+  timeTicks,
+  unitLabel,
 } from './scales.js';
 
 const MAX_POINTS = 3000;
+/** Room the window's label needs ("(1.5 min, 2.5 min]" at 11 px). */
+const WINDOW_LABEL_WIDTH = 110;
 
 type Window = { lowerBoundSeconds: number | null; upperBoundSeconds: number | null };
 
@@ -89,7 +94,12 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
             class={t.major ? 'grid major' : 'grid'}
           />
           {t.major && (
-            <text x={x(t.value)} y={height - margin.bottom + 16} text-anchor="middle" class="tick">
+            <text
+              x={x(t.value)}
+              y={height - margin.bottom + 16}
+              text-anchor={labelAnchor(x(t.value), [0, width])}
+              class="tick x"
+            >
               {t.label}
             </text>
           )}
@@ -101,7 +111,7 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
         text-anchor="middle"
         class="axis-label"
       >
-        idle gap before the request (log scale)
+        idle gap before the request, seconds (log scale)
       </text>
       {bands.map((band) => {
         const surviveY = band.y + bandHeight * 0.32;
@@ -125,7 +135,17 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
                 >
                   <title>{windowText(band.window)}</title>
                 </rect>
-                <text x={from + 4} y={band.y + 12} class="window-label">
+                {/* Near the right edge the label ends at the window's right side instead. */}
+                <text
+                  x={
+                    from > width - margin.right - WINDOW_LABEL_WIDTH
+                      ? Math.min(to, width - margin.right) - 4
+                      : from + 4
+                  }
+                  y={band.y + 12}
+                  text-anchor={from > width - margin.right - WINDOW_LABEL_WIDTH ? 'end' : 'start'}
+                  class="window-label"
+                >
                   {hi === null ? 'no expiry seen' : `(${formatSeconds(lo ?? 0)}, ${formatSeconds(hi)}]`}
                 </text>
               </g>
@@ -222,7 +242,7 @@ export function InitLatencyHistogram(props: { id: string; latenciesSeconds: read
   const maxCount = Math.max(...bins.map((b) => b.count));
   const y = linearScale([0, maxCount], [height - margin.bottom, margin.top]);
   const yTicks = niceTicks([0, maxCount], Math.min(4, maxCount)).filter((t) => Number.isInteger(t));
-  const xTicks = niceTicks([first.from, last.to], 5);
+  const { unit: xUnit, ticks: xTicks } = timeTicks([first.from, last.to], 5);
   return (
     <svg class="chart" viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby={`${titleId} ${descId}`}>
       <title id={titleId}>{titleText}</title>
@@ -230,7 +250,7 @@ export function InitLatencyHistogram(props: { id: string; latenciesSeconds: read
       {yTicks.map((t) => (
         <g>
           <line x1={margin.left} x2={width - margin.right} y1={y(t)} y2={y(t)} class="grid" />
-          <text x={margin.left - 6} y={y(t) + 4} text-anchor="end" class="tick">
+          <text x={margin.left - 6} y={y(t) + 4} text-anchor="end" class="tick y">
             {t}
           </text>
         </g>
@@ -274,8 +294,13 @@ export function InitLatencyHistogram(props: { id: string; latenciesSeconds: read
         class="axis"
       />
       {xTicks.map((t) => (
-        <text x={x(t)} y={height - margin.bottom + 16} text-anchor="middle" class="tick">
-          {formatSeconds(t)}
+        <text
+          x={x(t)}
+          y={height - margin.bottom + 16}
+          text-anchor={labelAnchor(x(t), [0, width])}
+          class="tick x"
+        >
+          {unitLabel(t, xUnit)}
         </text>
       ))}
       <text x={(margin.left + width) / 2} y={height - 6} text-anchor="middle" class="axis-label">
@@ -322,7 +347,7 @@ export function SessionTimeline(props: {
   // Axis in seconds before now, so the page needs no time zone.
   const x = linearScale([-spanSeconds, 0], [margin.left, width - margin.right]);
   const at = (ms: number) => x((ms - props.now) / 1000);
-  const ticks = niceTicks([-spanSeconds, 0], 6);
+  const { unit, ticks } = timeTicks([-spanSeconds, 0], 6);
   const expiriesBySession = new Map<string, StoredExchange[]>();
   for (const e of props.expirations) {
     if (!e.sessionHash) continue;
@@ -335,8 +360,13 @@ export function SessionTimeline(props: {
       {ticks.map((t) => (
         <g>
           <line x1={x(t)} x2={x(t)} y1={margin.top} y2={height - margin.bottom} class="grid" />
-          <text x={x(t)} y={height - margin.bottom + 16} text-anchor="middle" class="tick">
-            {t === 0 ? 'now' : `−${formatSeconds(-t)}`}
+          <text
+            x={x(t)}
+            y={height - margin.bottom + 16}
+            text-anchor={labelAnchor(x(t), [0, width])}
+            class="tick x"
+          >
+            {t === 0 ? 'now' : `−${unitLabel(-t, unit)}`}
           </text>
         </g>
       ))}
@@ -358,7 +388,8 @@ export function SessionTimeline(props: {
               class="span"
             >
               <title>
-                session {s.sessionHash} ({s.source}): {s.exchanges} exchanges, {state}
+                session {s.sessionHash} ({s.source === 'proxy' ? 'agent traffic' : s.source}): {s.exchanges}{' '}
+                exchanges, {state.replaceAll('_', ' ')}
               </title>
             </rect>
             {s.endedAt === null && <line x1={at(end)} x2={at(props.now)} y1={y} y2={y} class="idle-tail" />}

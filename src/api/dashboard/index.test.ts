@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Hono } from 'hono';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { emptyUpstreamResult, type ProbeResult } from '../../probe/result.js';
 import type { ExchangeRecord } from '../../sessions/types.js';
 import { openStore } from '../../store/index.js';
 import type { ObservationStore } from '../../store/types.js';
@@ -235,7 +237,7 @@ describe('the probe form without JavaScript', () => {
     expect(res.headers.get('location')).toBe('/upstreams/linear?probe=run-42#probes');
     expect(started).toEqual([{ upstream: 'linear', mode: 'fanout', intervals: [5, 30, 60] }]);
     expect(await (await a.request('/upstreams/linear?probe=run-42', { headers: signedIn })).text()).toContain(
-      'Probe <code>run-42</code> started',
+      'Probe <a href="/probes/run-42"><code>run-42</code></a> started',
     );
   });
 
@@ -256,5 +258,98 @@ describe('the probe form without JavaScript', () => {
       body: new URLSearchParams({ upstream: 'linear' }),
     });
     expect(unsigned.status).toBe(401);
+  });
+});
+
+describe('a probe run as a page', () => {
+  const checkpoint = (idle: number, success: boolean) => ({
+    idleSecondsTarget: idle,
+    elapsedSinceOpenSeconds: idle + 0.1,
+    elapsedSinceLastCallSeconds: idle,
+    success,
+    latencySeconds: success ? 0.02 : 0.01,
+    toolsReturned: success ? 3 : null,
+    errorType: success ? null : ('session_expired' as const),
+    errorMessage: null,
+    httpStatus: success ? 200 : 404,
+    streamAttached: false,
+    failedAt: success ? null : ('checkpoint' as const),
+    round: 0,
+  });
+  const result: ProbeResult = {
+    id: 'run-7',
+    status: 'done',
+    startedAt: new Date(NOW - 120_000).toISOString(),
+    elapsedSeconds: 31.5,
+    mode: 'fanout',
+    intervals: [5, 30],
+    options: {
+      holdStream: false,
+      keepaliveSeconds: null,
+      timeoutSeconds: null,
+      budget: 16,
+      minWindowSeconds: 1,
+    },
+    results: [
+      {
+        ...emptyUpstreamResult('linear', false),
+        initLatencySeconds: 0.042,
+        checkpoints: [checkpoint(5, true), checkpoint(30, false)],
+        window: { lowerSeconds: 5, upperSeconds: 30, overlapping: false, survivals: 1, expirations: 1 },
+      },
+    ],
+    fatalError: null,
+  };
+
+  it('shows the window, each session’s outcome in words, and links to the JSON', async () => {
+    await store.saveProbeRun({
+      id: 'run-7',
+      status: 'done',
+      mode: 'fanout',
+      upstreams: ['linear'],
+      startedAt: NOW - 120_000,
+      finishedAt: NOW - 88_500,
+      heartbeatAt: NOW - 88_500,
+      result,
+    });
+    const res = await app().request('/probes/run-7', { headers: signedIn });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('<div class="value" data-window="true">(5 s, 30 s]</div>');
+    expect(html).toContain('fanout, idle gaps 5 s, 30 s');
+    expect(html.match(/data-outcome="alive"/g)).toHaveLength(1);
+    expect(html.match(/data-outcome="session_expired"/g)).toHaveLength(1);
+    expect(html).toMatch(/<td>expired<\/td>/);
+    expect(html).toContain('href="/api/probes/run-7"');
+    expect(html).toContain('href="/upstreams/linear"');
+    // The upstream's runs table links here, and to the JSON.
+    const upstream = await (await app().request('/upstreams/linear', { headers: signedIn })).text();
+    expect(upstream).toContain('<a href="/probes/run-7">run-7</a>');
+    const missing = await app().request('/probes/nope', { headers: signedIn });
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toContain('<code>nope</code>');
+  });
+});
+
+describe('the dashboard mounted under a prefix', () => {
+  it('keeps every link, form, redirect and the scripts’ base under /gateway', async () => {
+    const host = new Hono();
+    host.route('/gateway', app());
+    const html = await (await host.request('/gateway/upstreams/linear', { headers: signedIn })).text();
+    expect(html).toContain('data-base="/gateway"');
+    const targets = [...html.matchAll(/(?:href|action)="(\/[^"]*)"/g)].map((m) => m[1]!);
+    expect(targets.length).toBeGreaterThan(4);
+    expect(targets.filter((t) => !t.startsWith('/gateway'))).toEqual([]);
+    expect(targets).toContain('/gateway');
+    // Not signed in: to the login page under the prefix, and back to the page after it.
+    const away = await host.request('/gateway/upstreams/linear', { headers: { accept: 'text/html' } });
+    expect(away.headers.get('location')).toBe('/gateway/login?next=%2Fupstreams%2Flinear');
+    const login = await host.request('/gateway/login', {
+      method: 'POST',
+      body: new URLSearchParams({ token: TOKEN, next: '/upstreams/linear' }),
+    });
+    expect(login.status).toBe(303);
+    expect(login.headers.get('location')).toBe('/gateway/upstreams/linear');
+    expect((await host.request('/gateway', { headers: signedIn })).status).toBe(200);
   });
 });

@@ -2,11 +2,13 @@
 /** @jsxImportSource hono/jsx */
 // The dashboard at `/` (docs/contract.md "Interfaces"): server-rendered pages over the store,
 // mounted with `app.route('/', dashboard({...}))`. See access.ts for the admin token.
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
+import type { Child } from 'hono/jsx';
 import { z } from 'zod';
 import { buildUpstreamReport } from '../../analysis/report.js';
 import { PROBE_MODES } from '../../config/schema.js';
 import { parseIntervalsText } from '../../probe/intervals.js';
+import type { ProbeResult } from '../../probe/result.js';
 import type { ObservationStore } from '../../store/types.js';
 import { dashboardAccess, safeEqual, safeNext, signIn } from './access.js';
 import {
@@ -16,7 +18,9 @@ import {
   type UpstreamDetail,
   type UpstreamSummary,
 } from './model.js';
+import { MountContext, mountOf, underMount } from './mount.js';
 import { LoginPage, NotFoundPage, OverviewPage, UpstreamPage } from './pages.js';
+import { ProbeRunPage, UnknownRunPage } from './runPage.js';
 
 export { ADMIN_COOKIE, adminCookieMatches, adminCookieValue } from './access.js';
 export type { AnalysisSource, LifetimeView, RecommendationView } from './model.js';
@@ -49,6 +53,8 @@ export interface DashboardOptions {
   startProbe?: ((input: ProbeFormInput) => Promise<{ id: string }>) | undefined;
   /** Where the pages' data is loaded (the store process, off the forwarding thread); default: here. */
   pages?: DashboardPages | undefined;
+  /** One probe run's result, live while it runs; default: the stored row. */
+  probeRun?: ((id: string) => Promise<ProbeResult | null>) | undefined;
   now?: () => number;
 }
 
@@ -75,6 +81,18 @@ export function storeAnalysis(store: ObservationStore, turnGapSeconds = 120, now
   };
 }
 
+/** A page rendered with the mount prefix its links need (see mount.ts). */
+function render(c: Context, page: Child, status?: 200 | 401 | 404) {
+  return c.html(<MountContext.Provider value={mountOf(c)}>{page}</MountContext.Provider>, status);
+}
+
+/** A stored run's result, its row's status being the authority (as the probe API reads it). */
+async function storedRun(store: ObservationStore, id: string): Promise<ProbeResult | null> {
+  const row = await store.getProbeRun(id);
+  const result = row?.result as ProbeResult | null | undefined;
+  return row && result ? { ...result, status: row.status } : null;
+}
+
 export function dashboard({
   store,
   adminToken,
@@ -82,6 +100,7 @@ export function dashboard({
   turnGapSeconds,
   startProbe,
   pages,
+  probeRun = (id) => storedRun(store, id),
   now = Date.now,
 }: DashboardOptions): Hono {
   const app = new Hono();
@@ -92,30 +111,32 @@ export function dashboard({
   };
 
   app.get('/login', (c) =>
-    c.html(<LoginPage next={safeNext(c.req.query('next'))} failed={c.req.query('failed') === '1'} />),
+    render(c, <LoginPage next={safeNext(c.req.query('next'))} failed={c.req.query('failed') === '1'} />),
   );
   app.post('/login', async (c) => {
     const form = await c.req.parseBody();
     const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
     const token = typeof form.token === 'string' ? form.token : '';
-    if (!adminToken) return c.redirect(next, 303);
-    if (!safeEqual(token, adminToken)) return c.html(<LoginPage next={next} failed />, 401);
+    if (!adminToken) return c.redirect(underMount(mountOf(c), next), 303);
+    if (!safeEqual(token, adminToken)) return render(c, <LoginPage next={next} failed />, 401);
     signIn(c, adminToken);
-    return c.redirect(next, 303);
+    return c.redirect(underMount(mountOf(c), next), 303);
   });
 
   const guard = dashboardAccess(adminToken);
   app.use('/', guard);
   app.use('/upstreams/*', guard);
   app.use('/probes', guard);
+  app.use('/probes/*', guard);
 
-  app.get('/', async (c) => c.html(<OverviewPage upstreams={await data.overview()} now={now()} />));
+  app.get('/', async (c) => render(c, <OverviewPage upstreams={await data.overview()} now={now()} />));
 
   app.get('/upstreams/:id', async (c) => {
     const id = c.req.param('id');
     const detail = await data.upstream(id);
-    if (!detail) return c.html(<NotFoundPage id={id} />, 404);
-    return c.html(
+    if (!detail) return render(c, <NotFoundPage id={id} />, 404);
+    return render(
+      c,
       <UpstreamPage
         detail={detail}
         startedProbe={c.req.query('probe') ?? null}
@@ -139,9 +160,17 @@ export function dashboard({
       return c.text(`probe: ${error instanceof Error ? error.message : String(error)}`, 400);
     }
     return c.redirect(
-      `/upstreams/${encodeURIComponent(parsed.data.upstream)}?probe=${encodeURIComponent(id)}#probes`,
+      `${underMount(mountOf(c), `/upstreams/${encodeURIComponent(parsed.data.upstream)}`)}?probe=${encodeURIComponent(id)}#probes`,
       303,
     );
+  });
+
+  // A run as a page: its window, each session's outcome, the search's progress, and the JSON.
+  app.get('/probes/:id', async (c) => {
+    const id = c.req.param('id');
+    const run = await probeRun(id);
+    if (!run) return render(c, <UnknownRunPage id={id} />, 404);
+    return render(c, <ProbeRunPage run={run} now={now()} />);
   });
 
   return app;

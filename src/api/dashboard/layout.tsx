@@ -5,6 +5,7 @@
 
 import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
+import { useHref, useMount } from './mount.js';
 
 const STYLE = `
 :root { color-scheme: light; --fg: #1f2328; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa;
@@ -79,6 +80,9 @@ form.probe output.estimate.error { font-weight: 400; }
 .notice { padding: 8px 12px; border: 1px solid #d4a72c; background: #fff8c5; border-radius: 6px; }
 .error { padding: 8px 12px; border: 1px solid var(--bad); background: #ffebe9; border-radius: 6px; }
 .thin { color: var(--warn); font-weight: 600; }
+ul.facts { margin: 4px 0 12px; padding-left: 20px; }
+table.outcomes tr.fail td:nth-child(3) { color: var(--bad); }
+section.upstream-run { margin-bottom: 24px; }
 pre.snippet { margin: 4px 0 10px; padding: 8px 10px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px; overflow-x: auto; font-size: 13px; }
 /* Phone width: tables scroll sideways inside the page instead of widening it. */
 @media (max-width: 700px) {
@@ -141,8 +145,9 @@ const LIVE_REFRESH_SCRIPT = `
 `;
 
 export function Page(props: { title: string; children: Child; script?: string }) {
+  // The scripts read the mount prefix from here for their fetches (see mount.ts).
   return (
-    <html lang="en">
+    <html lang="en" data-base={useMount()}>
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -159,11 +164,11 @@ export function Page(props: { title: string; children: Child; script?: string })
           Skip to content
         </a>
         <header class="top">
-          <a href="/">mcp-session-probe</a>
+          <a href={useHref('/')}>mcp-session-probe</a>
           <span class="tag">how long do MCP sessions live?</span>
           <nav aria-label="Admin API">
-            <a href="/api/report">report JSON</a>
-            <a href="/metrics">metrics</a>
+            <a href={useHref('/api/report')}>report JSON</a>
+            <a href={useHref('/metrics')}>metrics</a>
           </nav>
         </header>
         <main id="main">

@@ -5,6 +5,8 @@
 export const LIVE_PROBE_SCRIPT = `
 (() => {
   const FINAL = new Set(['done', 'failed', 'cancelled']);
+  // The mount prefix ('' at the root, '/gateway' when a host app mounts the dashboard there).
+  const BASE = document.documentElement.dataset.base || '';
   const secs = (v) => (typeof v === 'number' ? v.toFixed(3) + 's' : '?');
   // One line per src/probe ProbeEvent, in the CLI's progress format.
   const describe = (type, d) => {
@@ -65,7 +67,7 @@ export const LIVE_PROBE_SCRIPT = `
         return;
       }
       const query = new URLSearchParams({ mode: String(data.get('mode') || ''), intervals: String(data.get('intervals') || '') });
-      fetch('/api/probes/estimate?' + query, { credentials: 'same-origin' })
+      fetch(BASE + '/api/probes/estimate?' + query, { credentials: 'same-origin' })
         .then((res) => res.json().then((answer) => ({ ok: res.ok, answer })))
         .then(({ ok, answer }) => {
           if (ticket !== pending || !estimate) return;
@@ -87,7 +89,7 @@ export const LIVE_PROBE_SCRIPT = `
         cancel.disabled = true;
         running.state.textContent = 'cancelling';
         try {
-          const res = await fetch('/api/probes/' + encodeURIComponent(running.id), { method: 'DELETE', credentials: 'same-origin' });
+          const res = await fetch(BASE + '/api/probes/' + encodeURIComponent(running.id), { method: 'DELETE', credentials: 'same-origin' });
           if (!res.ok && res.status !== 409) running.state.textContent = 'cancel failed (' + res.status + ')';
         } catch (error) {
           running.state.textContent = 'cancel failed: ' + error;
@@ -110,7 +112,7 @@ export const LIVE_PROBE_SCRIPT = `
       button.disabled = true;
       let res;
       try {
-        res = await fetch('/api/probes', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), credentials: 'same-origin' });
+        res = await fetch(BASE + '/api/probes', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), credentials: 'same-origin' });
       } catch (error) {
         out.textContent = 'Could not reach the server: ' + error;
         button.disabled = false;
@@ -123,7 +125,8 @@ export const LIVE_PROBE_SCRIPT = `
         return;
       }
       const title = document.createElement('div');
-      title.innerHTML = 'Probe <code></code> <span class="state">running</span>';
+      title.innerHTML = 'Probe <a><code></code></a> <span class="state">running</span>';
+      title.querySelector('a').href = BASE + '/probes/' + encodeURIComponent(answer.id);
       title.querySelector('code').textContent = answer.id;
       const list = document.createElement('ol');
       out.replaceChildren(title, list);
@@ -133,7 +136,7 @@ export const LIVE_PROBE_SCRIPT = `
         cancel.hidden = false;
         cancel.disabled = false;
       }
-      const source = new EventSource('/api/probes/' + encodeURIComponent(answer.id) + '/events');
+      const source = new EventSource(BASE + '/api/probes/' + encodeURIComponent(answer.id) + '/events');
       const finish = (status) => {
         source.close();
         running = null;

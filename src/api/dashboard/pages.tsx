@@ -18,6 +18,7 @@ import { EraSplit, sessionModelLabel } from './eras.js';
 import { Page } from './layout.js';
 import { LIVE_PROBE_SCRIPT } from './live.js';
 import type { LifetimeView, RecommendationView, UpstreamDetail, UpstreamSummary } from './model.js';
+import { useHref } from './mount.js';
 import { formatSeconds } from './scales.js';
 
 export function ago(ms: number | null, now: number): string {
@@ -155,7 +156,7 @@ export function OverviewPage(props: { upstreams: UpstreamSummary[]; now: number 
             {props.upstreams.map((s) => (
               <tr data-upstream={s.upstream.id}>
                 <th scope="row">
-                  <a href={`/upstreams/${encodeURIComponent(s.upstream.id)}`}>{s.upstream.name}</a>
+                  <a href={useHref(`/upstreams/${encodeURIComponent(s.upstream.id)}`)}>{s.upstream.name}</a>
                   <div class="muted mono">
                     {s.upstream.id} · {s.upstream.transport}
                     {s.upstream.stateless ? ' · stateless' : ''}
@@ -281,6 +282,12 @@ function StrategyTable(props: { r: RecommendationView | null }) {
   );
 }
 
+/** How a session error was recognised, in words. */
+const CONFIDENCE_WORDS: Record<string, string> = {
+  spec: 'per the spec',
+  heuristic: 'read from the error text',
+};
+
 function ExpirationsTable(props: { rows: Array<StoredExchange & { cause: string | null }>; now: number }) {
   if (props.rows.length === 0) return <p class="muted">No session has expired yet.</p>;
   return (
@@ -318,10 +325,11 @@ function ExpirationsTable(props: { rows: Array<StoredExchange & { cause: string 
             <td class="num">{e.exchangesBefore ?? '—'}</td>
             <td class="mono">{e.rpcMethod ?? e.httpMethod}</td>
             <td>
-              {e.httpStatus ?? '—'} <span class="muted">({e.confidence ?? 'n/a'})</span>
+              {e.httpStatus ?? '—'}{' '}
+              <span class="muted">({CONFIDENCE_WORDS[e.confidence ?? ''] ?? 'n/a'})</span>
             </td>
             <td>{e.streamAttached ? 'open' : 'none'}</td>
-            <td>{e.source}</td>
+            <td>{e.source === 'proxy' ? 'agent traffic' : e.source}</td>
             <td>
               {e.cause ? `session lost (${e.cause.replace('_', ' ')}), not in the window` : 'idle expiry'}
             </td>
@@ -373,7 +381,10 @@ function ProbeRunsTable(props: { runs: ProbeRunRow[]; now: number }) {
               <When ms={run.startedAt} now={props.now} />
             </td>
             <td class="mono">
-              <a href={`/api/probes/${encodeURIComponent(run.id)}`}>{run.id}</a>
+              <a href={useHref(`/probes/${encodeURIComponent(run.id)}`)}>{run.id}</a>{' '}
+              <a class="muted" href={useHref(`/api/probes/${encodeURIComponent(run.id)}`)}>
+                JSON
+              </a>
             </td>
             <td>{run.mode}</td>
             <td>
@@ -402,7 +413,13 @@ function ProbeForm(props: { upstream: string; startedProbe: string | null }) {
       <p class="muted">
         Read-only: opens sessions and calls only initialize, tools/list and ping after each idle gap.
       </p>
-      <form class="probe" method="post" action="/probes" data-live-probe data-output="probe-progress">
+      <form
+        class="probe"
+        method="post"
+        action={useHref('/probes')}
+        data-live-probe
+        data-output="probe-progress"
+      >
         <input type="hidden" name="upstream" value={props.upstream} />
         <label>
           Mode
@@ -437,7 +454,11 @@ function ProbeForm(props: { upstream: string; startedProbe: string | null }) {
       <div id="probe-progress" class="progress" role="status" aria-live="polite">
         {props.startedProbe && (
           <>
-            Probe <code>{props.startedProbe}</code> started; reload this page to see its result.
+            Probe{' '}
+            <a href={useHref(`/probes/${encodeURIComponent(props.startedProbe)}`)}>
+              <code>{props.startedProbe}</code>
+            </a>{' '}
+            started; reload this page to see its result.
           </>
         )}
       </div>
@@ -485,13 +506,13 @@ export function UpstreamPage(props: {
   return (
     <Page title={u.name} script={LIVE_PROBE_SCRIPT}>
       <p class="muted">
-        <a href="/">All upstreams</a> /
+        <a href={useHref('/')}>All upstreams</a> /
       </p>
       <h1>{u.name}</h1>
       <p class="lede mono">
         {u.id} · {u.transport} · {u.url}
       </p>
-      <ClientConfig id={u.id} proxyUrl={`${props.origin ?? ''}/mcp/${u.id}`} />
+      <ClientConfig id={u.id} proxyUrl={`${props.origin ?? ''}${useHref(`/mcp/${u.id}`)}`} />
       <div class="cards" id="cards" data-live>
         <div class="card">
           <div class="label">Idle lifetime window</div>
@@ -589,7 +610,7 @@ export function LoginPage(props: { next: string; failed: boolean }) {
           That token is not the admin token. Check admin.token or MCP_PROBE_ADMIN_TOKEN.
         </p>
       )}
-      <form class="probe" method="post" action="/login">
+      <form class="probe" method="post" action={useHref('/login')}>
         <input type="hidden" name="next" value={props.next} />
         <label>
           Admin token
@@ -607,7 +628,7 @@ export function NotFoundPage(props: { id: string }) {
       <h1>Unknown upstream</h1>
       <p class="error">
         No upstream has the id <code>{props.id}</code>. Configured upstreams are listed on the{' '}
-        <a href="/">overview</a>.
+        <a href={useHref('/')}>overview</a>.
       </p>
     </Page>
   );

@@ -4,11 +4,14 @@ import {
   histogram,
   idleGapDomain,
   jitter,
+  labelAnchor,
   linearScale,
   logScale,
   logTicks,
   niceTicks,
   percentile,
+  timeTicks,
+  unitLabel,
 } from './scales.js';
 
 describe('dashboard scales', () => {
@@ -48,7 +51,36 @@ describe('dashboard scales', () => {
       logTicks([1, 1000])
         .filter((t) => t.major)
         .map((t) => t.label),
-    ).toEqual(['1 s', '10 s', '100 s', '16.7 min']);
+    ).toEqual(['1 s', '10 s', '100 s', '1,000 s']);
+  });
+
+  it('timeTicks labels a linear time axis in one unit, at round numbers of it', () => {
+    const labels = (domain: [number, number], count = 6) => {
+      const { unit, ticks } = timeTicks(domain, count);
+      return ticks.map((t) => unitLabel(t, unit));
+    };
+    // 16 minutes: every few minutes, never "90 s" beside "2 min".
+    expect(labels([-960, 0])).toEqual(['-15 min', '-10 min', '-5 min', '0 min']);
+    expect(labels([-90, 0], 3)).toEqual(['-50 s', '0 s']);
+    expect(labels([0, 0.5], 5)).toEqual(['0 s', '0.1 s', '0.2 s', '0.3 s', '0.4 s', '0.5 s']);
+    expect(labels([-3 * 86_400, 0], 3)).toEqual(['-3 d', '-2 d', '-1 d', '0 d']);
+    for (const domain of [
+      [-50, 0],
+      [-7200, 0],
+      [0, 150],
+      [-40_000, 0],
+    ] as Array<[number, number]>) {
+      const units = new Set(labels(domain).map((l) => l.split(' ')[1]));
+      expect(units.size, String(domain)).toBe(1);
+    }
+  });
+
+  it('labelAnchor keeps a label inside the chart near its edges', () => {
+    expect([labelAnchor(5, [0, 760]), labelAnchor(380, [0, 760]), labelAnchor(750, [0, 760])]).toEqual([
+      'start',
+      'middle',
+      'end',
+    ]);
   });
 
   it('formatSeconds picks a unit a person reads at a glance', () => {

@@ -61,13 +61,66 @@ export function logTicks([d0, d1]: readonly [number, number]): Tick[] {
       // Rounding keeps 0.1 × 3 style float noise out of comparisons and labels.
       const rounded = Number(value.toPrecision(6));
       if (rounded < d0 * (1 - 1e-9) || rounded > d1 * (1 + 1e-9)) continue;
-      ticks.push({ value: rounded, label: formatSeconds(rounded), major: m === 1 });
+      // Seconds throughout: one unit per axis (the domain starts at 1 s or below).
+      ticks.push({ value: rounded, label: `${axisNumber(rounded)} s`, major: m === 1 });
     }
   }
   return ticks;
 }
 
-/** "0.25 s", "30 s", "2 min", "1.5 h": short labels for axes and tables. */
+/** A number on an axis label: at most three decimals, thousands grouped (`0.05`, `1,000`). */
+export function axisNumber(value: number): string {
+  return Number(value.toPrecision(6)).toLocaleString('en-US', { maximumFractionDigits: 3 });
+}
+
+export interface AxisUnit {
+  name: 's' | 'min' | 'h' | 'd';
+  seconds: number;
+}
+
+const AXIS_UNITS: readonly AxisUnit[] = [
+  { name: 's', seconds: 1 },
+  { name: 'min', seconds: 60 },
+  { name: 'h', seconds: 3600 },
+  { name: 'd', seconds: 86_400 },
+];
+
+/** The one unit a linear time axis is labelled in: the largest that fits in its span twice. */
+export function axisUnit(spanSeconds: number): AxisUnit {
+  return [...AXIS_UNITS].reverse().find((u) => spanSeconds / u.seconds >= 2) ?? AXIS_UNITS[0]!;
+}
+
+/**
+ * Ticks for a linear time axis over [d0, d1] seconds: round numbers of one unit (every 10 s,
+ * every 5 min...), never a mix such as "90 s" beside "2 min". Values stay in seconds.
+ */
+export function timeTicks(
+  [d0, d1]: readonly [number, number],
+  count = 5,
+): { unit: AxisUnit; ticks: number[] } {
+  const unit = axisUnit(Math.abs(d1 - d0));
+  const ticks = niceTicks([d0 / unit.seconds, d1 / unit.seconds], count).map((v) =>
+    Number((v * unit.seconds).toPrecision(12)),
+  );
+  return { unit, ticks };
+}
+
+/** A tick's label in its axis's unit: `5 min`, `0.25 s`. */
+export function unitLabel(seconds: number, unit: AxisUnit): string {
+  return `${axisNumber(seconds / unit.seconds)} ${unit.name}`;
+}
+
+/**
+ * Where a label at `x` is anchored so that it stays inside [left, right]: centred, unless it
+ * is within `halfWidth` of an edge, where it ends (or starts) at the tick instead.
+ */
+export function labelAnchor(x: number, [left, right]: readonly [number, number], halfWidth = 26) {
+  if (x > right - halfWidth) return 'end' as const;
+  if (x < left + halfWidth) return 'start' as const;
+  return 'middle' as const;
+}
+
+/** "0.25 s", "30 s", "2 min", "1.5 h": short labels for tables and values (not axes). */
 export function formatSeconds(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—';
   if (seconds < 1) return `${Number(seconds.toPrecision(2))} s`;
