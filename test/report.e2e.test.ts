@@ -1,4 +1,4 @@
-// Issue #5 integration: passive agent traffic through the proxy plus a bisect probe
+// Integration: passive agent traffic through the proxy plus a bisect probe
 // against a fixture that sweeps expired sessions every 2 s with a 2 s idle timeout.
 // Expiry happens anywhere in (2 s, 4 s], so survivals and expiries may overlap; the
 // estimate must still land inside (1, 5] on the idle basis and the pool TTL at or below 2 s.
