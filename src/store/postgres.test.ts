@@ -1,6 +1,8 @@
 // What only the PostgreSQL store does: migrations raced by replicas starting together, batches
 // retried after a lost acknowledgement, the schema kept equal to SQLite's. The shared contract is
 // in contract.test.ts.
+
+import { createConnection, createServer, type Socket } from 'node:net';
 import { getTableConfig as pgTableConfig } from 'drizzle-orm/pg-core';
 import { getTableConfig as sqliteTableConfig } from 'drizzle-orm/sqlite-core';
 import pg from 'pg';
@@ -14,9 +16,77 @@ import * as pgSchema from './schema.pg.js';
 
 const serverUrl = inject('postgresUrl');
 const opened: PostgresObservationStore[] = [];
+const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()));
+  for (const c of cleanups.splice(0)) await c();
 });
+
+/** `url` through the relay on `port`. */
+function relayed(url: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString();
+}
+
+// A batch's statement ends with the outer INSERT's CommandComplete ("INSERT 0 n"), then the
+// ReadyForQuery ('Z', length 5) the server sends once its Sync committed the implicit transaction.
+const INSERT_DONE = Buffer.from('INSERT 0 ');
+const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5]);
+
+/**
+ * A TCP relay in front of PostgreSQL that, when asked, cuts the connection once the server has
+ * committed a write and before its answer reaches the client: the acknowledgement lost.
+ */
+async function ackDroppingRelay(target: URL): Promise<{
+  port: number;
+  dropped: number;
+  dropNextCommitAcknowledgement(): void;
+}> {
+  let armed = false;
+  const state = { dropped: 0 };
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    let held: Buffer[] | null = null;
+    upstream.on('data', (chunk: Buffer) => {
+      if (held === null && armed && chunk.includes(INSERT_DONE)) held = [];
+      if (held === null) {
+        client.write(chunk);
+        return;
+      }
+      held.push(chunk);
+      if (!Buffer.concat(held).includes(READY_FOR_QUERY, Buffer.concat(held).indexOf(INSERT_DONE))) return;
+      armed = false;
+      state.dropped++;
+      client.destroy();
+      upstream.destroy();
+    });
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    get dropped() {
+      return state.dropped;
+    },
+    dropNextCommitAcknowledgement() {
+      armed = true;
+    },
+  };
+}
 
 async function open(url: string): Promise<PostgresObservationStore> {
   const store = await openPostgresStore({ url });
@@ -68,22 +138,28 @@ describe.skipIf(!serverUrl)('PostgreSQL store', () => {
     }
   });
 
-  it('writes each observation once when a batch is retried (a commit whose acknowledgement was lost)', async () => {
+  it('writes each observation once when the connection drops after the commit and before its acknowledgement', async () => {
     const url = await testDatabase(serverUrl, 'retry');
-    const store = await open(url);
+    const relay = await ackDroppingRelay(new URL(url));
+    const store = await open(relayed(url, relay.port));
     const first: Observation[] = [
       { type: 'exchange', exchange: exchange({ rpcId: 'a' }) },
       { type: 'exchange', exchange: exchange({ rpcId: 'b' }) },
       { type: 'session', session: session({ exchanges: 2, lastActivityAt: 2000 }) },
     ];
-    await store.write(first);
+    relay.dropNextCommitAcknowledgement();
+    await expect(store.write(first)).rejects.toThrow();
+    const direct = await open(url);
+    // The commit landed: the rows are there, though the writer was told it failed.
+    expect((await direct.listExchanges({})).map((e) => e.rpcId)).toEqual(['a', 'b']);
     // The recorder retries from the head of its queue: the same records, and newer ones behind them.
     await store.write([...first, { type: 'exchange', exchange: exchange({ rpcId: 'c' }) }]);
-    expect((await store.listExchanges({})).map((e) => e.rpcId)).toEqual(['a', 'b', 'c']);
-    expect(await store.listSessions({})).toHaveLength(1);
+    expect((await direct.listExchanges({})).map((e) => e.rpcId)).toEqual(['a', 'b', 'c']);
+    expect(await direct.listSessions({})).toMatchObject([{ exchanges: 2 }]);
     // Equal records that are different observations are both kept.
     await store.write([{ type: 'exchange', exchange: exchange({ rpcId: 'a' }) }]);
-    expect(await store.listExchanges({})).toHaveLength(4);
+    expect(await direct.listExchanges({})).toHaveLength(4);
+    expect(relay.dropped).toBe(1);
   });
 
   it('writes several snapshots of one session in one batch (the last one wins)', async () => {
