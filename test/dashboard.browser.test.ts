@@ -125,6 +125,16 @@ async function labelsOutsideCharts(page: Page): Promise<string[]> {
   })`);
 }
 
+/** Neighbouring tick labels of an axis drawn over each other ("10,000 s100,000 s"). */
+async function overlappingTicks(page: Page): Promise<string[]> {
+  return page.evaluate(`[...document.querySelectorAll('svg.chart')].flatMap((svg) => {
+    const boxes = [...svg.querySelectorAll('text.tick.x')]
+      .map((t) => ({ text: t.textContent, r: t.getBoundingClientRect() }))
+      .sort((a, b) => a.r.left - b.r.left);
+    return boxes.slice(1).flatMap((b, i) => (boxes[i].r.right > b.r.left + 0.5 ? [boxes[i].text + ' | ' + b.text] : []));
+  })`);
+}
+
 describe.skipIf(skipBrowser)('dashboard in chromium', () => {
   it('signs in with ?token=, shows the overview and a survival chart with data, starts a probe from the form and renders its progress', async () => {
     const upstream = await upstreams.start({ idleTimeoutMs: 1000, initDelayMs: 15, expiryStyle: 'spec' });
@@ -381,6 +391,7 @@ describe.skipIf(skipBrowser)('dashboard in chromium', () => {
       await page.goto(`${url}/upstreams/wide`);
       await expect(page.locator('svg.chart').count()).resolves.toBeGreaterThanOrEqual(3);
       expect(await labelsOutsideCharts(page)).toEqual([]);
+      expect(await overlappingTicks(page)).toEqual([]);
       // One unit per axis: the timeline's ticks all in minutes here, the idle-gap axis in seconds.
       const ticks = async (chart: string) =>
         (await page.locator(`${chart} text.tick.x`).allTextContents()).filter((t) => t !== 'now');

@@ -37,7 +37,8 @@ export function SurvivalChart(props: { id: string; points: readonly GapPoint[]; 
   const points = props.points.slice(-MAX_POINTS);
   const width = 760;
   const height = 250;
-  const margin = { left: 176, right: 20, top: 14, bottom: 44 };
+  // The right margin holds half of the last decade's label ("100,000 s"), so it can stay centred.
+  const margin = { left: 176, right: 36, top: 14, bottom: 44 };
   const bandHeight = (height - margin.top - margin.bottom) / 2;
   // Shade the idle-gap window even when the age explanation fits better: this axis is idle gap.
   const noStreamWindow: Window = props.lifetime.windows?.idle ?? props.lifetime;

@@ -66,7 +66,8 @@ svg .idle-tail { stroke: #54aeff; stroke-dasharray: 2 3; }
 .legend svg { vertical-align: middle; }
 form.probe { display: flex; flex-wrap: wrap; gap: 12px; align-items: end; border: 1px solid var(--line); border-radius: 6px; padding: 12px; background: var(--bg); }
 form.probe label { display: flex; flex-direction: column; font-size: 13px; font-weight: 600; gap: 2px; }
-form.probe input, form.probe select { font: inherit; padding: 5px 8px; border: 1px solid #8c959f; border-radius: 4px; background: #fff; min-width: 140px; }
+form.probe input, form.probe select { font: inherit; padding: 5px 8px; border: 1px solid #8c959f; border-radius: 4px; background: #fff; min-width: 140px; max-width: 100%; }
+form.probe label { max-width: 100%; min-width: 0; }
 button { font: inherit; font-weight: 600; padding: 6px 16px; border-radius: 6px; border: 1px solid #1a7f37; background: #1f883d; color: #fff; cursor: pointer; }
 button:disabled { background: #94d3a2; border-color: #94d3a2; cursor: wait; }
 button.secondary { background: #fff; color: var(--bad); border-color: var(--bad); }

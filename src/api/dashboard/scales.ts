@@ -114,7 +114,7 @@ export function unitLabel(seconds: number, unit: AxisUnit): string {
  * Where a label at `x` is anchored so that it stays inside [left, right]: centred, unless it
  * is within `halfWidth` of an edge, where it ends (or starts) at the tick instead.
  */
-export function labelAnchor(x: number, [left, right]: readonly [number, number], halfWidth = 26) {
+export function labelAnchor(x: number, [left, right]: readonly [number, number], halfWidth = 30) {
   if (x > right - halfWidth) return 'end' as const;
   if (x < left + halfWidth) return 'start' as const;
   return 'middle' as const;
