@@ -9,6 +9,7 @@ import type {
   OAuthClientMetadata,
   OAuthTokens,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { unionOfScopes } from './challenge.js';
 import {
   canonicalServerUrl,
   type StoredGrant,
@@ -57,6 +58,10 @@ export class GrantProvider implements OAuthClientProvider {
   private verifier = '';
   private discovery: OAuthDiscoveryState | null;
   private readonly now: () => number;
+  /** The scope of the latest authorization request. */
+  private requestedScope: string | null = null;
+  /** Set by a 403 insufficient_scope: what the next authorization request asks for at least. */
+  private stepUpScope: string | null = null;
   /** The file the latest tokens were written to. */
   savedFile: string | null = null;
 
@@ -149,7 +154,23 @@ export class GrantProvider implements OAuthClientProvider {
     this.savedFile = await this.o.store.write(this.current);
   }
 
+  /**
+   * The server refused a request for want of scope (403 insufficient_scope). A refresh cannot
+   * widen a grant, so the tokens are set aside (the SDK's `auth()` then starts an authorization
+   * instead of refreshing) and the next authorization asks for the scopes granted so far plus
+   * those the challenge names: stepping up must not lose what the earlier grant allowed.
+   */
+  stepUp(challengeScope: string): void {
+    this.stepUpScope = unionOfScopes(this.current?.tokens?.scope ?? this.requestedScope, challengeScope);
+    if (this.current) this.current = { ...this.current, tokens: null };
+  }
+
   async redirectToAuthorization(url: URL): Promise<void> {
+    if (this.stepUpScope) {
+      url.searchParams.set('scope', unionOfScopes(url.searchParams.get('scope'), this.stepUpScope));
+      this.stepUpScope = null;
+    }
+    this.requestedScope = url.searchParams.get('scope');
     if (!this.o.onAuthorizationUrl)
       throw new AuthRequiredError(
         this.o.grant?.tokens?.refresh_token

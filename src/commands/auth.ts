@@ -110,6 +110,7 @@ export function loginCommand(argv: string[], io: AuthCommandIo = defaultIo): Pro
     let clientId = values['client-id'];
     let clientSecret = env.MCP_PROBE_CLIENT_SECRET || undefined;
     let clientMetadataUrl = values['client-metadata-url'];
+    let transport: 'sse' | undefined;
     if (id) {
       const u = await upstreamFromConfig(id, values.config);
       if (u.auth?.type === 'client_credentials') {
@@ -120,6 +121,7 @@ export function loginCommand(argv: string[], io: AuthCommandIo = defaultIo): Pro
       }
       serverUrl = u.url;
       upstream = u.id;
+      if (u.transport === 'sse') transport = 'sse';
       if (u.auth?.type === 'oauth') {
         scopes ??= u.auth.scopes;
         clientId ??= u.auth.clientId;
@@ -146,6 +148,7 @@ export function loginCommand(argv: string[], io: AuthCommandIo = defaultIo): Pro
         clientId,
         clientSecret,
         clientMetadataUrl,
+        transport,
         say: (line) => io.stderr(`${line}\n`),
         timeoutMs: timeoutSeconds * 1000,
         loginCommand: loginHint,
