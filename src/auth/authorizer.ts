@@ -30,6 +30,11 @@ export interface RequestAuthorizer {
   headers(): Promise<Record<string, string>>;
   /** The upstream answered 401 to the current token: the next `headers()` refreshes. */
   rejected(): void;
+  /**
+   * The upstream refused a token no refresh can fix (401 to a fresh one, 403 insufficient_scope):
+   * the error that ends the probe of this upstream, with what to do.
+   */
+  refused(reason: string): AuthRequiredError;
   report(): ProbeCredentialReport;
 }
 
@@ -87,6 +92,12 @@ abstract class BaseAuthorizer implements RequestAuthorizer {
 
   rejected(): void {
     this.stale = true;
+  }
+
+  refused(reason: string): AuthRequiredError {
+    const e = new AuthRequiredError(redactText(reason, { maxLength: 300 }), this.loginCommand());
+    this.used.authRequired = e.message;
+    return e;
   }
 
   report(): ProbeCredentialReport {

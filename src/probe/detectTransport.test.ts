@@ -82,9 +82,10 @@ describe('detectTransport', () => {
     const url = `http://127.0.0.1:${port}/mcp?api_key=sekrit`;
     const err = await detectTransport(url).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportDetectionError);
-    expect((err as Error).message).toMatch(
-      /answered the initialize POST with 403; check the upstream's headers/,
-    );
+    // What to do about a refusal depends on the credential (config headers or a login): the
+    // probe run adds it from the status carried here.
+    expect((err as Error).message).toMatch(/answered the initialize POST with 403$/);
+    expect((err as TransportDetectionError).refusedStatus).toBe(403);
     expect((err as Error).message).not.toContain('sekrit');
   });
 });

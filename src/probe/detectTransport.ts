@@ -36,6 +36,13 @@ const LEGACY_HINT_STATUSES = new Set([400, 404, 405]);
 
 export class TransportDetectionError extends Error {
   override readonly name = 'TransportDetectionError';
+  constructor(
+    message: string,
+    /** The status `initialize` was refused with, when that is why detection stopped. */
+    readonly refusedStatus: number | null = null,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -93,7 +100,8 @@ export async function detectTransport(
   }
   if (initStatus === 401 || initStatus === 403) {
     throw new TransportDetectionError(
-      `transport auto: ${shown} answered the initialize POST with ${initStatus}${initAnswer}; check the upstream's headers (Authorization)`,
+      `transport auto: ${shown} answered the initialize POST with ${initStatus}${initAnswer}`,
+      initStatus,
     );
   }
   if (!LEGACY_HINT_STATUSES.has(initStatus)) {

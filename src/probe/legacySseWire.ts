@@ -3,6 +3,8 @@
 // between) keeps an idle stream open: each `initialize` opens a stream, requests are POSTed to
 // the endpoint it announced and answered on the stream, and the stream ending by itself is the
 // session's expiry. Exchanges go through the same SessionTracker as the proxy's (transport 'sse').
+// A stored login's token is refreshed before it expires, as on Streamable HTTP: the stream was
+// opened with the first token, and each later POST carries the current one.
 import { randomUUID } from 'node:crypto';
 import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -45,6 +47,11 @@ export class LegacySseProbeWire extends ProbeWire {
   private readonly streams = new Map<string, StreamSession>();
   private lastEndpoint: URL | null = null;
   private nextRequestId = 1;
+  /**
+   * The stored login's `Authorization` for the next request, fetched (and refreshed when due)
+   * before each POST as on Streamable HTTP; every request the SDK's transport makes carries it.
+   */
+  private credential: Record<string, string> = {};
 
   override async post(
     message: Omit<JsonRpcRequest, 'jsonrpc' | 'id'>,
@@ -55,7 +62,15 @@ export class LegacySseProbeWire extends ProbeWire {
       : { jsonrpc: '2.0', id: this.nextRequestId++, ...message };
     assertReadOnly({ httpMethod: 'POST', message: full, holdStream: this.opts.holdStream });
     if (this.opts.signal.aborted) throw new ProbeCancelled();
-    if (full.method === 'initialize' && !send.sessionId) return this.openAndInitialize(full, send);
+    // Before anything is tracked: a login that cannot be refreshed sends nothing (AuthRequiredError).
+    await this.refreshCredential();
+    if (full.method === 'initialize' && !send.sessionId) {
+      const opened = await this.openAndInitialize(full, send);
+      // A stored login's token refused when the stream opens: one more try with a refreshed one.
+      if (opened.httpStatus !== 401 || !this.opts.auth) return opened;
+      await this.refreshCredential();
+      return this.openAndInitialize(full, send);
+    }
     const session = send.sessionId ? this.streams.get(send.sessionId) : undefined;
     if (session === undefined) return this.postOutsideSession(full, send);
     if (session.expired !== null) {
@@ -99,6 +114,19 @@ export class LegacySseProbeWire extends ProbeWire {
     if (session) await this.closeStream(session);
   }
 
+  private async refreshCredential(): Promise<void> {
+    if (this.opts.auth) this.credential = await this.opts.auth.headers();
+  }
+
+  /** `fetch` with the current credential on top of what the transport sends; a 401 makes the next POST refresh. */
+  private fetchWithCredential: typeof fetch = async (input, init) => {
+    const headers = new Headers(init?.headers);
+    for (const [name, value] of Object.entries(this.credential)) headers.set(name, value);
+    const response = await fetch(input, { ...init, headers });
+    if (response.status === 401) this.opts.auth?.rejected();
+    return response;
+  };
+
   /** Closes every stream still open (end of run). */
   async closeAll(): Promise<void> {
     await Promise.all([...this.streams.values()].map((s) => this.closeStream(s)));
@@ -130,7 +158,7 @@ export class LegacySseProbeWire extends ProbeWire {
       requestInit: { headers: { ...this.opts.headers } },
       // Sees every HTTP request the transport makes: the stream's status, and each POST's.
       fetch: async (input, init) => {
-        const response = await fetch(input, init);
+        const response = await this.fetchWithCredential(input, init);
         if (init?.method === 'POST') {
           session.endpoint ??= new URL(String(input instanceof Request ? input.url : input));
           this.lastEndpoint = session.endpoint;
@@ -292,7 +320,7 @@ export class LegacySseProbeWire extends ProbeWire {
     try {
       const res = await request(target, {
         method: 'POST',
-        headers: { ...this.opts.headers, 'content-type': 'application/json' },
+        headers: { ...this.opts.headers, ...this.credential, 'content-type': 'application/json' },
         body: JSON.stringify(message),
         dispatcher: this.opts.dispatcher,
         signal: this.opts.signal,

@@ -14,6 +14,7 @@ import type { Observation } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
 import type { Telemetry } from '../telemetry/setup.js';
 import type { ProbeRunSpan } from '../telemetry/spans.js';
+import { authRefusal } from './authRefusal.js';
 import {
   chooseProbeMode,
   DEFAULT_BISECT_BUDGET,
@@ -24,7 +25,7 @@ import {
   DEFAULT_MODE_WITH_INTERVALS,
   DEFAULT_SEARCH_BUDGET,
 } from './defaults.js';
-import { resolveTransport } from './detectTransport.js';
+import { resolveTransport, TransportDetectionError } from './detectTransport.js';
 import type { LegacySseProbeWire } from './legacySseWire.js';
 import {
   emptyUpstreamResult,
@@ -243,6 +244,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
             url: u.url,
             headers: u.headers,
             auth,
+            loginCommand: u.loginCommand ?? `mcp-session-probe login ${u.id}`,
             timeoutMs: (opts.timeoutSeconds ?? u.timeoutSeconds) * 1000,
             tracker,
             probeRunId: id,
@@ -269,7 +271,10 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
             ).transport;
           } catch (err) {
             if (abort.signal.aborted) throw new ProbeCancelled();
-            result.results[i]!.fatalError = (err as Error).message;
+            const refused = err instanceof TransportDetectionError ? err.refusedStatus : null;
+            result.results[i]!.fatalError = refused
+              ? authRefusal(wireOptions, (err as Error).message)
+              : (err as Error).message;
             return;
           }
           // The legacy wire brings the SDK's SSE client (and its protocol schemas): loaded only
@@ -278,12 +283,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
           let legacy: LegacySseProbeWire | null = null;
           if (transport === 'sse') {
             const { LegacySseProbeWire } = await import('./legacySseWire.js');
-            // The legacy wire sends the token it starts with (no refresh on HTTP+SSE).
-            legacy = new LegacySseProbeWire({
-              ...wireOptions,
-              auth: null,
-              headers: { ...u.headers, ...credentialHeaders },
-            });
+            legacy = new LegacySseProbeWire(wireOptions);
             result.results[i]!.warnings.push(STREAM_LIFETIME_NOTE);
           }
           const wire = legacy ?? new ProbeWire(wireOptions);

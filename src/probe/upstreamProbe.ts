@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthRequiredError } from '../auth/provider.js';
 import type { ProbeMode } from '../config/schema.js';
+import { authRefusal } from './authRefusal.js';
 import {
   type Checkpoint,
   type KeepaliveResult,
@@ -113,7 +114,8 @@ async function baseline(o: ProbeUpstreamOptions, sessionful: (yes: boolean) => v
   }
   if (opened.failure?.step === 'initialize' || !opened.session) {
     const e = opened.init;
-    result.fatalError = `initialize failed: ${e.outcome}${e.httpStatus ? ` (HTTP ${e.httpStatus})` : ''}${e.errorMessage ? `: ${e.errorMessage}` : ''}${e.outcome === 'auth' ? '; check the upstream headers (Authorization) in the config' : ''}`;
+    const refusal = `initialize failed: ${e.outcome}${e.httpStatus ? ` (HTTP ${e.httpStatus})` : ''}${e.errorMessage ? `: ${e.errorMessage}` : ''}`;
+    result.fatalError = e.outcome === 'auth' ? authRefusal(wire.opts, refusal) : refusal;
     return;
   }
   // Only a handshake that succeeded has an init time: a refused connection is not a fast server.

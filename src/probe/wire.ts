@@ -6,6 +6,7 @@ import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type Dispatcher, request, errors as undiciErrors } from 'undici';
 import type { RequestAuthorizer } from '../auth/authorizer.js';
+import { insufficientScope } from '../auth/challenge.js';
 import { firstHeader } from '../proxy/headers.js';
 import { redactText } from '../security/redact.js';
 import { readRequestEnvelope, readResponseEnvelope, readResponseEnvelopeBytes } from '../sessions/jsonrpc.js';
@@ -28,6 +29,8 @@ export interface ProbeWireOptions {
   headers: Readonly<Record<string, string>>;
   /** OAuth: adds a fresh `Authorization` to every request (refreshing first when due). */
   auth?: RequestAuthorizer | null;
+  /** What a person runs to log in (`mcp-session-probe login linear`), named when the upstream asks for it. */
+  loginCommand?: string;
   timeoutMs: number;
   tracker: SessionTracker;
   probeRunId: string;
@@ -139,6 +142,20 @@ export class ProbeWire {
     message: JsonRpcRequest | null,
     send: SendOptions,
   ): Promise<ExchangeResult> {
+    const first = await this.sendOnce(method, message, send);
+    // A stored login's token refused at `initialize` (revoked, or the clocks disagree): the 401
+    // marked it stale, so one more try goes with a refreshed one. A 401 after that is the
+    // login's problem, which the caller reports as auth_required.
+    if (first.httpStatus === 401 && this.opts.auth && message?.method === 'initialize')
+      return this.sendOnce(method, message, send);
+    return first;
+  }
+
+  private async sendOnce(
+    method: 'POST' | 'DELETE',
+    message: JsonRpcRequest | null,
+    send: SendOptions,
+  ): Promise<ExchangeResult> {
     assertReadOnly({ httpMethod: method, message, holdStream: this.opts.holdStream });
     if (this.opts.signal.aborted) throw new ProbeCancelled();
     const body = message ? JSON.stringify(message) : null;
@@ -149,6 +166,7 @@ export class ProbeWire {
     let issuedSessionId: string | null = null;
     let result: Record<string, unknown> | null = null;
     let errorText: string | null = null;
+    let missingScope: string | null = null;
     try {
       const res = await request(this.opts.url, {
         method,
@@ -163,6 +181,8 @@ export class ProbeWire {
       handle.headers(res.statusCode, issuedSessionId);
       // The token was refused: the next request refreshes first (this answer stays an `auth` outcome).
       if (res.statusCode === 401) this.opts.auth?.rejected();
+      if (this.opts.auth)
+        missingScope = insufficientScope(res.statusCode, firstHeader(res.headers['www-authenticate']));
       const contentType = firstHeader(res.headers['content-type']) ?? '';
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       const wantedId = message?.id === undefined ? null : String(message.id);
@@ -198,6 +218,11 @@ export class ProbeWire {
           : redactText(describeError(err)),
       });
     }
+    // Only a new login, in a browser, can widen a grant: the probe of this upstream ends here.
+    if (missingScope !== null && this.opts.auth)
+      throw this.opts.auth.refused(
+        `${message?.method ?? method} needs ${missingScope ? `scope "${missingScope}"` : 'more scope'}, which the stored login was not granted (HTTP 403 insufficient_scope)`,
+      );
     return exchangeResultOf(handle.record, result, issuedSessionId);
   }
 
