@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatReport } from '../src/commands/report.js';
 import { type OAuthFixture, startOAuthFixture } from './fixtures/oauthServer.js';
 import { initializeSession, postJsonRpc, toolsListMessage } from './fixtures/upstreams.js';
 import { sleep, startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
@@ -74,6 +75,10 @@ describe('passive credential lifetime through the proxy', () => {
     const report = await api('/api/report');
     const reason: string = report.upstreams[0].recommendation.reason;
     expect(reason).toContain('credential expiry, not session expiry');
+    // `mcp-session-probe report` prints the same report, the credential window included.
+    expect(formatReport(report)).toMatch(
+      /credential lifetime: \(\d+(\.\d+)?, \d+(\.\d+)?\] s from 2 credentials/,
+    );
     const page = await fetch(`${proxy.url}/`).then((r) => r.text());
     expect(page).toContain('credential: (');
 

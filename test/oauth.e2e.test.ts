@@ -2,7 +2,7 @@
 // seconds: `login --url` through a "browser" (curl following the redirects), `auth status`,
 // a probe that outlives its token and refreshes, a revoked refresh token that ends in
 // auth_required with the login hint, and no token anywhere but the token store.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -161,4 +161,77 @@ describe('OAuth: login, headless refresh, auth_required', () => {
     expect(fixture.counts.refreshGrants).toBe(1);
     expect(a.authorization).toBe(b.authorization);
   }, 30_000);
+});
+
+describe('OAuth: what the probe does when the upstream refuses it', () => {
+  const probeOnce = async (args: string[]) => {
+    const output = join(dir, `result-${Math.random().toString(36).slice(2)}.json`);
+    const probe = await run(probeCommand, [...args, '--db', join(dir, 'p.db'), '--output', output]);
+    return { probe, r: (JSON.parse(readFileSync(output, 'utf8')) as ProbeResult).results[0]! };
+  };
+
+  it('a 401 to initialize says to log in; a login whose access token was revoked is refreshed and the probe goes on', async () => {
+    fixture = await startOAuthFixture({ tokenLifetimeSeconds: 30 });
+    const before = await probeOnce(['--url', fixture.url, '--intervals', '0.3']);
+    expect(before.r.fatalError).toMatch(
+      /^auth_required: the upstream asks for authorization \(initialize failed: auth \(HTTP 401\).*\); run: mcp-session-probe login --url http:\/\/127\.0\.0\.1:\d+\/mcp$/,
+    );
+    expect(before.r.fatalError).not.toContain('headers');
+
+    expect((await run(loginCommand, ['--url', fixture.url, '--timeout', '20'])).code).toBe(0);
+    fixture.revokeAccessTokens(); // the stored token still looks valid for 30 s
+    const after = await probeOnce(['--url', fixture.url, '--intervals', '0.3']);
+    expect(after.r.fatalError).toBeNull();
+    expect(after.r.checkpoints.map((c) => c.success)).toEqual([true]);
+    expect(fixture.counts.refreshGrants).toBe(1);
+  }, 60_000);
+
+  it('403 insufficient_scope ends the probe as auth_required; logging in again steps up to the wider scope', async () => {
+    fixture = await startOAuthFixture({ tokenLifetimeSeconds: 30 });
+    expect((await run(loginCommand, ['--url', fixture.url, '--timeout', '20'])).code).toBe(0);
+    fixture.requireScope('mcp:extra');
+    const { r } = await probeOnce(['--url', fixture.url, '--intervals', '0.3']);
+    expect(r.fatalError).toMatch(
+      /^auth_required: \S+ needs scope "mcp:extra", which the stored login was not granted \(HTTP 403 insufficient_scope\); run: mcp-session-probe login --url /,
+    );
+    expect(r.credential?.authRequired).toBe(r.fatalError);
+
+    // The login's own tools/list meets the same 403 and asks again with the scope added.
+    const again = await run(loginCommand, ['--url', fixture.url, '--timeout', '20']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(fixture.requestedScopes.at(-1)).toBe('mcp:extra');
+    const status = JSON.parse((await run(authCommand, ['status', '--json'])).stdout).logins[0];
+    expect(status.scope).toBe('mcp:extra');
+  }, 60_000);
+
+  it('legacy HTTP+SSE: a probe longer than the token lives refreshes it for every POST and finishes', async () => {
+    fixture = await startOAuthFixture({ tokenLifetimeSeconds: 2, legacySse: true });
+    const config = join(dir, 'config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        upstreams: [{ id: 'legacy', url: fixture.url, transport: 'sse', auth: { type: 'oauth' } }],
+      }),
+    );
+    const login = await run(loginCommand, ['legacy', '--config', config, '--timeout', '20']);
+    expect(login.code, login.stderr).toBe(0);
+    const { probe, r } = await probeOnce(['--config', config, '--intervals', '1,3']);
+    expect(probe.code, probe.stderr).toBe(0);
+    expect(r.fatalError).toBeNull();
+    expect(r.checkpoints.map((c) => [c.idleSecondsTarget, c.success])).toEqual([
+      [1, true],
+      [3, true],
+    ]);
+    expect(r.credential?.refreshes).toBeGreaterThanOrEqual(1);
+    expect(fixture.counts.refreshGrants).toBeGreaterThanOrEqual(1);
+    // No token in the result, the database or the output.
+    const credentials = join(process.env.MCP_PROBE_HOME!, 'credentials');
+    const files = everyFile(dir).filter((f) => !f.startsWith(credentials));
+    const haystack = [
+      probe.stdout,
+      probe.stderr,
+      ...files.map((f) => readFileSync(f).toString('latin1')),
+    ].join('\n');
+    for (const token of fixture.issued) expect(haystack.includes(token)).toBe(false);
+  }, 60_000);
 });

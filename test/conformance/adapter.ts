@@ -6,9 +6,17 @@
 // authorization server approves at once and redirects to our loopback listener), then
 // `probe --url URL`; clients the suite pre-registers go through a config file, as a user would
 // write one.
+//
+// The suite also checks a client that acts: `auth/scope-step-up` refuses only `tools/call`
+// (403 insufficient_scope) and expects a second authorization with the wider scope. The prober
+// never acts (src/probe/readOnly.ts), so after the probe the adapter plays the agent itself: it
+// calls the first listed tool through the project's login code (src/auth/login.ts, continuing
+// the stored login), which steps up in the browser as it would for a probe's own requests.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { login } from '../../src/auth/login.js';
+import { canonicalServerUrl, TokenStore } from '../../src/auth/tokenStore.js';
 import { loginCommand } from '../../src/commands/auth.js';
 import { probeCommand } from '../../src/commands/probe.js';
 
@@ -37,6 +45,28 @@ function writeConfig(auth: Record<string, unknown>): string {
   return config;
 }
 
+/** An agent's turn after the probe: the first tool called with the stored login, stepping up if refused for scope. */
+async function act(): Promise<void> {
+  const store = new TokenStore(home);
+  const serverUrl = canonicalServerUrl(url);
+  const stored = await store.find(serverUrl);
+  if (!stored) throw new Error('no stored login to act with');
+  await login({
+    store,
+    serverUrl,
+    upstream: stored.grant.upstream,
+    grant: stored.grant,
+    clientMetadataUrl: CLIENT_METADATA_URL,
+    say: (line) => process.stderr.write(`${line}\n`),
+    timeoutMs: 20_000,
+    loginCommand: `mcp-session-probe login --url ${serverUrl}`,
+    use: async (client) => {
+      const [tool] = (await client.listTools()).tools;
+      if (tool) await client.callTool({ name: tool.name, arguments: {} });
+    },
+  });
+}
+
 let exitCode = 0;
 try {
   if (scenario.includes('client-credentials')) {
@@ -59,9 +89,11 @@ try {
     });
     await run(loginCommand, ['conformance', '--config', config, '--timeout', '20']);
     await run(probeCommand, ['--config', config, ...probeArgs]);
+    await act();
   } else {
     await run(loginCommand, ['--url', url, '--client-metadata-url', CLIENT_METADATA_URL, '--timeout', '20']);
     await run(probeCommand, ['--url', url, ...probeArgs]);
+    await act();
   }
 } catch (err) {
   process.stderr.write(`adapter: ${(err as Error).message}\n`);

@@ -38,12 +38,13 @@ const EVERY = [
   'auth/client-credentials-basic',
 ];
 /** One per path through the client: PRM + dynamic registration, CIMD, scope from the challenge,
- * pre-registration from the config, the 2025-03-26 fallback without metadata, private_key_jwt
- * client credentials from the config. */
+ * step-up on 403 insufficient_scope, pre-registration from the config, the 2025-03-26 fallback
+ * without metadata, private_key_jwt client credentials from the config. */
 const PATHS = [
   'auth/metadata-default',
   'auth/basic-cimd',
   'auth/scope-from-www-authenticate',
+  'auth/scope-step-up',
   'auth/pre-registration',
   'auth/2025-03-26-oauth-endpoint-fallback',
   'auth/client-credentials-jwt',
