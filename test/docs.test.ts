@@ -10,14 +10,36 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
+/** Every file below `dir` (relative to the root), for a copy without git. */
+function walk(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
+
 /** Tracked text files (and new ones not yet committed), this file excepted. */
 function repositoryFiles(): string[] {
-  const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  return out
-    .split('\n')
+  let listed: string[];
+  try {
+    listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).split('\n');
+  } catch {
+    // An unpacked archive: the project's own folders and top-level files.
+    const top = readdirSync(ROOT, { withFileTypes: true });
+    listed = [
+      ...top.filter((e) => e.isFile()).map((e) => e.name),
+      ...['src', 'test', 'docs', 'bench', 'scripts', 'examples', '.ci'].flatMap((d) => {
+        try {
+          return walk(d);
+        } catch {
+          return [];
+        }
+      }),
+    ];
+  }
+  return listed
     .filter(Boolean)
     .filter((f) => f !== 'test/docs.test.ts' && f !== 'package-lock.json')
     .filter((f) => /\.(ts|tsx|mts|mjs|js|json|md|yaml|yml|sh|toml)$|Dockerfile$|\/run$/.test(f));
