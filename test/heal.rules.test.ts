@@ -1,7 +1,8 @@
 /**
  * Heal mode's safety rules against a scripted upstream (node:http, free port): a heal that fails
  * returns the original answer; a request is replayed at most once; concurrent requests that meet
- * one expiry share one heal.
+ * one expiry share one heal; an agent's GET stream outlives the upstream's and goes on from a
+ * replacement session.
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openEventStream } from './fixtures/upstreams.js';
 import { startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
 
 interface Script {
@@ -17,10 +19,12 @@ interface Script {
   initialize(n: number): string | number;
   /** Whether a request on `sessionId` is answered (else 404 "Session not found"); `initialized` always is. */
   alive(sessionId: string): boolean;
+  /** The body of a GET stream on a live session, which then ends (default: one comment naming the session). */
+  stream?(sessionId: string): string;
 }
 
 function scriptedUpstream(script: Script) {
-  const seen: { method: string; sessionId: string | null }[] = [];
+  const seen: { method: string; sessionId: string | null; lastEventId?: string }[] = [];
   let inits = 0;
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -28,7 +32,8 @@ function scriptedUpstream(script: Script) {
     req.on('end', () => {
       const msg = JSON.parse(body || '{}') as { id?: unknown; method?: string };
       const sessionId = (req.headers['mcp-session-id'] as string | undefined) ?? null;
-      seen.push({ method: msg.method ?? req.method!, sessionId });
+      const lastEventId = req.headers['last-event-id'] as string | undefined;
+      seen.push({ method: msg.method ?? req.method!, sessionId, ...(lastEventId ? { lastEventId } : {}) });
       if (msg.method === 'initialize') {
         const answer = script.initialize(inits++);
         if (typeof answer === 'number') {
@@ -50,7 +55,7 @@ function scriptedUpstream(script: Script) {
       }
       if (req.method === 'GET' && sessionId && script.alive(sessionId)) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': sessionId });
-        res.end(`: stream on ${sessionId}\n\n`);
+        res.end(script.stream?.(sessionId) ?? `: stream on ${sessionId}\n\n`);
         return;
       }
       if (msg.method === 'notifications/initialized' && sessionId) {
@@ -123,10 +128,10 @@ describe('heal mode rules (scripted upstream)', () => {
     upstream = null;
   });
 
-  async function setUp(script: Script): Promise<string> {
+  async function setUp(script: Script, heal = true): Promise<string> {
     upstream = scriptedUpstream(script);
     const url = await upstream.start();
-    proxy = await startTestProxy([upstreamConfig('s', url, { heal: true, timeoutSeconds: 5 })]);
+    proxy = await startTestProxy([upstreamConfig('s', url, { heal, timeoutSeconds: 5 })]);
     return proxy.mcpUrl('s');
   }
 
@@ -149,15 +154,109 @@ describe('heal mode rules (scripted upstream)', () => {
   });
 
   it('heals a standalone GET stream opened on an expired session: the stream comes from the replacement', async () => {
-    const url = await setUp({ initialize: (n) => `s${n}`, alive: (id) => id !== 's0' });
+    const url = await setUp({
+      initialize: (n) => `s${n}`,
+      alive: (id) => id !== 's0',
+      stream: (id) => `data: {"jsonrpc":"2.0","method":"notifications/message","params":{"on":"${id}"}}\n\n`,
+    });
+    const opened = await call(url, 'initialize', null);
+    const stream = await openEventStream(url, {
+      sessionId: opened.sessionId!,
+      headers: { 'last-event-id': 'an-event-of-s0' },
+    });
+    try {
+      expect(stream.status).toBe(200);
+      expect(stream.headers.get('mcp-session-id')).toBe(opened.sessionId);
+      expect((await stream.nextEvent()).data).toContain('"on":"s1"');
+    } finally {
+      stream.close();
+    }
+    // The agent's Last-Event-ID named an event of s0: it is not sent to the replacement.
+    const gets = upstream!.seen.filter((s) => s.method === 'GET');
+    expect(gets.slice(0, 2)).toEqual([
+      { method: 'GET', sessionId: 's0', lastEventId: 'an-event-of-s0' },
+      { method: 'GET', sessionId: 's1' },
+    ]);
+  });
+
+  it("keeps the agent's GET stream open when the upstream's ends, and splices in the next one from a replacement session", async () => {
+    let streams = 0;
+    const url = await setUp({
+      initialize: (n) => `s${n}`,
+      // s0 dies with its first stream (an upstream restart); s1 lives.
+      alive: (id) => id !== 's0' || streams === 0,
+      stream: (id) => {
+        streams++;
+        // s0's stream breaks off in the middle of an event.
+        return id === 's0'
+          ? 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"on":"s0"}}\n\ndata: {"jsonrpc":"2.0","meth'
+          : `data: {"jsonrpc":"2.0","method":"notifications/message","params":{"on":"${id}"}}\n\n`;
+      },
+    });
+    const opened = await call(url, 'initialize', null);
+    const stream = await openEventStream(url, { sessionId: opened.sessionId! });
+    try {
+      expect(stream.status).toBe(200);
+      await stream.nextEvent((e) => e.data.includes('"on":"s1"'));
+      const data = stream.events.map((e) => e.data);
+      // The first event, the one cut off (closed by the proxy, unparseable), then s1's whole.
+      expect(data[0]).toContain('"on":"s0"');
+      expect(JSON.parse(data[2]!)).toMatchObject({ params: { on: 's1' } });
+    } finally {
+      stream.close();
+    }
+    const gets = upstream!.seen.filter((s) => s.method === 'GET').map((s) => s.sessionId);
+    expect(gets.slice(0, 3)).toEqual(['s0', 's0', 's1']);
+    await proxy!.flush();
+    const expirations = (await (await fetch(`${proxy!.url}/api/expirations?upstream=s`)).json()) as {
+      healed: boolean;
+    }[];
+    expect(expirations.filter((e) => e.healed)).toHaveLength(1);
+  });
+
+  it('reopens a stream the upstream ended on a live session there, resuming after the last event', async () => {
+    let n = 0;
+    const url = await setUp({
+      initialize: (i) => `s${i}`,
+      alive: () => true,
+      stream: () =>
+        `id: e${++n}\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"n":${n}}}\n\n`,
+    });
+    const opened = await call(url, 'initialize', null);
+    const stream = await openEventStream(url, { sessionId: opened.sessionId! });
+    try {
+      await stream.nextEvent((e) => e.id === 'e2');
+    } finally {
+      stream.close();
+    }
+    const gets = upstream!.seen.filter((s) => s.method === 'GET');
+    expect(gets.slice(0, 2)).toEqual([
+      { method: 'GET', sessionId: 's0' },
+      { method: 'GET', sessionId: 's0', lastEventId: 'e1' },
+    ]);
+    expect(upstream!.seen.filter((s) => s.method === 'initialize')).toHaveLength(1);
+  });
+
+  it('reopens no stream of a session the agent ended (DELETE), and opens no replacement for it', async () => {
+    const deleted = () => upstream!.seen.some((s) => s.method === 'DELETE');
+    const url = await setUp({ initialize: (n) => `s${n}`, alive: () => !deleted() });
+    const opened = await call(url, 'initialize', null);
+    const stream = await openEventStream(url, { sessionId: opened.sessionId! });
+    expect(stream.status).toBe(200);
+    const del = await fetch(url, { method: 'DELETE', headers: { 'mcp-session-id': opened.sessionId! } });
+    await del.arrayBuffer();
+    await stream.ended;
+    expect(upstream!.seen.filter((s) => s.method === 'initialize')).toHaveLength(1);
+  });
+
+  it("ends the agent's GET stream with the upstream's when heal mode is off", async () => {
+    const url = await setUp({ initialize: (n) => `s${n}`, alive: () => true }, false);
     const opened = await call(url, 'initialize', null);
     const res = await fetch(url, {
       headers: { accept: 'text/event-stream', 'mcp-session-id': opened.sessionId! },
     });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('mcp-session-id')).toBe(opened.sessionId);
-    expect(await res.text()).toContain('stream on s1');
-    expect(upstream!.seen.filter((s) => s.method === 'GET').map((s) => s.sessionId)).toEqual(['s0', 's1']);
+    expect(await res.text()).toBe(': stream on s0\n\n');
+    expect(upstream!.seen.filter((s) => s.method === 'GET')).toHaveLength(1);
   });
 
   it('heals once for concurrent requests that meet the same expiry, and sends them all to the new session', async () => {

@@ -48,6 +48,8 @@ export class Healer {
   private readonly sealer: SessionSealer;
   private readonly enabled: Set<string>;
   private readonly current = new Map<string, string>();
+  /** Sessions the agent ended (DELETE), so that no stream of theirs is reopened (bounded like `current`). */
+  private readonly ended = new Set<string>();
   private readonly inFlight = new Map<string, Promise<HealOutcome>>();
   private readonly maxSessions: number;
   private readonly counts = new Map<string, { healed: number; failed: number }>();
@@ -96,9 +98,19 @@ export class Healer {
     return this.sealer.seal({ upstream, upstreamSessionId, initializeParams: JSON.stringify(params) });
   }
 
-  /** The agent ended its session (DELETE): forget its replacement. */
+  /** The agent ended its session (DELETE): forget its replacement, and reopen none of its streams. */
   forget(downstreamId: string): void {
     this.current.delete(downstreamId);
+    this.ended.add(downstreamId);
+    if (this.ended.size > this.maxSessions) {
+      const oldest = this.ended.values().next().value;
+      if (oldest !== undefined) this.ended.delete(oldest);
+    }
+  }
+
+  /** Whether the agent ended this session here (its GET stream then ends with the upstream's). */
+  hasEnded(downstreamId: string): boolean {
+    return this.ended.has(downstreamId);
   }
 
   /**

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { CredentialWatch, WatchedCredential } from '../auth/credentialWatch.js';
 import type { HealedSessionRef, Healer } from '../heal/healer.js';
 import type { InitializeAnswer } from '../heal/reinitialize.js';
+import { ReopenSchedule } from '../heal/streamReopen.js';
 import type { Logger } from '../log.js';
 import { redactText } from '../security/redact.js';
 import { classifyOutcome } from '../sessions/classify.js';
@@ -10,6 +11,7 @@ import { type RequestEnvelope, readRequestEnvelope, readResponseEnvelope } from 
 import type { ExchangeHandle, SessionTracker } from '../sessions/tracker.js';
 import { injectMetaTraceparent } from '../telemetry/traceContext.js';
 import { RETRY_AFTER_SECONDS } from './admission.js';
+import { AgentStream } from './agentStream.js';
 import { type BodyObserver, bodyKindFor, createBodyObserver } from './bodyObserver.js';
 import { jsonRpcIdFrom, PROXY_ERROR, sendJsonRpcError } from './errors.js';
 import {
@@ -111,6 +113,11 @@ export async function forwardStreamableHttp(
   }
   // GET opens a long-lived stream: it has a pool of its own and is not request traffic.
   const isStream = method === 'GET';
+  // On a healing session the agent's stream outlives the upstream's (agentStream.ts).
+  const stream =
+    isStream && heal?.ref
+      ? agentStreamFor(res, upstream, ctx, fwd, req.socket.remoteAddress, clientQuery, heal.ref.downstreamId)
+      : null;
   if (!isStream && !upstream.admission.tryEnter()) {
     release();
     rejectOverloaded(res, upstream);
@@ -129,6 +136,7 @@ export async function forwardStreamableHttp(
       ctx,
       !isStream,
       heal,
+      stream,
     );
   } catch (err) {
     // A bug before the relay took the request over: give back what it held, or every later
@@ -149,6 +157,62 @@ export function rejectOverloaded(res: ServerResponse, upstream: ResolvedUpstream
     null,
     { 'retry-after': String(RETRY_AFTER_SECONDS) },
   );
+}
+
+/**
+ * The agent's GET stream on a healing session. When its upstream stream ends or breaks, the next
+ * one is opened on the session the agent's id maps to by then: a session error there is healed
+ * like any request's, and the new stream's events follow the old one's on the agent's response.
+ */
+function agentStreamFor(
+  res: ServerResponse,
+  upstream: ResolvedUpstream,
+  ctx: ForwardContext,
+  fwd: ForwardedRequestHeaders,
+  remoteAddress: string | undefined,
+  clientQuery: string,
+  downstreamId: string,
+): AgentStream {
+  // A copy of the client's headers as they came (the first forward appends telemetry's to its
+  // own list); its Last-Event-ID named an event of the stream that is over.
+  const base = withoutHeader(fwd.headers, 'last-event-id');
+  const schedule = new ReopenSchedule({ budgetMs: upstream.timeoutMs });
+  return new AgentStream(res, schedule, (stream) => {
+    try {
+      const healer = ctx.healer;
+      const ref = healer && !healer.hasEnded(downstreamId) ? healer.resolve(upstream.id, downstreamId) : null;
+      if (ref === null) {
+        res.end();
+        return;
+      }
+      // On the same session, the upstream resumes after the last event the agent got.
+      const resume = stream.lastEventIdOn(ref.upstreamSessionId);
+      const headers = replaceHeaders(
+        base,
+        resume === null
+          ? ['mcp-session-id', ref.upstreamSessionId]
+          : ['mcp-session-id', ref.upstreamSessionId, 'last-event-id', resume],
+      );
+      forwardRequest(
+        'GET',
+        { ...fwd, headers, sessionId: ref.upstreamSessionId },
+        null,
+        NOTHING_HELD,
+        remoteAddress,
+        res,
+        upstream,
+        clientQuery,
+        ctx,
+        false,
+        { ref, replayed: false },
+        stream,
+      );
+    } catch (err) {
+      // Called from a timer: a bug here must end this stream, never the process.
+      ctx.logger.warn('reopening a stream failed; the agent reconnects', { upstream: upstream.id, err });
+      res.destroy();
+    }
+  });
 }
 
 /** Null when the upstream does not heal; else the agent's healable session, if it names one. */
@@ -175,6 +239,7 @@ function forwardRequest(
   ctx: ForwardContext,
   admitted: boolean,
   heal: HealState | null,
+  stream: AgentStream | null = null,
 ): void {
   let body = requestBody;
   const envelope = body === null ? EMPTY_ENVELOPE : readRequestEnvelopeBounded(body);
@@ -189,6 +254,8 @@ function forwardRequest(
   });
   const extra = ctx.extraRequestHeaders?.(handle, fwd.traceparent);
   let headers = fwd.headers;
+  // A replay adds telemetry's headers to the client's own again, so it keeps them as they came.
+  const clientHeaders = heal !== null && extra ? headers.slice() : headers;
   if (extra) {
     // The header list is ours: append in place unless the client sent a header being replaced.
     if (extra.length === 2 && extra[0] === 'traceparent' && fwd.traceparent === null)
@@ -199,7 +266,9 @@ function forwardRequest(
 
   const path = upstreamPathFor(upstream, clientQuery);
   const replay: ReplayInfo | null =
-    heal === null ? null : { heal, fwd: { ...fwd, headers }, remoteAddress, clientQuery, path };
+    heal === null
+      ? null
+      : { heal, fwd: { ...fwd, headers: clientHeaders }, remoteAddress, clientQuery, path };
   const relay = new UpstreamRelay(
     res,
     upstream,
@@ -211,6 +280,7 @@ function forwardRequest(
     releaseBody,
     admitted,
     replay,
+    stream,
   );
   if (fwd.authorization !== null && ctx.credentialWatch)
     relay.credential = ctx.credentialWatch.seen(upstream.id, fwd.authorization);
@@ -236,7 +306,7 @@ type Finish = Parameters<ExchangeHandle['finish']>[0];
 /** What a relay on a heal-mode upstream needs to heal and replay its request. */
 interface ReplayInfo {
   heal: HealState;
-  /** The request as it was forwarded (headers after telemetry's additions). */
+  /** The request as it was forwarded (the client's headers, before telemetry's additions). */
   fwd: ForwardedRequestHeaders;
   remoteAddress: string | undefined;
   clientQuery: string;
@@ -296,8 +366,19 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     private readonly admitted: boolean,
     /** Heal mode: set on upstreams with `heal: true`. */
     private readonly replay: ReplayInfo | null,
+    /** Heal mode: the agent's GET stream this upstream stream feeds (agentStream.ts). */
+    private readonly stream: AgentStream | null,
   ) {
     this.deadline = setTimeout(this.onDeadline, upstream.timeoutMs);
+    this.splice = stream?.started === true;
+  }
+
+  /** The agent's stream is already open: this upstream stream's events are spliced into it. */
+  private readonly splice: boolean;
+
+  /** The agent's stream goes on after this upstream stream (it has begun and the agent still reads it). */
+  private get streamGoesOn(): boolean {
+    return this.stream?.started === true && !this.clientGone;
   }
 
   private clearDeadline(): void {
@@ -326,6 +407,11 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     if (this.relayed || this.upstreamDone || this.clientGone) return;
     this.answered = true;
     this.abortUpstream?.(new UpstreamDeadline());
+    if (this.splice) {
+      this.finish(failureFinish(new UpstreamDeadline()));
+      this.stream!.continue();
+      return;
+    }
     this.answerFailure(new UpstreamDeadline());
   };
 
@@ -374,6 +460,7 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.observer = createBodyObserver(bodyKindFor(statusCode, relayed.contentType), handle);
     this.relayed = true;
     this.sse = relayed.contentType?.startsWith('text/event-stream') === true;
+    if (this.splice) return this.spliceHeaders(statusCode);
     // The client-side framing is ours: a length only when undici's parser framed the answer by
     // one (it then delivers exactly that many bytes or fails), else Node chunks it.
     const headers = relayed.headers;
@@ -390,6 +477,10 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     }
     if (this.sse) this.cork();
     res.writeHead(statusCode, headers);
+    if (this.stream !== null && statusCode >= 200 && statusCode < 300 && this.sse) {
+      this.stream.started = true;
+      this.stream.opened(this.handle.begin.sessionId);
+    }
     if (this.method === 'GET' && ctx.openStreams) {
       const streams = ctx.openStreams;
       streams.add(res);
@@ -406,11 +497,16 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
       this.observer.push(chunk);
       held.chunks.push(chunk);
       held.bytes += chunk.length;
-      if (held.bytes > MAX_HELD_BYTES) this.releaseHeld();
+      if (held.bytes > MAX_HELD_BYTES) {
+        // Never sent into a stream the agent already reads: only its start is kept, to classify.
+        if (this.splice) held.chunks.pop();
+        else this.releaseHeld();
+      }
       return true;
     }
     if (this.sse) this.cork();
     const ok = this.res.write(chunk);
+    this.stream?.sent(chunk);
     this.observer.push(chunk);
     // Backpressure: a slow client pauses the upstream body until its socket drains.
     if (!ok) this.res.once('drain', this.onDrain);
@@ -421,11 +517,23 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.upstreamDone = true;
     const held = this.held;
     if (held !== null) {
-      if (this.isSessionError(held)) {
+      if (this.mayHeal(held)) {
         void this.healAndReplay();
         return;
       }
+      if (this.splice) {
+        // Not a stream and not healed: the agent's stream waits for the next attempt.
+        this.held = null;
+        this.finish({ errorText: safeEnd(this.observer) });
+        this.stream!.continue();
+        return;
+      }
       this.releaseHeld();
+    }
+    if (this.streamGoesOn) {
+      this.finish({ errorText: safeEnd(this.observer) });
+      this.stream!.continue();
+      return;
     }
     this.res.end();
     this.finish({ errorText: safeEnd(this.observer) });
@@ -437,6 +545,16 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
     if (this.clientGone || this.answered) return;
     // A held answer broke before the proxy sent any of it: the client gets the proxy's 502.
     this.held = null;
+    if (this.splice || (this.relayed && this.streamGoesOn)) {
+      // The agent's stream stays open; the next upstream stream follows (an upstream restarting
+      // refuses connections for a while, and the schedule waits it out).
+      safeEnd(this.observer);
+      this.finish(
+        this.relayed ? { aborted: true, errorText: describeUpstreamError(err).message } : failureFinish(err),
+      );
+      this.stream!.continue();
+      return;
+    }
     if (this.relayed) {
       // The answer had started: the client sees the stream break, as it would have directly.
       safeEnd(this.observer);
@@ -450,7 +568,7 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   /** No answer from the upstream: a 504 or 502 from the proxy, recorded as such. */
   private answerFailure(err: Error): void {
     const { timedOut, message } = describeUpstreamError(err);
-    this.finish({ timedOut, connectionFailed: !timedOut, errorText: message });
+    this.finish(failureFinish(err));
     const upstream = this.upstream;
     const id = jsonRpcIdFrom(this.envelope.id, this.body);
     if (timedOut) {
@@ -491,14 +609,40 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   }
 
   private shouldHold(status: number): boolean {
+    return (
+      this.canHeal() && (this.method === 'POST' || this.method === 'GET') && MAY_BE_SESSION_ERROR.has(status)
+    );
+  }
+
+  /** A request on a sealed session the agent has not ended, not yet replayed. */
+  private canHeal(): boolean {
     const replay = this.replay;
     return (
       replay !== null &&
       replay.heal.ref !== null &&
       !replay.heal.replayed &&
-      (this.method === 'POST' || this.method === 'GET') &&
-      MAY_BE_SESSION_ERROR.has(status)
+      this.ctx.healer?.hasEnded(replay.heal.ref.downstreamId) === false
     );
+  }
+
+  /** A held answer that heal mode replaces: a session error, and for a reopened stream the run's one heal. */
+  private mayHeal(held: HeldAnswer): boolean {
+    if (!this.canHeal() || !this.isSessionError(held)) return false;
+    return !this.splice || this.stream!.schedule.mayHeal();
+  }
+
+  /**
+   * A reopened upstream stream's headers, kept from the agent, whose stream began long ago: a
+   * stream is spliced in; anything else is held (a session error heals, the rest is dropped).
+   */
+  private spliceHeaders(status: number): boolean {
+    if (status >= 200 && status < 300 && this.sse) {
+      this.stream!.opened(this.handle.begin.sessionId);
+      return true;
+    }
+    this.relayed = false;
+    this.held = { status, headers: [], chunks: [], bytes: 0 };
+    return true;
   }
 
   /** The held answer is a session error (the classifier's own rule, as the tracker will record it). */
@@ -550,7 +694,7 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
       observeInitialize: (body) => this.observeHealInitialize(body),
     });
     // The agent left while the heal ran (its socket's close found the upstream answer complete).
-    if (this.clientGone || this.res.destroyed) {
+    if (this.clientGone || this.res.destroyed || this.res.writableEnded) {
       this.held = null;
       this.finish({ clientAborted: true, errorText: safeEnd(this.observer) });
       return;
@@ -560,16 +704,27 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
         upstream: this.upstream.id,
         reason: outcome.reason,
       });
+      if (this.splice) {
+        // The agent's stream is open: it waits for the next attempt (the upstream may be starting).
+        this.held = null;
+        this.finish({ errorText: safeEnd(this.observer) });
+        this.stream!.continue();
+        return;
+      }
       this.releaseHeld();
       this.res.end();
       this.finish({ errorText: safeEnd(this.observer) });
       return;
     }
     this.held = null;
+    if (this.splice) this.stream!.schedule.healed();
     this.finish({ errorText: safeEnd(this.observer), healed: { latencyMs: outcome.latencyMs } }, true);
+    // A GET's Last-Event-ID named an event of the expired session, which the new one never sent.
+    const base =
+      this.method === 'GET' ? withoutHeader(replay.fwd.headers, 'last-event-id') : replay.fwd.headers;
     const fwd: ForwardedRequestHeaders = {
       ...replay.fwd,
-      headers: replaceHeaders(replay.fwd.headers, ['mcp-session-id', outcome.upstreamSessionId]),
+      headers: replaceHeaders(base, ['mcp-session-id', outcome.upstreamSessionId]),
       sessionId: outcome.upstreamSessionId,
     };
     forwardRequest(
@@ -584,6 +739,7 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
       this.ctx,
       false,
       { ref: { ...ref, upstreamSessionId: outcome.upstreamSessionId }, replayed: true },
+      this.stream,
     );
   }
 
@@ -616,6 +772,8 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
   private finish(f: Finish, keepBody = false): void {
     if (this.finished) return;
     this.finished = true;
+    // A long-lived agent stream sees many relays: each leaves no listener behind.
+    this.res.off('close', this.onClientClose);
     if (this.admitted) this.upstream.admission.leave();
     if (!keepBody) this.releaseBody();
     try {
@@ -657,6 +815,21 @@ function safeEnd(observer: { end(): string | null }): string | null {
   } catch {
     return null;
   }
+}
+
+/** What an exchange that got no answer records: a timeout or a failed connection. */
+function failureFinish(err: Error): Finish {
+  const { timedOut, message } = describeUpstreamError(err);
+  return { timedOut, connectionFailed: !timedOut, errorText: message };
+}
+
+/** A copy of a flat header list without `name` (lower case). */
+function withoutHeader(headers: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() !== name) out.push(headers[i]!, headers[i + 1]!);
+  }
+  return out;
 }
 
 /** Sets `name` (lower case) to `value` in a flat header list, in place; removes it for null. */
