@@ -2,7 +2,8 @@
  * Heal mode against mcp-proxy 6.7 (a real third-party server whose sessions die after 2 s idle,
  * swept every 2 s), with a raw client that holds no GET stream: calls after gaps longer than
  * the timeout fail direct, and succeed through the proxy with `heal: true`, on one downstream
- * session id; without `heal` the 404 passes through untouched.
+ * session id; without `heal` the 404 passes through untouched. (An SDK client's open GET stream
+ * keeps an mcp-proxy session alive, so the SDK clients meet expiry in heal.sdk.e2e.test.ts.)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,20 +85,31 @@ describe('heal mode against mcp-proxy (2 s idle)', () => {
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
-  it('answers every call after an expiry from a replacement session, on one session id, and records each heal', async () => {
+  it('a client calling every 5 s sees only successes with heal on, on one session id, and 404s direct and without heal', async () => {
     const url = healing.mcpUrl('mp');
     const sessionId = await openSession(url);
-    // The agent holds a sealed id, not the upstream's.
+    const direct = await openSession(upstream.url);
+    const passed = await openSession(plain.mcpUrl('mp'));
+    // The agent holds a sealed id, not the upstream's; without heal the upstream's passes through.
     expect(sessionId).toMatch(/^mph1\./);
+    expect(passed).not.toMatch(/^mph1\./);
     expect((await post(url, toolsList(1), sessionId)).status).toBe(200);
 
     for (const id of [2, 3]) {
       await sleep(GAP_MS);
-      const answer = await post(url, toolsList(id), sessionId);
+      const [answer, directAnswer, passedAnswer] = await Promise.all([
+        post(url, toolsList(id), sessionId),
+        post(upstream.url, toolsList(id), direct),
+        post(plain.mcpUrl('mp'), toolsList(id), passed),
+      ]);
       expect(answer.status).toBe(200);
       expect(answer.body).toContain('"tools"');
       // The agent's session id never changes.
       expect(answer.sessionId ?? sessionId).toBe(sessionId);
+      // Without heal the 404 passes through untouched, as the upstream answers it direct.
+      expect(directAnswer.status).toBe(404);
+      expect(passedAnswer.status).toBe(404);
+      expect(passedAnswer.body).toBe(directAnswer.body.replace(direct, passed));
     }
 
     await healing.flush();
@@ -145,20 +157,6 @@ describe('heal mode against mcp-proxy (2 s idle)', () => {
     } finally {
       await restarted.cleanup();
     }
-  }, 30_000);
-
-  it('passes the 404 through untouched without heal, as the upstream answers it direct', async () => {
-    const direct = await openSession(upstream.url);
-    const sessionId = await openSession(plain.mcpUrl('mp'));
-    expect(sessionId).not.toMatch(/^mph1\./);
-    await sleep(GAP_MS);
-    const [directAnswer, proxied] = await Promise.all([
-      post(upstream.url, toolsList(1), direct),
-      post(plain.mcpUrl('mp'), toolsList(1), sessionId),
-    ]);
-    expect(directAnswer.status).toBe(404);
-    expect(proxied.status).toBe(404);
-    expect(proxied.body).toBe(directAnswer.body.replace(direct, sessionId));
   }, 30_000);
 
   it('never heals an error that is not a session error, and never an id it did not issue', async () => {
