@@ -504,6 +504,8 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
       }
       return true;
     }
+    // Shutdown ended the agent's stream (its close follows): a write now would throw.
+    if (this.res.writableEnded) return true;
     if (this.sse) this.cork();
     const ok = this.res.write(chunk);
     this.stream?.sent(chunk);
