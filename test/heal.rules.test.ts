@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { setupTelemetry, type Telemetry } from '../src/telemetry/index.js';
 import { openEventStream } from './fixtures/upstreams.js';
 import { startTestProxy, type TestProxy, upstreamConfig } from './helpers/proxy.js';
 
@@ -25,6 +27,8 @@ interface Script {
 
 function scriptedUpstream(script: Script) {
   const seen: { method: string; sessionId: string | null; lastEventId?: string }[] = [];
+  /** Each request's `traceparent` headers, in order. */
+  const traceparents: string[][] = [];
   let inits = 0;
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -33,6 +37,9 @@ function scriptedUpstream(script: Script) {
       const msg = JSON.parse(body || '{}') as { id?: unknown; method?: string };
       const sessionId = (req.headers['mcp-session-id'] as string | undefined) ?? null;
       const lastEventId = req.headers['last-event-id'] as string | undefined;
+      traceparents.push(
+        req.rawHeaders.filter((_, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === 'traceparent'),
+      );
       seen.push({ method: msg.method ?? req.method!, sessionId, ...(lastEventId ? { lastEventId } : {}) });
       if (msg.method === 'initialize') {
         const answer = script.initialize(inits++);
@@ -79,6 +86,7 @@ function scriptedUpstream(script: Script) {
   });
   return {
     seen,
+    traceparents,
     start: () =>
       new Promise<string>((r) =>
         server.listen(0, '127.0.0.1', () =>
@@ -128,10 +136,10 @@ describe('heal mode rules (scripted upstream)', () => {
     upstream = null;
   });
 
-  async function setUp(script: Script, heal = true): Promise<string> {
+  async function setUp(script: Script, heal = true, telemetry?: Telemetry): Promise<string> {
     upstream = scriptedUpstream(script);
     const url = await upstream.start();
-    proxy = await startTestProxy([upstreamConfig('s', url, { heal, timeoutSeconds: 5 })]);
+    proxy = await startTestProxy([upstreamConfig('s', url, { heal, timeoutSeconds: 5 })], { telemetry });
     return proxy.mcpUrl('s');
   }
 
@@ -257,6 +265,29 @@ describe('heal mode rules (scripted upstream)', () => {
     });
     expect(await res.text()).toBe(': stream on s0\n\n');
     expect(upstream!.seen.filter((s) => s.method === 'GET')).toHaveLength(1);
+  });
+
+  it("a replay carries its own traceparent only, not the failed attempt's beside it", async () => {
+    const telemetry = setupTelemetry({
+      env: {},
+      spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())],
+    });
+    const url = await setUp({ initialize: (n) => `s${n}`, alive: (id) => id !== 's0' }, true, telemetry);
+    const opened = await call(url, 'initialize', null);
+    expect((await call(url, 'tools/list', opened.sessionId)).status).toBe(200);
+    const sent = upstream!.seen.map((s, i) => ({
+      method: s.method,
+      traceparents: upstream!.traceparents[i]!.length,
+    }));
+    const calls = sent.filter((s) => s.method === 'tools/list');
+    expect(calls).toEqual([
+      { method: 'tools/list', traceparents: 1 },
+      { method: 'tools/list', traceparents: 1 },
+    ]);
+    const [first, replay] = upstream!.traceparents.filter(
+      (_, i) => upstream!.seen[i]!.method === 'tools/list',
+    );
+    expect(replay![0]).not.toBe(first![0]);
   });
 
   it('heals once for concurrent requests that meet the same expiry, and sends them all to the new session', async () => {

@@ -21,7 +21,12 @@ export function upstreamConfig(id: string, url: string, extra: Partial<UpstreamC
 /** Starts the real serve stack on a free loopback port with a fresh SQLite file. */
 export async function startTestProxy(
   upstreams: UpstreamConfig[],
-  overrides: { dbPath?: string; config?: Partial<Config>; recorder?: StartServerOptions['recorder'] } = {},
+  overrides: {
+    dbPath?: string;
+    config?: Partial<Config>;
+    recorder?: StartServerOptions['recorder'];
+    telemetry?: StartServerOptions['telemetry'];
+  } = {},
 ): Promise<TestProxy> {
   const dir = overrides.dbPath ? null : mkdtempSync(join(tmpdir(), 'mcp-probe-test-'));
   const dbPath = overrides.dbPath ?? join(dir!, 'probe.db');
@@ -41,7 +46,12 @@ export async function startTestProxy(
     },
     storage: { url: `sqlite:${dbPath}` },
   };
-  const running = await startServer({ config, logger: silentLogger, recorder: overrides.recorder });
+  const running = await startServer({
+    config,
+    logger: silentLogger,
+    recorder: overrides.recorder,
+    telemetry: overrides.telemetry,
+  });
   return {
     ...running,
     dbPath,
