@@ -2,7 +2,7 @@
 // dashboard, wired to one store, recorder, tracker and telemetry. `serve` listens with it
 // (src/server.ts); a host application mounts it (`host.route('/gateway', probe.app)`).
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import { adminAuth } from './api/auth.js';
@@ -22,6 +22,7 @@ import { ProbeRunner } from './probe/runner.js';
 import { passiveWindowFrom } from './probe/searchHint.js';
 import {
   createUpstreamRegistry,
+  directMcpRoute,
   type ForwardContext,
   proxyRoutes,
   type UpstreamRegistry,
@@ -89,6 +90,11 @@ export interface McpSessionProbe {
 }
 
 export interface ProbeApp extends McpSessionProbe {
+  /**
+   * For a `node:http` server serving `app` at its root: forwards a plain `/mcp/<id>` request
+   * directly, as `app` would, and returns true; false for every other request (give it to `app`).
+   */
+  directMcpRoute: (req: IncomingMessage, res: ServerResponse) => boolean;
   config: Config;
   store: ObservationStore;
   recorder: Recorder;
@@ -251,12 +257,13 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
   const app = new Hono<{ Bindings: HttpBindings }>();
   // The proxy routes come first and answer without calling on: agents bring their own upstream
   // credentials, so the admin guard below never applies to them.
+  const legacy = createLegacySseHandlers({ registry, context: proxyContext });
   app.route(
     '/',
     proxyRoutes({
       registry,
       context: proxyContext,
-      legacy: createLegacySseHandlers({ registry, context: proxyContext }),
+      legacy,
     }),
   );
   // Admin API, dashboard and /metrics: bearer token, or loopback only without one (docs/SECURITY.md).
@@ -351,6 +358,7 @@ export async function buildProbeApp(opts: ProbeAppOptions): Promise<ProbeApp> {
 
   return {
     app,
+    directMcpRoute: directMcpRoute({ registry, context: proxyContext }),
     close,
     endStreams,
     shutdownParts,

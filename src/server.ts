@@ -20,7 +20,11 @@ export interface RunningServer extends ProbeApp {
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const probe = await buildProbeApp(opts);
   const { config } = probe;
-  const server = createServer(getRequestListener(probe.app.fetch));
+  const appListener = getRequestListener(probe.app.fetch);
+  const { directMcpRoute } = probe;
+  const server = createServer((req, res) => {
+    if (!directMcpRoute(req, res)) void appListener(req, res);
+  });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   // Before listening: draining needs every connection (src/lifecycle/drain.ts).

@@ -79,9 +79,7 @@ export function proxyRoutes({ registry, context, legacy }: ProxyOptions): Hono<P
     const upstream = resolve(c);
     if (upstream === null) return c.env?.outgoing ? RESPONSE_ALREADY_SENT : notOnNode(c);
     const { incoming, outgoing } = c.env;
-    forwardStreamableHttp(incoming, outgoing, upstream, queryOf(incoming.url), context).catch((err) =>
-      answerProxyFailure(outgoing, upstream, context, err),
-    );
+    forwardMcp(incoming, outgoing, upstream, context);
     return RESPONSE_ALREADY_SENT;
   });
   app.all('/mcp/:upstream', (c) => {
@@ -119,6 +117,44 @@ export function proxyRoutes({ registry, context, legacy }: ProxyOptions): Hono<P
   app.get('/sse/:upstream', legacyRoute('sse'));
   app.post('/messages/:upstream', legacyRoute('messages'));
   return app;
+}
+
+function forwardMcp(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  upstream: ResolvedUpstream,
+  context: ForwardContext,
+): void {
+  forwardStreamableHttp(incoming, outgoing, upstream, queryOf(incoming.url), context).catch((err) =>
+    answerProxyFailure(outgoing, upstream, context, err),
+  );
+}
+
+/** `/mcp/<id>` or `/mcp/<id>?query` with a plain id: the only targets the direct route takes. */
+const PLAIN_MCP_TARGET = /^\/mcp\/([A-Za-z0-9._~-]+)(?:\?|$)/;
+
+/**
+ * The `POST|GET|DELETE /mcp/:upstream` route of `proxyRoutes`, for a `node:http` server that
+ * serves the whole app at its root (`serve`): a request whose target names a configured upstream
+ * plainly is forwarded at once, the same way the Hono route forwards it, without building the
+ * per-request objects of Hono's dispatch (about 6 µs a request, docs/decisions/0011). Everything
+ * else (other routes, other methods, an unknown or encoded id) returns false and goes to the app,
+ * which answers it as before. Nothing about HTTP is parsed here: `node:http` did that.
+ */
+export function directMcpRoute({
+  registry,
+  context,
+}: Pick<ProxyOptions, 'registry' | 'context'>): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const method = req.method;
+    if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') return false;
+    const match = PLAIN_MCP_TARGET.exec(req.url ?? '');
+    if (match === null) return false;
+    const upstream = registry.get(match[1]!);
+    if (upstream === undefined) return false;
+    forwardMcp(req, res, upstream, context);
+    return true;
+  };
 }
 
 /** A bug in the forwarding itself: logged, and a 502 if the answer has not begun (else the stream breaks). */
