@@ -1,5 +1,5 @@
 // The proxy under test in its own process: the real serve stack (startServer) with a
-// temp SQLite store, recording and telemetry on. argv: id=url pairs. Answers `settle` (after
+// temp SQLite store in its store process, recording and telemetry on. argv: id=url pairs. Answers `settle` (after
 // every slice), `mem` (after a full GC; start with --expose-gc) and `flush` over IPC.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,6 +66,8 @@ const running = await startServer({
   },
   logger: silentLogger,
   telemetry,
+  // As `serve` runs it: the store in its own process (its CPU counts: the bench reads children too).
+  storeProcess: process.env['BENCH_STORE_PROCESS'] !== 'off',
 });
 
 if (timedHooks) instrumentServer(running);

@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     {
       name: 'proxy',
       pid: proxy.pid,
-      withChildren: false,
+      withChildren: true,
       urlFor: via(proxy.ready.port),
       clients: new Map(),
       settle: () => proxy.ask({ type: 'settle' }),
