@@ -23,6 +23,8 @@ interface Script {
   alive(sessionId: string): boolean;
   /** The body of a GET stream on a live session, which then ends (default: one comment naming the session). */
   stream?(sessionId: string): string;
+  /** A status to refuse the n-th GET with (0-based), or null to answer it as above. */
+  refuseStream?(n: number): number | null;
 }
 
 function scriptedUpstream(script: Script) {
@@ -30,6 +32,7 @@ function scriptedUpstream(script: Script) {
   /** Each request's `traceparent` headers, in order. */
   const traceparents: string[][] = [];
   let inits = 0;
+  let gets = 0;
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
@@ -58,6 +61,11 @@ function scriptedUpstream(script: Script) {
             },
           }),
         );
+        return;
+      }
+      const refusal = req.method === 'GET' ? (script.refuseStream?.(gets++) ?? null) : null;
+      if (refusal !== null) {
+        res.writeHead(refusal, { 'content-type': 'application/json' }).end('{"error":"no"}');
         return;
       }
       if (req.method === 'GET' && sessionId && script.alive(sessionId)) {
@@ -255,6 +263,19 @@ describe('heal mode rules (scripted upstream)', () => {
     await del.arrayBuffer();
     await stream.ended;
     expect(upstream!.seen.filter((s) => s.method === 'initialize')).toHaveLength(1);
+  });
+
+  it("tries a reopened stream again while the upstream answers 503, and ends the agent's at a 405", async () => {
+    const url = await setUp({
+      initialize: (n) => `s${n}`,
+      alive: () => true,
+      refuseStream: (n) => (n === 1 ? 503 : n === 2 ? 405 : null),
+    });
+    const opened = await call(url, 'initialize', null);
+    const stream = await openEventStream(url, { sessionId: opened.sessionId! });
+    expect(stream.status).toBe(200);
+    await stream.ended;
+    expect(upstream!.seen.filter((s) => s.method === 'GET')).toHaveLength(3);
   });
 
   it("ends the agent's GET stream with the upstream's when heal mode is off", async () => {

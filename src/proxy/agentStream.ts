@@ -104,6 +104,12 @@ export class AgentStream {
     this.timer = setTimeout(this.fire, delay);
   }
 
+  /** Ends the agent's stream now (the upstream refused it for good). */
+  end(): void {
+    this.cancel();
+    if (this.open) this.res.end();
+  }
+
   private readonly fire = (): void => {
     this.timer = null;
     if (this.open) this.reopen(this);

@@ -524,10 +524,13 @@ class UpstreamRelay implements Dispatcher.DispatchHandler {
         return;
       }
       if (this.splice) {
-        // Not a stream and not healed: the agent's stream waits for the next attempt.
+        // Not a stream and not healed: an upstream busy or starting is tried again; any other
+        // refusal (401, 405, a session error met again) ends the agent's stream, so that its
+        // client's own reconnect meets the answer and acts on it.
         this.held = null;
         this.finish({ errorText: safeEnd(this.observer) });
-        this.stream!.continue();
+        if (mayPass(held.status)) this.stream!.continue();
+        else this.stream!.end();
         return;
       }
       this.releaseHeld();
@@ -817,6 +820,11 @@ function safeEnd(observer: { end(): string | null }): string | null {
   } catch {
     return null;
   }
+}
+
+/** An answer that may not last: 408, 429 and 5xx (the upstream busy, starting or behind a gateway). */
+function mayPass(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
 }
 
 /** What an exchange that got no answer records: a timeout or a failed connection. */
