@@ -33,7 +33,7 @@ const ROWS = Number(values.rows);
 const CLIENTS = Number(values.clients);
 const SECONDS = Number(values.seconds);
 
-function fill(path: string): void {
+async function fill(path: string): Promise<void> {
   const store = openSqliteStore({ path });
   const t0 = Date.now() - ROWS * 50;
   const batch: Observation[] = [];
@@ -82,10 +82,10 @@ function fill(path: string): void {
         },
       });
     }
-    if (batch.length >= 10_000) void store.write(batch.splice(0));
+    if (batch.length >= 10_000) await store.write(batch.splice(0));
   }
-  void store.write(batch.splice(0));
-  void store.close();
+  await store.write(batch.splice(0));
+  await store.close();
 }
 
 const pct = (sorted: number[], p: number) =>
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-probe-admin-reads-'));
   const dbPath = join(dir, 'big.db');
   const filled = performance.now();
-  fill(dbPath);
+  await fill(dbPath);
   process.stdout.write(`filled ${ROWS} rows in ${((performance.now() - filled) / 1000).toFixed(1)} s\n`);
   const demo = await startDemoUpstream({ responseMode: 'json' });
   const config = writeConfig(dir, {
