@@ -2,7 +2,7 @@
 // seconds: `login --url` through a "browser" (curl following the redirects), `auth status`,
 // a probe that outlives its token and refreshes, a revoked refresh token that ends in
 // auth_required with the login hint, and no token anywhere but the token store.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { StoredLoginAuthorizer } from '../src/auth/authorizer.js';
 import { TokenStore } from '../src/auth/tokenStore.js';
 import { authCommand, loginCommand, logoutCommand } from '../src/commands/auth.js';
 import { probeCommand } from '../src/commands/probe.js';
-import type { ProbeResult } from '../src/probe/result.js';
+import { type ProbeResult, STREAM_LIFETIME_NOTE } from '../src/probe/result.js';
 import { type OAuthFixture, startOAuthFixture } from './fixtures/oauthServer.js';
 
 let dir: string;
@@ -204,18 +204,13 @@ describe('OAuth: what the probe does when the upstream refuses it', () => {
     expect(status.scope).toBe('mcp:extra');
   }, 60_000);
 
-  it('legacy HTTP+SSE: a probe longer than the token lives refreshes it for every POST and finishes', async () => {
+  it('legacy HTTP+SSE: login and probe by URL find the transport; a probe longer than the token lives refreshes it for every POST', async () => {
     fixture = await startOAuthFixture({ tokenLifetimeSeconds: 2, legacySse: true });
-    const config = join(dir, 'config.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        upstreams: [{ id: 'legacy', url: fixture.url, transport: 'sse', auth: { type: 'oauth' } }],
-      }),
-    );
-    const login = await run(loginCommand, ['legacy', '--config', config, '--timeout', '20']);
+    // The Streamable HTTP POST is refused (405) once the token is there: the login goes on over SSE.
+    const login = await run(loginCommand, ['--url', fixture.url, '--timeout', '20']);
     expect(login.code, login.stderr).toBe(0);
-    const { probe, r } = await probeOnce(['--config', config, '--intervals', '1,3']);
+    const { probe, r } = await probeOnce(['--url', fixture.url, '--intervals', '1,3']);
+    expect(r.warnings).toContain(STREAM_LIFETIME_NOTE); // probed as legacy HTTP+SSE
     expect(probe.code, probe.stderr).toBe(0);
     expect(r.fatalError).toBeNull();
     expect(r.checkpoints.map((c) => [c.idleSecondsTarget, c.success])).toEqual([

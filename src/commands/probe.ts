@@ -266,7 +266,9 @@ function adHocUpstream(raw: string, config: Config | null): UpstreamConfig & { l
     id: /^[a-z0-9]/.test(id) ? id : `u${id}`.slice(0, 64),
     name: canonical,
     url: canonical,
-    transport: 'streamable-http',
+    // An unknown server may still speak legacy HTTP+SSE (such as a `.../sse` URL): found out
+    // with one initialize POST, and remembered in the store for the next run.
+    transport: 'auto',
     headers: {},
     timeoutSeconds: 60,
     loginCommand: `mcp-session-probe login --url ${canonical}`,

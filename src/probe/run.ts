@@ -14,7 +14,6 @@ import type { Observation } from '../sessions/types.js';
 import type { ObservationStore } from '../store/types.js';
 import type { Telemetry } from '../telemetry/setup.js';
 import type { ProbeRunSpan } from '../telemetry/spans.js';
-import { authRefusal } from './authRefusal.js';
 import {
   chooseProbeMode,
   DEFAULT_BISECT_BUDGET,
@@ -271,11 +270,14 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
             ).transport;
           } catch (err) {
             if (abort.signal.aborted) throw new ProbeCancelled();
-            const refused = err instanceof TransportDetectionError ? err.refusedStatus : null;
-            result.results[i]!.fatalError = refused
-              ? authRefusal(wireOptions, (err as Error).message)
-              : (err as Error).message;
-            return;
+            // A refused initialize (401/403) says nothing about the transport. The probe's own
+            // initialize meets the same refusal and answers it with what to do (a refresh and
+            // one more try, auth_required and the login command, the scope missing).
+            if (!(err instanceof TransportDetectionError) || err.refusedStatus === null) {
+              result.results[i]!.fatalError = (err as Error).message;
+              return;
+            }
+            transport = 'streamable-http';
           }
           // The legacy wire brings the SDK's SSE client (and its protocol schemas): loaded only
           // when an upstream actually speaks HTTP+SSE, so a serve process that never probes one
