@@ -296,6 +296,16 @@ describe('a probe run as a page', () => {
         initLatencySeconds: 0.042,
         checkpoints: [checkpoint(5, true), checkpoint(30, false)],
         window: { lowerSeconds: 5, upperSeconds: 30, overlapping: false, survivals: 1, expirations: 1 },
+        sessionModel: 'both',
+        sessionless: {
+          supported: true,
+          protocolVersion: '2026-07-28',
+          supportedVersions: ['2026-07-28', '2025-06-18'],
+          discoverLatencySeconds: 0.01,
+          callLatencySeconds: 0.012,
+          toolsReturned: 3,
+          refusal: null,
+        },
       },
     ],
     fatalError: null,
@@ -317,6 +327,7 @@ describe('a probe run as a page', () => {
     const html = await res.text();
     expect(html).toContain('<div class="value" data-window="true">(5 s, 30 s]</div>');
     expect(html).toContain('fanout, idle gaps 5 s, 30 s');
+    expect(html).toContain('Also serves sessionless requests (MCP 2026-07-28): a call costs 0.012 s');
     expect(html.match(/data-outcome="alive"/g)).toHaveLength(1);
     expect(html.match(/data-outcome="session_expired"/g)).toHaveLength(1);
     expect(html).toMatch(/<td>expired<\/td>/);

@@ -235,6 +235,13 @@ function UpstreamRun(props: { r: UpstreamProbeResult }) {
           </div>
         </div>
       </div>
+      {r.sessionless?.supported && (
+        <p data-sessionless>
+          {r.sessionModel === 'sessionless' ? 'Sessionless' : 'Also serves sessionless requests'} (MCP{' '}
+          {r.sessionless.protocolVersion ?? '?'}): a call costs{' '}
+          {formatSeconds(r.sessionless.callLatencySeconds)} with no session to open or keep.
+        </p>
+      )}
       {r.search && <SearchProgress s={r.search} />}
       <h3>Sessions</h3>
       <SessionOutcomes checkpoints={r.checkpoints ?? []} />
