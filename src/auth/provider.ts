@@ -167,7 +167,7 @@ export class GrantProvider implements OAuthClientProvider {
 
   async redirectToAuthorization(url: URL): Promise<void> {
     if (this.stepUpScope) {
-      url.searchParams.set('scope', unionOfScopes(url.searchParams.get('scope'), this.stepUpScope));
+      url.searchParams.set('scope', unionOfScopes(this.stepUpScope, url.searchParams.get('scope')));
       this.stepUpScope = null;
     }
     this.requestedScope = url.searchParams.get('scope');
