@@ -363,4 +363,12 @@ describe('the dashboard mounted under a prefix', () => {
     expect(login.headers.get('location')).toBe('/gateway/upstreams/linear');
     expect((await host.request('/gateway', { headers: signedIn })).status).toBe(200);
   });
+
+  it('a mount with a path parameter takes its prefix from the request', async () => {
+    const host = new Hono();
+    host.route('/:tenant', app());
+    const html = await (await host.request('/acme/upstreams/linear', { headers: signedIn })).text();
+    expect(html).toContain('data-base="/acme"');
+    expect(html).toContain('<a href="/acme">All upstreams</a>');
+  });
 });
