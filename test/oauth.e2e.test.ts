@@ -229,4 +229,14 @@ describe('OAuth: what the probe does when the upstream refuses it', () => {
     ].join('\n');
     for (const token of fixture.issued) expect(haystack.includes(token)).toBe(false);
   }, 60_000);
+
+  it('legacy HTTP+SSE: a token revoked before it expired is refreshed when detection meets the 401, and the stream opens', async () => {
+    fixture = await startOAuthFixture({ tokenLifetimeSeconds: 30, legacySse: true });
+    expect((await run(loginCommand, ['--url', fixture.url, '--timeout', '20'])).code).toBe(0);
+    fixture.revokeAccessTokens();
+    const { r } = await probeOnce(['--url', fixture.url, '--intervals', '0.3']);
+    expect(r.fatalError).toBeNull();
+    expect(r.warnings).toContain(STREAM_LIFETIME_NOTE);
+    expect(fixture.counts.refreshGrants).toBe(1);
+  }, 60_000);
 });

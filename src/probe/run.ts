@@ -251,23 +251,29 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
             dispatcher,
             signal: abort.signal,
           };
-          let transport: 'streamable-http' | 'sse';
-          try {
-            transport = (
+          const detect = async (credential: Record<string, string>) =>
+            (
               await resolveTransport(
                 {
                   ...u,
-                  headers: { ...u.headers, ...credentialHeaders },
+                  headers: { ...u.headers, ...credential },
                   transport: u.transport ?? 'streamable-http',
                 },
                 store,
-                {
-                  timeoutMs: wireOptions.timeoutMs,
-                  dispatcher,
-                  signal: abort.signal,
-                },
+                { timeoutMs: wireOptions.timeoutMs, dispatcher, signal: abort.signal },
               )
             ).transport;
+          let transport: 'streamable-http' | 'sse';
+          try {
+            try {
+              transport = await detect(credentialHeaders);
+            } catch (err) {
+              // A stored login's token refused (revoked before it expired): refreshed once, as
+              // the wire does for `initialize`, so the transport is still found.
+              if (!(auth && err instanceof TransportDetectionError && err.refusedStatus === 401)) throw err;
+              auth.rejected();
+              transport = await detect(await auth.headers());
+            }
           } catch (err) {
             if (abort.signal.aborted) throw new ProbeCancelled();
             // A refused initialize (401/403) says nothing about the transport. The probe's own
@@ -275,6 +281,7 @@ export function startProbeRun(opts: ProbeRunOptions): ProbeRun {
             // one more try, auth_required and the login command, the scope missing).
             if (!(err instanceof TransportDetectionError) || err.refusedStatus === null) {
               result.results[i]!.fatalError = (err as Error).message;
+              result.results[i]!.credential = auth?.report() ?? null;
               return;
             }
             transport = 'streamable-http';
