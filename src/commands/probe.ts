@@ -9,7 +9,12 @@ import {
   loadConfig,
 } from '../config/load.js';
 import { type Config, PROBE_MODES, type ProbeMode, type UpstreamConfig } from '../config/schema.js';
-import { describeDuration, estimateProbeDuration } from '../probe/defaults.js';
+import {
+  DEFAULT_MAX_IDLE_SECONDS,
+  DEFAULT_SEARCH_BUDGET,
+  describeDuration,
+  estimateProbeDuration,
+} from '../probe/defaults.js';
 import { intervalSummary, progressLine, resultTable, searchSummary } from '../probe/format.js';
 import type { ProbeResult } from '../probe/result.js';
 import {
@@ -20,7 +25,6 @@ import {
 } from '../probe/run.js';
 import { failInterruptedRuns } from '../probe/runner.js';
 import { passiveWindowFrom } from '../probe/searchHint.js';
-import { DEFAULT_MAX_IDLE_SECONDS, DEFAULT_SEARCH_BUDGET } from '../probe/searchProbe.js';
 import { redactUrl } from '../security/redact.js';
 import { openStoreForUpstreams } from '../store/index.js';
 import { createRecorder } from '../store/recorder.js';

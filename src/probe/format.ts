@@ -1,7 +1,7 @@
 // Text output of the probe CLI: progress lines (stderr), the per-upstream table and the
 // per-interval summary (stdout). Pure string building.
 import type { Checkpoint, ProbeEvent, ProbeResult, UpstreamProbeResult } from './result.js';
-import type { SearchPhase } from './search.js';
+import type { SearchPhase, SweepReading } from './search.js';
 
 const fmt = (n: number | null | undefined, digits = 3): string =>
   n === null || n === undefined ? '-' : n.toFixed(digits);
@@ -50,7 +50,7 @@ export function windowInterval(lower: number | null, upper: number | null): stri
 
 const PHASE_TEXT: Record<SearchPhase, string> = {
   climb: 'climbing',
-  verify: 're-testing below the lower edge',
+  verify: 're-testing the edges at new phases',
   sweeper: 'sweeper: survivals and expiries overlap; lower edge from sweeps survived',
   done: 'done',
 };
@@ -135,6 +135,16 @@ export function intervalSummary(result: ProbeResult): string[] {
   });
 }
 
+/** What the lower edge holds for when no sweeper showed (absent in results saved before). */
+function sweepNote(sweep: SweepReading | undefined): string {
+  if (!sweep || sweep.detected || sweep.lowerHoldsForPeriodUpToSeconds === null) return '';
+  const any =
+    sweep.anySweeperLowerSeconds === null
+      ? ''
+      : `, for any sweeper above ${formatSeconds(sweep.anySweeperLowerSeconds)}`;
+  return `; no sweeper seen: the lower edge holds for a timer and for sweeps every ${formatSeconds(sweep.lowerHoldsForPeriodUpToSeconds)} or more often${any}`;
+}
+
 /** `search`: one line per upstream saying how the search went. */
 export function searchSummary(result: ProbeResult): string[] {
   return result.results.map((r) => {
@@ -148,12 +158,13 @@ export function searchSummary(result: ProbeResult): string[] {
         : `, narrower than ${formatSeconds(s.toleranceSeconds)} after ${formatSeconds(s.narrowAfterSeconds)}`;
     const why: Record<string, string> = {
       pinned: 'pinned',
-      sweeper: 'a sweeper (survivals and expiries overlap): lower edge from the sweeps sessions survived',
+      sweeper:
+        'a sweeper (survivals above expiries): T lies in the window, and sessions live up to T plus one sweep period',
       'max-idle': `nothing expired up to ${formatSeconds(s.maxIdleSeconds)} idle`,
       budget: `the budget of ${s.budget} sessions ran out`,
       failures: 'stopped after repeated errors other than expiry',
     };
     const reason = s.stopReason ? why[s.stopReason] : s.phase;
-    return `${r.upstream}: search ${reason}: window ${windowInterval(w.lowerSeconds, w.upperSeconds)}${width}${narrow}; ${s.sessionsOpened + 1} sessions, ${s.checks} checks`;
+    return `${r.upstream}: search ${reason}: window ${windowInterval(w.lowerSeconds, w.upperSeconds)}${width}${narrow}; ${s.sessionsOpened + 1} sessions, ${s.checks} checks${sweepNote(s.sweep)}`;
   });
 }

@@ -172,6 +172,10 @@ export type ProbeEvent =
       /** Sessions the search opened so far (the baseline session not counted). */
       sessionsOpened: number;
       checks: number;
+      /** Survivals above expiries: the upstream sweeps (`search.sweep` in the result). */
+      sweepDetected: boolean;
+      /** The lower edge holds for a timer and for sweeps at least this often; null: any sweeper. */
+      lowerHoldsForPeriodUpToSeconds: number | null;
     })
   | (EventBase & { type: 'upstream-done'; fatalError: string | null; warnings: string[] })
   | { type: 'run-done'; t: number; status: ProbeStatus };

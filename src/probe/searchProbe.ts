@@ -16,9 +16,6 @@ export interface SearchRunOptions {
   hint: { lowerSeconds: number | null; upperSeconds: number | null } | null;
 }
 
-// The defaults live with every other probe default (CLI, API, dashboard form, estimate).
-export { DEFAULT_MAX_IDLE_SECONDS, DEFAULT_SEARCH_BUDGET } from './defaults.js';
-
 /** Sessions being opened at once. */
 const OPEN_CONCURRENCY = 4;
 
@@ -69,6 +66,8 @@ export async function searchIdleTimeout(o: ProbeUpstreamOptions, search: SearchR
       widthSeconds: s.widthSeconds,
       sessionsOpened: s.sessionsOpened,
       checks: s.checks,
+      sweepDetected: s.sweep.detected,
+      lowerHoldsForPeriodUpToSeconds: s.sweep.lowerHoldsForPeriodUpToSeconds,
     };
     o.emit(event);
   };

@@ -26,7 +26,7 @@ export const LIVE_PROBE_SCRIPT = `
       case 'search': {
         const lo = d.lowerSeconds == null ? '0s' : d.lowerSeconds + 's';
         const win = d.upperSeconds == null ? '(' + lo + ', ∞)' : '(' + lo + ', ' + d.upperSeconds + 's]';
-        return at + (d.phase === 'done' ? 'search ' + (d.stopReason || 'done') + ': window ' : 'search window ') + win + (d.widthSeconds != null ? ' width ' + d.widthSeconds + 's' : '') + ' (' + d.phase + ', ' + d.sessionsOpened + ' sessions, ' + d.checks + ' checks)';
+        return at + (d.phase === 'done' ? 'search ' + (d.stopReason || 'done') + ': window ' : 'search window ') + win + (d.widthSeconds != null ? ' width ' + d.widthSeconds + 's' : '') + (d.sweepDetected ? ', a sweeper: lower edge holds for any sweep' : '') + ' (' + d.phase + ', ' + d.sessionsOpened + ' sessions, ' + d.checks + ' checks)';
       }
       case 'keepalive':
         return at + 'keepalive: ' + JSON.stringify(d.keepalive).slice(0, 160);
