@@ -225,12 +225,22 @@ export class IdleTimeoutSearch {
     const any = anySweeperLower(this.points);
     // Under a sweeper a survival above an expiry does not lift the upper edge either: every
     // expiry, the smallest included, came after more than T idle.
-    const smallestExpiry = Math.min(...this.points.filter((p) => !p.survived).map((p) => p.gapSeconds));
-    if (w.overlapping)
-      return { ...w, lowerSeconds: maxOf(sweptLower(this.points), any), upperSeconds: smallestExpiry };
-    if (w.upperSeconds === null || w.lowerSeconds === null) return w;
-    const widened = Math.max(lowestWithinTolerance(w.upperSeconds), any ?? 0);
-    return { ...w, lowerSeconds: round(Math.min(w.lowerSeconds, widened)) };
+    const expiries = this.points.filter((p) => !p.survived);
+    const smallestExpiry = Math.min(...expiries.map((p) => p.gapSeconds));
+    const upper = w.overlapping ? smallestExpiry : w.upperSeconds;
+    if (upper === null) return w;
+    // (Never past the width bound above the largest survival: the allowance is a margin for
+    // the clocks, not evidence.)
+    const room =
+      w.lowerSeconds === null ? 0 : w.lowerSeconds + SEARCH.reportShare * toleranceAt(w.lowerSeconds) - upper;
+    const allowance = w.overlapping
+      ? clockAllowance(expiries, upper)
+      : Math.min(clockAllowance(expiries, upper), Math.max(0, room));
+    const upperSeconds = round(upper + allowance);
+    if (w.overlapping) return { ...w, lowerSeconds: maxOf(sweptLower(this.points), any), upperSeconds };
+    if (w.lowerSeconds === null) return { ...w, upperSeconds };
+    const widened = Math.max(lowestWithinTolerance(upperSeconds), any ?? 0);
+    return { ...w, lowerSeconds: round(Math.min(w.lowerSeconds, widened)), upperSeconds };
   }
 
   /** Which sweepers the reported lower edge holds for. */
@@ -615,6 +625,17 @@ export function anySweeperLower(points: readonly Point[]): number | null {
     else hi = mid;
   }
   return Math.floor(lo * 1000) / 1000;
+}
+
+/**
+ * How much idle the upstream may have counted beyond the gap measured for an expiry: its idle
+ * time runs from when it wrote its last answer (before the probe finished reading it) to when
+ * the check arrived (after the probe sent it). The check's own round trip stands for both, so
+ * the reported upper edge is the expiry's gap plus that: T is below it on the upstream's clock.
+ */
+function clockAllowance(expiries: readonly Point[], gapSeconds: number): number {
+  const at = expiries.filter((p) => p.gapSeconds === gapSeconds);
+  return Math.max(0, ...at.map((p) => p.endedAt - p.startedAt));
 }
 
 const maxOf = (a: number | null, b: number | null): number | null =>
