@@ -233,9 +233,8 @@ export class IdleTimeoutSearch {
     // the clocks, not evidence.)
     const room =
       w.lowerSeconds === null ? 0 : w.lowerSeconds + SEARCH.reportShare * toleranceAt(w.lowerSeconds) - upper;
-    const allowance = w.overlapping
-      ? clockAllowance(expiries, upper)
-      : Math.min(clockAllowance(expiries, upper), Math.max(0, room));
+    const clocks = Math.max(clockAllowance(expiries, upper), retestMargin(w.lowerSeconds ?? 0));
+    const allowance = w.overlapping ? clocks : Math.min(clocks, Math.max(0, room));
     const upperSeconds = round(upper + allowance);
     if (w.overlapping) return { ...w, lowerSeconds: maxOf(sweptLower(this.points), any), upperSeconds };
     if (w.lowerSeconds === null) return { ...w, upperSeconds };
@@ -630,8 +629,8 @@ export function anySweeperLower(points: readonly Point[]): number | null {
 /**
  * How much idle the upstream may have counted beyond the gap measured for an expiry: its idle
  * time runs from when it wrote its last answer (before the probe finished reading it) to when
- * the check arrived (after the probe sent it). The check's own round trip stands for both, so
- * the reported upper edge is the expiry's gap plus that: T is below it on the upstream's clock.
+ * it handled the check (after the probe sent it). The check's own round trip stands for both;
+ * the caller adds at least `retestMargin` (a loaded machine delayed a handler by 100 ms).
  */
 function clockAllowance(expiries: readonly Point[], gapSeconds: number): number {
   const at = expiries.filter((p) => p.gapSeconds === gapSeconds);

@@ -4,7 +4,7 @@
 // every session's outcome, and how a search narrowed its window. The result JSON
 // (docs/contract.md "Probe result JSON") stays one link away.
 import type { Checkpoint, ProbeResult, UpstreamProbeResult } from '../../probe/result.js';
-import type { SearchStopReason } from '../../probe/search.js';
+import type { SearchStopReason, SweepReading } from '../../probe/search.js';
 import type { SearchResultJson } from '../../probe/searchProbe.js';
 import type { IdleWindow } from '../../probe/window.js';
 import { Page } from './layout.js';
@@ -33,7 +33,7 @@ export function outcomeWords(c: Pick<Checkpoint, 'success' | 'errorType' | 'fail
 }
 
 const STOP_WORDS: Record<SearchStopReason, string> = {
-  pinned: 'pinned: the window is narrow and re-tests below it survived',
+  pinned: 'pinned: the window is narrow and re-tests of its edges at new phases agreed',
   sweeper: 'sweeper: survivals and expiries overlap, so the window is the wider, honest one',
   'max-idle': 'nothing expired up to the largest gap tested: the timeout is longer, or there is none',
   budget: 'the session budget ran out before the window was narrow',
@@ -42,7 +42,7 @@ const STOP_WORDS: Record<SearchStopReason, string> = {
 
 const PHASE_WORDS: Record<string, string> = {
   climb: 'climbing: testing longer and longer gaps',
-  verify: 're-testing just below the lower edge',
+  verify: 're-testing the edges at new phases',
   sweeper: 'survivals and expiries overlap (a sweeper)',
   done: 'done',
 };
@@ -65,6 +65,21 @@ function planWords(run: ProbeResult): string {
     parts.push(`keepalive test: a ping every ${formatSeconds(o.keepaliveSeconds)}`);
   if (typeof o.timeoutSeconds === 'number') parts.push(`${formatSeconds(o.timeoutSeconds)} per call`);
   return parts.join('; ');
+}
+
+/** What the window means for sweepers (docs/probe.md "search"). */
+function sweepWords(sweep: SweepReading): string {
+  if (sweep.detected)
+    return (
+      'a sweeper: T lies in the window, and sessions live up to T plus one sweep period (survived up to ' +
+      `${formatSeconds(sweep.largestSurvivalSeconds)})`
+    );
+  if (sweep.lowerHoldsForPeriodUpToSeconds === null) return 'no sweeper seen';
+  const any =
+    sweep.anySweeperLowerSeconds === null
+      ? ''
+      : `; for any upstream sweeping once per timeout, T is above ${formatSeconds(sweep.anySweeperLowerSeconds)}`;
+  return `no sweeper seen: the lower edge holds for a timer and for sweeps every ${formatSeconds(sweep.lowerHoldsForPeriodUpToSeconds)} or more often${any}`;
 }
 
 /** A search's progress: where it stands or why it stopped, its budget, and the window's steps. */
@@ -94,6 +109,7 @@ function SearchProgress(props: { s: SearchResultJson }) {
             : `narrow after ${formatSeconds(s.narrowAfterSeconds)}`}
           {s.startedFrom && ` (started from the traffic's window ${windowWords(s.startedFrom)})`}
         </li>
+        {s.sweep && <li data-sweep={s.sweep.detected ? 'detected' : 'not-seen'}>{sweepWords(s.sweep)}</li>}
       </ul>
       {steps.length > 0 && (
         <table class="steps">
