@@ -64,7 +64,7 @@ describe('probe search acceptance', () => {
       `search acceptance: ${wallSeconds.toFixed(1)} s; ${result.results
         .map(
           (r) =>
-            `${r.upstream} (${r.search!.window.lowerSeconds}, ${r.search!.window.upperSeconds}] narrow after ${r.search!.narrowAfterSeconds} s, ${servers[r.upstream]!.sessionsOpened} sessions, ${r.search!.checks} checks`,
+            `${r.upstream} (${r.search!.window.lowerSeconds}, ${r.search!.window.upperSeconds}] narrow after ${r.search!.narrowAfterSeconds} s, ${servers[r.upstream]!.sessionsOpened} sessions, ${r.search!.checks} checks, sweep ${JSON.stringify(r.search!.sweep)}`,
         )
         .join('; ')}`,
     );
