@@ -8,7 +8,7 @@
 // upstream's dashboard page back to back. Prints the proxied p50/p99/max of each phase and
 // the admin reads' own latencies.
 //
-// Options: --rows 1000000 --clients 8 --seconds 15 --store-process on|off (off: the store in
+// Options: --rows 1000000 --clients 8 --seconds 15 --reads /api/report,... --store-process on|off (off: the store in
 //          the forwarding process, as a library embedding has it)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,11 +27,14 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '8' },
     seconds: { type: 'string', default: '15' },
     'store-process': { type: 'string', default: 'on' },
+    /** Comma-separated admin paths read back to back in the second phase. */
+    reads: { type: 'string', default: '/api/report,/api/sessions?limit=100,/upstreams/up' },
   },
 });
 const ROWS = Number(values.rows);
 const CLIENTS = Number(values.clients);
 const SECONDS = Number(values.seconds);
+const READS = values.reads.split(',').filter(Boolean);
 
 async function fill(path: string): Promise<void> {
   const store = openSqliteStore({ path });
@@ -159,7 +162,7 @@ async function main(): Promise<void> {
       const reader = (async () => {
         if (!withReads) return;
         while (Date.now() < until) {
-          for (const path of ['/api/report', '/api/sessions?limit=100', '/upstreams/up']) {
+          for (const path of READS) {
             const t = performance.now();
             const res = await request(`${serve.url}${path}`, { dispatcher: agent });
             await res.body.text();
