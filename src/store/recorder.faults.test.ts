@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exchangeRecord } from '../../test/helpers/records.js';
+import { session } from '../../test/helpers/storeFixtures.js';
 import type { Observation } from '../sessions/types.js';
 import { createRecorder } from './recorder.js';
 import { openSqliteStore } from './sqlite.js';
@@ -31,28 +32,10 @@ function exchange(session: string, i: number, text = ''): Observation {
   };
 }
 
-function snapshot(session: string, exchanges: number): Observation {
+function snapshot(sessionHash: string, exchanges: number): Observation {
   return {
     type: 'session',
-    session: {
-      upstream: 'linear',
-      source: 'proxy',
-      sessionHash: session,
-      transport: 'streamable-http',
-      openedAt: 1,
-      adopted: false,
-      initLatencyMs: null,
-      initializedAt: null,
-      protocolVersion: null,
-      clientName: null,
-      clientVersion: null,
-      serverName: null,
-      serverVersion: null,
-      exchanges,
-      lastActivityAt: exchanges,
-      endedAt: null,
-      endReason: null,
-    },
+    session: session({ sessionHash, openedAt: 1, exchanges, lastActivityAt: exchanges }),
   };
 }
 
